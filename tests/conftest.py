@@ -1,0 +1,120 @@
+"""Shared fixtures: a tiny in-memory catalog for the pure core, and repo copies for the CLI."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+MINI_FILES = {
+    "stacks/net/stack.yaml": """\
+        name: net
+        displayName: Net
+        category: network
+        estimatedDuration: 100
+        outputs:
+          vpcId: {type: string}
+          subnetIds: {type: array}
+        configuration:
+          cidr: {type: string, default: 10.0.0.0/16}
+          zones: {type: integer, default: 2, min: 2, max: 3}
+        """,
+    "stacks/sec/stack.yaml": """\
+        name: sec
+        displayName: Security
+        category: security
+        dependencies: [net]
+        estimatedDuration: 50
+        outputs:
+          groupId: {type: string}
+        configuration:
+          vpcId: {type: string, required: true}
+        """,
+    "stacks/db/stack.yaml": """\
+        name: db
+        displayName: Database
+        category: data
+        dependencies: [net, sec]
+        estimatedDuration: 300
+        outputs:
+          endpoint: {type: string}
+        configuration:
+          subnetIds: {type: array, required: true}
+          size: {type: integer, default: 20, min: 20, max: 100}
+          engine: {type: string, default: postgres, enum: [postgres, mysql]}
+        """,
+    "stacks/app/stack.yaml": """\
+        name: app
+        displayName: App
+        category: compute
+        estimatedDuration: 60
+        outputs:
+          url: {type: string}
+        configuration:
+          dbEndpoint: {type: string, default: ""}
+          banner: {type: string, default: hello}
+        """,
+    "stacks/templates/basic.yaml": """\
+        name: basic
+        displayName: Basic
+        stacks: [net, sec, db, app]
+        defaultConfig:
+          sec:
+            vpcId: "{{RUNTIME:net:vpcId}}"
+          db:
+            subnetIds: "{{RUNTIME:net:subnetIds}}"
+          app:
+            dbEndpoint: "{{RUNTIME:db:endpoint}}"
+        environments:
+          dev: {region: us-east-1, enabled: true}
+          prod: {region: us-west-2, enabled: false}
+        """,
+    "deployments/D000001-Acme-shop/manifest.yaml": """\
+        version: "3.1"
+        deploymentId: D000001
+        organization: Acme
+        project: shop
+        template: basic
+        region: us-east-1
+        accounts:
+          dev: "111111111111"
+          prod: "222222222222"
+        environments:
+          dev: {enabled: true}
+          prod: {enabled: false, region: us-west-2}
+        stacks:
+          db:
+            config:
+              size: 40
+            environments:
+              prod:
+                config:
+                  size: 80
+          app:
+            config:
+              banner: "db at {{RUNTIME:db:endpoint}}"
+        """,
+}
+
+MANIFEST = "deployments/D000001-Acme-shop/manifest.yaml"
+
+
+@pytest.fixture
+def mini_files() -> dict[str, str]:
+    """A four-stack catalog with one template and one deployment, as `{path: text}`."""
+    return {path: textwrap.dedent(text) for path, text in MINI_FILES.items()}
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """A copy of this repo's catalog and example deployments, to break on purpose."""
+    root = tmp_path / "repo"
+    for folder in ("stacks", "deployments"):
+        shutil.copytree(
+            REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    return root
