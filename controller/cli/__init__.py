@@ -1,0 +1,1 @@
+"""The `cloud` command line: parses arguments, calls the core and adapters, prints."""

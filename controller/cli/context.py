@@ -1,0 +1,54 @@
+"""What every command needs: the repo root, the repo adapter, the loaded snapshot."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from controller.adapters.local_repo import LocalRepo, RepoPathError, find_root
+from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
+
+
+class UsageError(Exception):
+    """Bad arguments: exit code 2 with this message."""
+
+
+def repo_of(args: argparse.Namespace) -> LocalRepo:
+    root = args.root if args.root is not None else find_root(Path.cwd())
+    if not root.is_dir():
+        raise UsageError(f"repo root {root} is not a directory")
+    return LocalRepo(root.resolve())
+
+
+def load(repo: LocalRepo) -> RepoSnapshot:
+    try:
+        return load_snapshot(repo.catalog_files())
+    except RepoPathError as error:
+        raise UsageError(str(error)) from None
+
+
+def pick_deployment(snapshot: RepoSnapshot, reference: str, repo: LocalRepo) -> Deployment:
+    """A deployment by id, directory name or path (relative to cwd or the repo)."""
+    candidate = Path(reference)
+    if candidate.exists():
+        try:
+            reference = candidate.resolve().relative_to(repo.root).as_posix()
+        except ValueError:
+            raise UsageError(f"{reference} is outside the repo {repo.root}") from None
+        if reference.endswith("/manifest.yaml"):
+            reference = reference.rsplit("/", 1)[0]
+    deployment = snapshot.find_deployment(reference)
+    if deployment is None:
+        known = ", ".join(sorted(snapshot.deployments)) or "none"
+        raise UsageError(f"no deployment {reference!r} (deployments: {known})")
+    return deployment
+
+
+def pick_environment(deployment: Deployment, environment: str) -> str:
+    if environment not in deployment.manifest.environments:
+        known = ", ".join(deployment.manifest.environments)
+        raise UsageError(
+            f"deployment {deployment.deployment_id} has no environment {environment!r} "
+            f"(it has: {known})"
+        )
+    return environment
