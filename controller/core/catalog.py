@@ -9,7 +9,7 @@ A purely computational module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -65,6 +65,9 @@ class Catalog:
     stacks: dict[str, StackDefinition] = field(default_factory=dict)
     templates: dict[str, Template] = field(default_factory=dict)
     sources: dict[str, Loaded] = field(default_factory=dict)
+    # Memo of what every deployment derives alike from the catalog (defaults, placeholders
+    # in template values): pure functions of these models, computed once per snapshot.
+    memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     def stack_source(self, name: str) -> Loaded | None:
         return self.sources.get(stack_file(name))
@@ -80,6 +83,9 @@ class Deployment:
     directory: str
     manifest: Manifest
     loaded: Loaded
+    # Memo of resolved environment views (see environments.environment_view): validation,
+    # planning and execution all need them, and they are pure functions of this object.
+    views: dict[str, tuple[object, object]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def file(self) -> str:
@@ -172,7 +178,3 @@ def with_files(files: Mapping[str, str], changes: Mapping[str, str | None]) -> d
         else:
             updated[path] = text
     return updated
-
-
-def catalog_paths(paths: Iterable[str]) -> list[str]:
-    return sorted(path for path in paths if is_catalog_path(path))

@@ -40,18 +40,29 @@ class ResolvedValue:
 
 
 def resolve_config(
-    definition: StackDefinition, layers: list[ConfigLayer]
+    definition: StackDefinition,
+    layers: list[ConfigLayer],
+    *,
+    defaults: Mapping[str, ResolvedValue] | None = None,
 ) -> dict[str, ResolvedValue]:
-    """Defaults overlaid by each layer in order; unknown keys are kept (validation flags)."""
-    resolved = {
-        key: ResolvedValue(spec.default, None)
-        for key, spec in definition.configuration.items()
-        if spec.has_default
-    }
+    """Defaults overlaid by each layer in order; unknown keys are kept (validation flags).
+
+    `defaults` may be passed precomputed (`stack_defaults`): it is the same for every
+    instance of a stack.
+    """
+    resolved = dict(stack_defaults(definition) if defaults is None else defaults)
     for layer in layers:
         for key, value in layer.values.items():
             resolved[key] = ResolvedValue(value, layer)
     return dict(sorted(resolved.items()))
+
+
+def stack_defaults(definition: StackDefinition) -> dict[str, ResolvedValue]:
+    return {
+        key: ResolvedValue(spec.default, None)
+        for key, spec in definition.configuration.items()
+        if spec.has_default
+    }
 
 
 def plain_config(resolved: Mapping[str, ResolvedValue]) -> dict[str, Any]:

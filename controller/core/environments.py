@@ -9,10 +9,11 @@ that was written, so plans and errors can say so. A purely computational module.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from controller.core.catalog import Catalog, Deployment, template_file
-from controller.core.configs import ConfigLayer, ResolvedValue, resolve_config
+from controller.core.configs import ConfigLayer, ResolvedValue, resolve_config, stack_defaults
+from controller.core.documents import Loaded
 from controller.core.models import StackDefinition
 from controller.core.placeholders import Placeholder, find_placeholders
 
@@ -27,10 +28,19 @@ class Edge:
     downstream: str
     kind: EdgeKind
     reason: str
-    file: str | None = None
-    line: int | None = None
+    source: Loaded | None = field(default=None, compare=False, repr=False)
+    path: tuple[str | int, ...] = ()
     placeholder: Placeholder | None = None
     config_key: str | None = None
+
+    @property
+    def file(self) -> str | None:
+        return self.source.file if self.source else None
+
+    @property
+    def line(self) -> int | None:
+        """Looked up only when asked: most edges never need their line."""
+        return self.source.line_of(*self.path) if self.source else None
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class EnvironmentView:
     instances: dict[str, Instance]
     edges: tuple[Edge, ...]
     declared_stacks: tuple[str, ...] = field(default=())
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def deployment_id(self) -> str:
@@ -107,7 +118,19 @@ def config_layers(
 
 
 def environment_view(deployment: Deployment, catalog: Catalog, environment: str) -> EnvironmentView:
-    """Resolve a deployment in one environment: enabled instances and every wanted edge."""
+    """Resolve a deployment in one environment: enabled instances and every wanted edge.
+
+    Memoized on the deployment, per catalog object: the result depends on nothing else.
+    """
+    cached = deployment.views.get(environment)
+    if cached is not None and cached[0] is catalog:
+        return cached[1]  # type: ignore[return-value]
+    view = _resolve_view(deployment, catalog, environment)
+    deployment.views[environment] = (catalog, view)
+    return view
+
+
+def _resolve_view(deployment: Deployment, catalog: Catalog, environment: str) -> EnvironmentView:
     declared = deployment_stacks(deployment, catalog)
     instances: dict[str, Instance] = {}
     for name in declared:
@@ -115,8 +138,9 @@ def environment_view(deployment: Deployment, catalog: Catalog, environment: str)
             continue
         definition = catalog.stacks[name]
         layers = config_layers(deployment, catalog, name, environment)
+        defaults = _memo(catalog, ("defaults", name), stack_defaults, definition)
         instances[name] = Instance(
-            name, definition, tuple(layers), resolve_config(definition, layers)
+            name, definition, tuple(layers), resolve_config(definition, layers, defaults=defaults)
         )
     edges: list[Edge] = []
     for instance in instances.values():
@@ -125,62 +149,113 @@ def environment_view(deployment: Deployment, catalog: Catalog, environment: str)
 
 
 def _edges_of(instance: Instance, deployment: Deployment, catalog: Catalog) -> list[Edge]:
+    """The instance's edges: the catalog's (shared by every deployment of the template)
+    unless the manifest overrides the key they come from, plus the manifest's own."""
     name = instance.stack
-    source = catalog.stack_source(name)
-    edges = [
+    shared = _memo(
+        catalog,
+        ("edges", deployment.manifest.template, name),
+        _catalog_edges,
+        catalog,
+        deployment.manifest.template,
+        name,
+    )
+    entry = deployment.manifest.stacks.get(name)
+    if entry is None:
+        return [edge for _, edge in shared]
+    own = [
         Edge(
             upstream,
             name,
-            "definition",
-            f"{name} depends on {upstream} (stack definition)",
-            file=source.file if source else None,
-            line=source.line_of("dependencies", index) if source else None,
+            "manifest",
+            f"{name} depends on {upstream} (manifest)",
+            source=deployment.loaded,
+            path=("stacks", name, "dependencies", index),
         )
-        for index, upstream in enumerate(instance.definition.dependencies)
+        for index, upstream in enumerate(entry.dependencies)
     ]
-    entry = deployment.manifest.stacks.get(name)
-    if entry is not None:
-        edges += [
+    overridden: set[str] = set()
+    for layer in instance.layers:
+        if layer.file == deployment.file:
+            overridden.update(layer.values)
+    for key in sorted(overridden):
+        resolved = instance.config[key]
+        layer = resolved.layer
+        own += [
+            _placeholder_edge(
+                name, key, placeholder, deployment.loaded, (*layer.path, key) if layer else ()
+            )
+            for placeholder in find_placeholders(resolved.value)
+        ]
+    return [edge for key, edge in shared if key not in overridden] + own
+
+
+def _catalog_edges(catalog: Catalog, template_name: str, stack: str) -> list[tuple[str, Edge]]:
+    """(config key or "", edge) from the stack definition and the template's defaults."""
+    definition = catalog.stacks[stack]
+    stack_source = catalog.stack_source(stack)
+    edges: list[tuple[str, Edge]] = [
+        (
+            "",
             Edge(
                 upstream,
-                name,
-                "manifest",
-                f"{name} depends on {upstream} (manifest)",
-                file=deployment.file,
-                line=deployment.line_of("stacks", name, "dependencies", index),
+                stack,
+                "definition",
+                f"{stack} depends on {upstream} (stack definition)",
+                source=stack_source,
+                path=("dependencies", index),
+            ),
+        )
+        for index, upstream in enumerate(definition.dependencies)
+    ]
+    template = catalog.templates.get(template_name)
+    template_values = template.default_config.get(stack, {}) if template else {}
+    for key, spec in sorted(definition.configuration.items()):
+        if key in template_values or not spec.has_default:
+            continue
+        edges += [
+            (
+                key,
+                _placeholder_edge(
+                    stack, key, placeholder, stack_source, ("configuration", key, "default")
+                ),
             )
-            for index, upstream in enumerate(entry.dependencies)
+            for placeholder in find_placeholders(spec.default)
         ]
-    for key, resolved in instance.config.items():
-        for placeholder in find_placeholders(resolved.value):
-            file, line = value_location(resolved, key, deployment, catalog, placeholder.path)
-            edges.append(
-                Edge(
-                    placeholder.stack,
-                    name,
-                    "placeholder",
-                    f"config {key} of {name} reads {placeholder.stack}.{placeholder.output}",
-                    file=file,
-                    line=line,
-                    placeholder=placeholder,
-                    config_key=key,
-                )
+    template_source = catalog.template_source(template_name)
+    for key, value in sorted(template_values.items()):
+        edges += [
+            (
+                key,
+                _placeholder_edge(
+                    stack, key, placeholder, template_source, ("defaultConfig", stack, key)
+                ),
             )
+            for placeholder in find_placeholders(value)
+        ]
     return edges
 
 
-def value_location(
-    resolved: ResolvedValue,
+def _placeholder_edge(
+    stack: str,
     key: str,
-    deployment: Deployment,
-    catalog: Catalog,
-    inner: tuple[str | int, ...] = (),
-) -> tuple[str | None, int | None]:
-    """File and line where a resolved config value was written."""
-    layer = resolved.layer
-    if layer is None:
-        return None, None
-    loaded = deployment.loaded if layer.file == deployment.file else catalog.sources.get(layer.file)
-    if loaded is None:
-        return layer.file, None
-    return layer.file, loaded.line_of(*layer.path, key, *inner)
+    placeholder: Placeholder,
+    source: Loaded | None,
+    path: tuple[str | int, ...],
+) -> Edge:
+    return Edge(
+        placeholder.stack,
+        stack,
+        "placeholder",
+        f"config {key} of {stack} reads {placeholder.stack}.{placeholder.output}",
+        source=source,
+        path=(*path, *placeholder.path),
+        placeholder=placeholder,
+        config_key=key,
+    )
+
+
+def _memo(catalog: Catalog, key: object, compute: Any, *args: Any) -> Any:
+    if key not in catalog.memo:
+        catalog.memo[key] = compute(*args)
+    return catalog.memo[key]

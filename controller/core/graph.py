@@ -21,15 +21,24 @@ MAX_LAYERS = 8  # deploy.yml has this many layer jobs
 
 
 def build_graph(view: EnvironmentView) -> nx.DiGraph:
-    """Nodes are enabled stacks; an edge u -> v means u is deployed before v."""
+    """Nodes are enabled stacks; an edge u -> v means u is deployed before v.
+
+    Memoized on the view; callers must not modify the graph (copy it first).
+    """
+    if "graph" not in view.memo:
+        view.memo["graph"] = _graph_of(view)
+    return view.memo["graph"]
+
+
+def _graph_of(view: EnvironmentView) -> nx.DiGraph:
     graph = nx.DiGraph()
-    for name, instance in view.instances.items():
-        graph.add_node(name, definition=instance.definition)
+    graph.add_nodes_from(
+        (name, {"definition": instance.definition}) for name, instance in view.instances.items()
+    )
+    reasons: dict[tuple[str, str], list[Edge]] = {}
     for edge in view.internal_edges():
-        if graph.has_edge(edge.upstream, edge.downstream):
-            graph.edges[edge.upstream, edge.downstream]["reasons"].append(edge)
-        else:
-            graph.add_edge(edge.upstream, edge.downstream, reasons=[edge])
+        reasons.setdefault((edge.upstream, edge.downstream), []).append(edge)
+    graph.add_edges_from((up, down, {"reasons": why}) for (up, down), why in reasons.items())
     return graph
 
 
@@ -79,6 +88,13 @@ def layers(graph: nx.DiGraph) -> list[list[str]]:
     return [sorted(generation) for generation in nx.topological_generations(graph)]
 
 
+def view_layers(view: EnvironmentView) -> list[list[str]]:
+    """`layers(build_graph(view))`, memoized on the view (callers must not modify it)."""
+    if "layers" not in view.memo:
+        view.memo["layers"] = layers(build_graph(view))
+    return view.memo["layers"]
+
+
 def destroy_layers(graph: nx.DiGraph) -> list[list[str]]:
     """Destroy order: dependents before what they depend on."""
     return list(reversed(layers(graph)))
@@ -87,11 +103,6 @@ def destroy_layers(graph: nx.DiGraph) -> list[list[str]]:
 def layer_index(ordered: list[list[str]]) -> dict[str, int]:
     """Stack name -> 1-based layer number."""
     return {name: number for number, names in enumerate(ordered, 1) for name in names}
-
-
-def dependents(graph: nx.DiGraph, name: str) -> set[str]:
-    """Every stack downstream of `name` (direct or not)."""
-    return set(nx.descendants(graph, name))
 
 
 def critical_path_seconds(graph: nx.DiGraph) -> int:

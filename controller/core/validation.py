@@ -20,7 +20,13 @@ from controller.core.catalog import Catalog, Deployment, RepoSnapshot
 from controller.core.catalog_validation import validate_catalog
 from controller.core.configs import ConfigLayer, missing_required
 from controller.core.environments import Edge, EnvironmentView, environment_view
-from controller.core.graph import MAX_LAYERS, build_graph, cycle_edges, find_cycle, layers
+from controller.core.graph import (
+    MAX_LAYERS,
+    build_graph,
+    cycle_edges,
+    find_cycle,
+    view_layers,
+)
 from controller.core.problems import Problem, did_you_mean
 from controller.core.validation_rules import check_layer, placeholder_problem, problem_at
 
@@ -156,12 +162,18 @@ def check_environment(view: EnvironmentView, catalog: Catalog) -> list[Problem]:
                 )
             )
     for edge in view.edges:
+        if (
+            edge.kind != "placeholder"
+            and edge.upstream in view.instances
+            and edge.upstream != edge.downstream
+        ):
+            continue  # the common case, decided without a call
         problem = _edge_problem(edge, view, catalog)
         if problem is not None:
             found.append(problem)
     graph = build_graph(view)
     try:
-        depth = len(layers(graph))
+        depth = len(view_layers(view))
         cycle = None
     except nx.NetworkXUnfeasible:
         depth, cycle = 0, find_cycle(graph)

@@ -1,0 +1,141 @@
+"""Plans and operation results as text, Markdown and JSON documents.
+
+Every rendering masks secret outputs as `[secret]`, and says "simulated" when the
+simulated engine produced the numbers. A purely computational module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from controller.core.planning import EnvironmentPlan, github_matrix
+
+SYMBOLS = {"new": "+", "changed": "~", "pending-upstream": "…", "skipped": "=", "excluded": "-"}
+
+
+def plan_document(
+    plans: list[EnvironmentPlan],
+    *,
+    mode: str,
+    base: str | None = None,
+    engine: str | None = None,
+    simulated: bool = False,
+) -> dict[str, Any]:
+    """The plan as JSON: entries and layers per environment, and the GitHub matrix."""
+    matrix = github_matrix(plans)
+    return {
+        "mode": mode,
+        "base": base,
+        "engine": engine,
+        "simulated": simulated,
+        "changed": any(plan.changed for plan in plans),
+        "environments": [
+            {
+                "deploymentId": plan.deployment_id,
+                "environment": plan.environment,
+                "layers": [{"layer": n, "stacks": names} for n, names in enumerate(plan.layers, 1)],
+                "entries": [entry.to_dict() for entry in plan.entries],
+                "removals": [{"stack": r.stack, "reason": r.reason} for r in plan.removals],
+            }
+            for plan in plans
+        ],
+        "layerCount": len(matrix) and max(int(key.split("-")[1]) for key in matrix),
+        "matrix": matrix,
+    }
+
+
+def render_plan_text(plans: list[EnvironmentPlan], *, simulated: bool = False) -> str:
+    if not plans:
+        return "nothing to plan\n"
+    lines: list[str] = []
+    for plan in plans:
+        runnable = len(plan.runnable())
+        lines.append(
+            f"{plan.deployment_id} / {plan.environment}: {runnable} to run, "
+            f"{len(plan.entries) - runnable} skipped"
+            + (f", {len(plan.removals)} to remove" if plan.removals else "")
+            + (" (simulated)" if simulated else "")
+        )
+        for entry in plan.entries:
+            lines.append(
+                f"  {SYMBOLS[entry.status]} L{entry.layer} {entry.stack:<18} "
+                f"{entry.status:<16} {'; '.join(entry.reasons)}"
+            )
+        for removal in plan.removals:
+            lines.append(
+                f"  ✗    {removal.stack:<18} {'remove':<16} {removal.reason} "
+                "(destroy needs an explicit `cloud destroy --stacks`)"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def render_plan_markdown(plans: list[EnvironmentPlan], *, simulated: bool = False) -> str:
+    lines = ["## Plan" + (" (simulated)" if simulated else ""), ""]
+    for plan in plans:
+        lines += [
+            f"### {plan.deployment_id} / {plan.environment}",
+            "",
+            "| | stack | layer | status | reason |",
+            "|---|---|---|---|---|",
+        ]
+        for entry in plan.entries:
+            if entry.status in ("skipped", "excluded"):
+                continue
+            lines.append(
+                f"| {SYMBOLS[entry.status]} | `{entry.stack}` | {entry.layer} | "
+                f"{entry.status} | {_cell('; '.join(entry.reasons))} |"
+            )
+        for removal in plan.removals:
+            lines.append(f"| ✗ | `{removal.stack}` | | remove | {_cell(removal.reason)} |")
+        skipped = [e for e in plan.entries if e.status in ("skipped", "excluded")]
+        if skipped:
+            lines += ["", f"<details><summary>{len(skipped)} skipped</summary>", ""]
+            lines += [f"- `{e.stack}`: {'; '.join(e.reasons)}" for e in skipped]
+            lines += ["", "</details>"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def render_report_text(report: Mapping[str, Any]) -> str:
+    """An operation's outcome per stack, then the totals."""
+    label = " (simulated)" if report.get("simulated") else ""
+    lines = [
+        f"{report['type']} {report['deploymentId']} / {report['environment']}: "
+        f"{report['status']}{label} in {report['duration']:.1f}s"
+    ]
+    for stack in report["stacks"]:
+        counts = stack.get("counts") or {}
+        changed = " ".join(
+            f"{symbol}{counts.get(kind, 0)}"
+            for symbol, kind in (
+                ("+", "create"),
+                ("~", "update"),
+                ("-", "delete"),
+                ("±", "replace"),
+            )
+            if counts.get(kind)
+        )
+        detail = stack.get("error") or stack.get("reason") or ""
+        lines.append(
+            f"  L{stack['layer']} {stack['stack']:<18} {stack['status']:<10} "
+            f"{changed:<12} {detail}".rstrip()
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_outputs_text(outputs: Mapping[str, Mapping[str, Any]]) -> str:
+    lines = []
+    for stack, values in outputs.items():
+        lines.append(f"{stack}:")
+        lines += [f"  {name}: {_short(value)}" for name, value in values.items()]
+    return "\n".join(lines) + ("\n" if lines else "no outputs\n")
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
