@@ -91,6 +91,7 @@ def run_program(request: ProgramRequest, *, timeout: float = 120.0) -> ProgramRe
             text=True,
             timeout=timeout,
             check=False,
+            start_new_session=True,  # a terminal's Ctrl-C stops scheduling, not this stack
         )
     except subprocess.TimeoutExpired:
         raise ProgramRunError(

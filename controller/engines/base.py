@@ -1,0 +1,178 @@
+"""The engine protocol: what running one stack instance means, whoever runs it.
+
+An engine previews, deploys (`up`), destroys and refreshes one stack instance, streams
+events while it works (a resource step started or finished, a log line), and returns the
+counts per kind of change. It also keeps, with the stack's own state, the record of the
+last successful deploy (fingerprint and consumed upstream outputs), so any runner can read
+it and it can never disagree with what was deployed.
+
+Two engines implement it: `PulumiEngine` (Automation API, real clouds) and
+`SimulatedEngine` (the same programs under Pulumi's mock runtime, explicit opt-in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+Operation = Literal["preview", "up", "destroy", "refresh"]
+ChangeKind = Literal["create", "update", "delete", "replace", "same"]
+CHANGE_KINDS: tuple[ChangeKind, ...] = ("create", "update", "delete", "replace", "same")
+SECRET = "[secret]"
+RECORD_OUTPUT = "__cloudRecord"  # hidden stack output holding the DeployRecord
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """Everything an engine needs to run one instance: resolved, placeholders filled."""
+
+    deployment_id: str
+    stack: str
+    environment: str
+    program_dir: Path
+    config: Mapping[str, Any]
+    secret_keys: frozenset[str] = frozenset()
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def stack_name(self) -> str:
+        """The Pulumi stack name (v3.1 naming): `<deploymentId>-<stack>-<environment>`."""
+        return f"{self.deployment_id}-{self.stack}-{self.environment}"
+
+    @property
+    def project(self) -> str:
+        return self.stack
+
+    @property
+    def region(self) -> str:
+        return str(self.context.get("region", "us-east-1"))
+
+    @property
+    def account(self) -> str:
+        return str(self.context.get("account") or "000000000000")
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """One thing that happened while an engine worked on a stack."""
+
+    kind: Literal["resource.started", "resource.finished", "resource.failed", "log"]
+    resource_type: str = ""
+    resource_name: str = ""
+    operation: str = ""
+    message: str = ""
+    level: str = "info"
+
+
+EventSink = Callable[[EngineEvent], None]
+
+
+def ignore_events(_: EngineEvent) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    urn: str
+    type: str
+    name: str
+    kind: ChangeKind
+    changed_inputs: tuple[str, ...] = ()
+
+
+@dataclass
+class OperationResult:
+    operation: Operation
+    counts: dict[str, int]
+    changes: list[ResourceChange] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: frozenset[str] = frozenset()
+    duration: float = 0.0
+    simulated: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return any(self.counts.get(kind, 0) for kind in CHANGE_KINDS if kind != "same")
+
+    def masked_outputs(self) -> dict[str, Any]:
+        return mask_outputs(self.outputs, self.secret_outputs)
+
+
+@dataclass(frozen=True)
+class DeployRecord:
+    """What the last successful `up` was made from; stored with the stack's state."""
+
+    fingerprint: str
+    components: Mapping[str, Any]
+    consumed: Mapping[str, str] = field(default_factory=dict)
+    deployed_at: str = ""
+    commit: str | None = None
+    operation_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> DeployRecord | None:
+        if not isinstance(data, Mapping) or "fingerprint" not in data:
+            return None
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cls(**known)
+
+
+def empty_counts() -> dict[str, int]:
+    return dict.fromkeys(CHANGE_KINDS, 0)
+
+
+def mask_outputs(outputs: Mapping[str, Any], secret: frozenset[str] | set[str]) -> dict[str, Any]:
+    """Outputs with every secret value replaced by `[secret]`."""
+    return {name: SECRET if name in secret else value for name, value in outputs.items()}
+
+
+class EngineError(RuntimeError):
+    """The engine could not do what was asked (the stack failed, or the engine itself)."""
+
+
+class EngineUnavailableError(EngineError):
+    """The engine cannot run on this machine at all (e.g. no `pulumi` CLI)."""
+
+
+class StackBusyError(EngineError):
+    """Another update holds the stack's lock."""
+
+
+class Engine(Protocol):
+    name: str
+    simulated: bool
+
+    def preview(self, spec: StackSpec, *, on_event: EventSink = ...) -> OperationResult: ...
+
+    def up(
+        self, spec: StackSpec, *, record: DeployRecord, on_event: EventSink = ...
+    ) -> OperationResult: ...
+
+    def destroy(self, spec: StackSpec, *, on_event: EventSink = ...) -> OperationResult: ...
+
+    def refresh(self, spec: StackSpec, *, on_event: EventSink = ...) -> OperationResult: ...
+
+    def outputs(self, spec: StackSpec) -> tuple[dict[str, Any], frozenset[str]]:
+        """Current outputs (secrets included, in clear) and the names of the secret ones."""
+        ...
+
+    def record(self, spec: StackSpec) -> DeployRecord | None: ...
+
+    def exists(self, spec: StackSpec) -> bool: ...
+
+    def export_state(self, spec: StackSpec) -> dict[str, Any]: ...
+
+    def import_state(self, spec: StackSpec, state: Mapping[str, Any]) -> None: ...
+
+    def pending_operations(self, spec: StackSpec) -> list[dict[str, Any]]: ...
+
+    def cancel(self, spec: StackSpec) -> None: ...
+
+    def list_instances(self, deployment_id: str, environment: str) -> list[str]:
+        """Stack types this backend holds state for, in one deployment environment."""
+        ...

@@ -1,0 +1,41 @@
+"""Choosing an engine by name: one table, no silent fallback between them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from controller.engines.base import Engine, EngineUnavailableError
+from controller.engines.pulumi_engine import PulumiEngine
+from controller.engines.simulated import SimulatedEngine
+
+STATE_DIR = ".cloud"
+
+
+def _simulated(root: Path, env: Mapping[str, str]) -> Engine:
+    return SimulatedEngine(state_dir=root / STATE_DIR / "sim")
+
+
+def _pulumi(root: Path, env: Mapping[str, str]) -> Engine:
+    return PulumiEngine(
+        state_root=root / STATE_DIR / "pulumi",
+        backend_url=env.get("PULUMI_BACKEND_URL") or None,
+        env={key: value for key, value in env.items() if key.startswith(("PULUMI_", "AWS_"))},
+    )
+
+
+ENGINES: dict[str, Callable[[Path, Mapping[str, str]], Engine]] = {
+    "pulumi": _pulumi,
+    "simulate": _simulated,
+}
+DEFAULT_ENGINE = "pulumi"
+
+
+def make_engine(name: str, *, repo_root: Path, env: Mapping[str, str]) -> Engine:
+    """The engine called `name`; `EngineUnavailableError` if it cannot run here."""
+    factory = ENGINES.get(name)
+    if factory is None:
+        raise EngineUnavailableError(
+            f"unknown engine {name!r}; choose one of {', '.join(sorted(ENGINES))}"
+        )
+    return factory(repo_root, env)

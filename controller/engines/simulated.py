@@ -1,0 +1,391 @@
+"""The simulated engine: real stack programs under Pulumi's mock runtime, no cloud at all.
+
+It runs a stack's program in a child process under `pulumi.runtime.set_mocks` (see
+`mock_runtime`), diffs the resources it registers (by URN) against the state it kept from
+the last `up`, and reports create / update / delete / same with the inputs that changed.
+State is a Pulumi-shaped checkpoint (`{"version": 3, "deployment": {...}}`) per stack
+under `.cloud/sim/<deploymentId>/<environment>/<stack>.json`, written atomically; the
+record of the last deploy is a hidden output of the root stack resource, as with Pulumi.
+While an update runs the state carries a pending operation and a lock file exists, so a
+killed run is visible afterwards, like an interrupted `pulumi up`.
+
+It is chosen explicitly (`--engine simulate` / `CLOUD_ENGINE=simulate`) and every result
+it returns says `simulated`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from controller.engines.base import (
+    RECORD_OUTPUT,
+    DeployRecord,
+    EngineError,
+    EngineEvent,
+    EventSink,
+    OperationResult,
+    ResourceChange,
+    StackBusyError,
+    StackSpec,
+    empty_counts,
+    ignore_events,
+)
+from controller.engines.mock_runtime import ProgramRequest, ProgramResult, run_program
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+@dataclass
+class SimulatedEngine:
+    state_dir: Path
+    timeout: float = 300.0
+    name: str = "simulate"
+    simulated: bool = True
+    # Folders are created and pruned by parallel stacks of one environment: one at a time.
+    _tree: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    # --- operations -------------------------------------------------------------------------
+
+    def preview(self, spec: StackSpec, *, on_event: EventSink = ignore_events) -> OperationResult:
+        state = self._load(spec)
+        run = self._run(spec, state, preview=True, on_event=on_event)
+        changes = diff_resources(_resources(state), run.resources)
+        _emit_changes(changes, on_event, planning=True)
+        return self._result("preview", changes, run)
+
+    def up(
+        self, spec: StackSpec, *, record: DeployRecord, on_event: EventSink = ignore_events
+    ) -> OperationResult:
+        with self._locked(spec, "update"):
+            state = self._load(spec)
+            self._write(spec, _with_pending(state, spec, "updating"))
+            try:
+                run = self._run(spec, state, preview=False, on_event=on_event)
+            except BaseException:  # a failed program changes nothing: put the state back
+                if state:
+                    self._write(spec, state)
+                else:
+                    self._path(spec).unlink(missing_ok=True)
+                raise
+            changes = diff_resources(_resources(state), run.resources)
+            _emit_changes(changes, on_event, planning=False)
+            self._write(spec, _checkpoint(spec, run, record))
+            return self._result("up", changes, run)
+
+    def destroy(self, spec: StackSpec, *, on_event: EventSink = ignore_events) -> OperationResult:
+        started = time.monotonic()
+        with self._locked(spec, "destroy"):
+            state = self._load(spec)
+            changes = [
+                ResourceChange(r["urn"], r["type"], _name(r["urn"]), "delete")
+                for r in reversed(_managed(state))
+            ]
+            _emit_changes(changes, on_event, planning=False)
+            self._path(spec).unlink(missing_ok=True)
+        with self._tree:  # once unlocked, so the lock file is gone too
+            _remove_empty_parents(self._path(spec).parent, self.state_dir)
+        counts = empty_counts() | {"delete": len(changes)}
+        return OperationResult(
+            "destroy", counts, changes, duration=time.monotonic() - started, simulated=True
+        )
+
+    def refresh(self, spec: StackSpec, *, on_event: EventSink = ignore_events) -> OperationResult:
+        resources = _managed(self._load(spec))
+        on_event(EngineEvent("log", message="simulated refresh: the simulator has no drift"))
+        counts = empty_counts() | {"same": len(resources)}
+        outputs, secret = self.outputs(spec)
+        return OperationResult(
+            "refresh", counts, outputs=outputs, secret_outputs=secret, simulated=True
+        )
+
+    # --- state ------------------------------------------------------------------------------
+
+    def outputs(self, spec: StackSpec) -> tuple[dict[str, Any], frozenset[str]]:
+        root = _root(self._load(spec))
+        values: dict[str, Any] = {}
+        secret: set[str] = set()
+        for name, value in (root.get("outputs") or {}).items() if root else ():
+            if name == RECORD_OUTPUT:
+                continue
+            if isinstance(value, dict) and value.get(_SIG) == _SECRET_SIG:
+                secret.add(name)
+                value = json.loads(value["plaintext"])
+            values[name] = value
+        return values, frozenset(secret)
+
+    def record(self, spec: StackSpec) -> DeployRecord | None:
+        root = _root(self._load(spec))
+        return DeployRecord.from_dict((root or {}).get("outputs", {}).get(RECORD_OUTPUT))
+
+    def exists(self, spec: StackSpec) -> bool:
+        return self._path(spec).exists()
+
+    def export_state(self, spec: StackSpec) -> dict[str, Any]:
+        state = self._load(spec)
+        if state is None:
+            raise EngineError(f"stack {spec.stack_name} has no state to export")
+        return state
+
+    def import_state(self, spec: StackSpec, state: Mapping[str, Any]) -> None:
+        if state.get("version") != 3 or not isinstance(state.get("deployment"), Mapping):
+            raise EngineError(
+                'not a stack checkpoint: expected {"version": 3, "deployment": {...}}'
+            )
+        with self._locked(spec, "import"):
+            self._write(spec, dict(state))
+
+    def pending_operations(self, spec: StackSpec) -> list[dict[str, Any]]:
+        state = self._load(spec)
+        return list((state or {}).get("deployment", {}).get("pending_operations") or [])
+
+    def cancel(self, spec: StackSpec) -> None:
+        """Release the lock of an interrupted update (what `pulumi cancel` does)."""
+        self._lock_path(spec).unlink(missing_ok=True)
+
+    def list_instances(self, deployment_id: str, environment: str) -> list[str]:
+        folder = self.state_dir / deployment_id / environment
+        return sorted(path.stem for path in folder.glob("*.json")) if folder.is_dir() else []
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _run(
+        self, spec: StackSpec, state: dict[str, Any] | None, *, preview: bool, on_event: EventSink
+    ) -> ProgramResult:
+        known_ids = {r["urn"]: r["id"] for r in _resources(state) if r.get("id")}
+        request = ProgramRequest(
+            program_dir=str(spec.program_dir),
+            project=spec.project,
+            stack=spec.stack_name,
+            config=program_config(spec),
+            secret_keys=[f"{spec.project}:{key}" for key in sorted(spec.secret_keys)],
+            preview=preview,
+            known_ids=known_ids,
+            region=spec.region,
+            account=spec.account,
+        )
+        on_event(
+            EngineEvent(
+                "log",
+                message=f"simulated {'preview' if preview else 'update'} of {spec.stack_name}",
+            )
+        )
+        result = run_program(request, timeout=self.timeout)
+        for entry in result.logs:
+            on_event(EngineEvent("log", message=entry["message"], level=entry["level"]))
+        if result.error:
+            raise EngineError(f"program failed: {result.error}")
+        return result
+
+    def _result(
+        self, operation: Any, changes: list[ResourceChange], run: ProgramResult
+    ) -> OperationResult:
+        counts = empty_counts()
+        for change in changes:
+            counts[change.kind] += 1
+        return OperationResult(
+            operation,
+            counts,
+            changes,
+            outputs=dict(run.outputs),
+            secret_outputs=frozenset(run.secret_outputs),
+            duration=run.duration,
+            simulated=True,
+        )
+
+    def _path(self, spec: StackSpec) -> Path:
+        return self.state_dir / spec.deployment_id / spec.environment / f"{spec.stack}.json"
+
+    def _lock_path(self, spec: StackSpec) -> Path:
+        return self._path(spec).with_suffix(".lock")
+
+    def _load(self, spec: StackSpec) -> dict[str, Any] | None:
+        path = self._path(spec)
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise EngineError(f"simulated state {path} is corrupt: {error}") from None
+
+    def _write(self, spec: StackSpec, state: Mapping[str, Any]) -> None:
+        path = self._path(spec)
+        text = json.dumps(state, indent=1, sort_keys=True)
+        with self._tree:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            temporary.write_text(text)
+            os.replace(temporary, path)
+
+    @contextlib.contextmanager
+    def _locked(self, spec: StackSpec, what: str) -> Iterator[None]:
+        lock = self._lock_path(spec)
+        try:
+            with self._tree:
+                lock.parent.mkdir(parents=True, exist_ok=True)
+                handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            holder = lock.read_text(errors="replace").strip() or "unknown"
+            raise StackBusyError(
+                f"stack {spec.stack_name} is locked by another update ({holder}); if that "
+                f"run is gone, release it with `cloud cancel` (pulumi cancel)"
+            ) from None
+        with os.fdopen(handle, "w") as stream:
+            stream.write(f"{what} by pid {os.getpid()} at {_now()}\n")
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+
+
+def program_config(spec: StackSpec) -> dict[str, str]:
+    """Pulumi config as the program reads it: `<project>:<key>` and `cloud:<key>`, as text."""
+
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else json.dumps(value)
+
+    config = {f"{spec.project}:{key}": text(value) for key, value in spec.config.items()}
+    config |= {
+        f"cloud:{key}": text(value) for key, value in spec.context.items() if value is not None
+    }
+    config["aws:region"] = spec.region
+    return config
+
+
+def diff_resources(old: list[dict[str, Any]], new: list[Any]) -> list[ResourceChange]:
+    """Create / update (with the inputs that changed) / delete / same, by URN."""
+    before = {r["urn"]: r for r in old if r.get("type") != STACK_TYPE}
+    changes: list[ResourceChange] = []
+    for resource in new:
+        previous = before.pop(resource.urn, None)
+        if previous is None:
+            changes.append(ResourceChange(resource.urn, resource.type, resource.name, "create"))
+            continue
+        inputs = previous.get("inputs") or {}
+        changed = sorted(
+            key
+            for key in set(inputs) | set(resource.inputs)
+            if inputs.get(key) != resource.inputs.get(key)
+        )
+        kind = "update" if changed else "same"
+        changes.append(
+            ResourceChange(resource.urn, resource.type, resource.name, kind, tuple(changed))
+        )
+    changes += [ResourceChange(urn, r["type"], _name(urn), "delete") for urn, r in before.items()]
+    return changes
+
+
+def _emit_changes(changes: list[ResourceChange], on_event: EventSink, *, planning: bool) -> None:
+    for change in changes:
+        if change.kind == "same":
+            continue
+        on_event(EngineEvent("resource.started", change.type, change.name, change.kind))
+        detail = f" ({', '.join(change.changed_inputs)})" if change.changed_inputs else ""
+        on_event(
+            EngineEvent(
+                "resource.finished",
+                change.type,
+                change.name,
+                change.kind,
+                message=("would " if planning else "") + change.kind + detail,
+            )
+        )
+
+
+def _checkpoint(spec: StackSpec, run: ProgramResult, record: DeployRecord) -> dict[str, Any]:
+    outputs: dict[str, Any] = {
+        name: {_SIG: _SECRET_SIG, "plaintext": json.dumps(value)}
+        if name in run.secret_outputs
+        else value
+        for name, value in run.outputs.items()
+    }
+    outputs[RECORD_OUTPUT] = record.to_dict()
+    root_urn = (
+        f"urn:pulumi:{spec.stack_name}::{spec.project}::{STACK_TYPE}::"
+        f"{spec.project}-{spec.stack_name}"
+    )
+    resources = [{"urn": root_urn, "type": STACK_TYPE, "custom": False, "outputs": outputs}]
+    resources += [
+        {
+            "urn": r.urn,
+            "type": r.type,
+            "id": r.id,
+            "custom": r.custom,
+            "inputs": r.inputs,
+            "parent": root_urn,
+        }
+        for r in run.resources
+    ]
+    return {
+        "version": 3,
+        "deployment": {
+            "manifest": {"time": _now(), "magic": "simulated", "version": "cloud-simulated"},
+            "resources": resources,
+            "pending_operations": [],
+        },
+    }
+
+
+def _with_pending(state: dict[str, Any] | None, spec: StackSpec, kind: str) -> dict[str, Any]:
+    state = (
+        json.loads(json.dumps(state))
+        if state
+        else {
+            "version": 3,
+            "deployment": {
+                "manifest": {"time": _now(), "magic": "simulated", "version": "cloud-simulated"},
+                "resources": [],
+            },
+        }
+    )
+    state["deployment"]["pending_operations"] = [
+        {
+            "type": kind,
+            "resource": {
+                "urn": f"urn:pulumi:{spec.stack_name}::{spec.project}::"
+                f"{STACK_TYPE}::{spec.project}-{spec.stack_name}",
+                "type": STACK_TYPE,
+            },
+        }
+    ]
+    return state
+
+
+def _resources(state: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    return list((state or {}).get("deployment", {}).get("resources") or [])
+
+
+def _managed(state: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The resources a program manages (the root stack resource left out)."""
+    return [r for r in _resources(state) if r.get("type") != STACK_TYPE]
+
+
+def _root(state: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return next((r for r in _resources(state) if r.get("type") == STACK_TYPE), None)
+
+
+def _name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def _remove_empty_parents(folder: Path, stop: Path) -> None:
+    while folder != stop and folder.is_dir() and not any(folder.iterdir()):
+        try:
+            folder.rmdir()
+        except OSError:  # another process wrote into it meanwhile: keep it
+            return
+        folder = folder.parent
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
