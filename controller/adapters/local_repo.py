@@ -23,6 +23,7 @@ from controller.core.catalog import (
     STACKS_DIR,
     TEMPLATES_DIR,
 )
+from controller.core.fingerprints import blob_id
 
 MAX_FILE_BYTES = 2_000_000
 
@@ -79,14 +80,13 @@ class LocalRepo:
         except UnicodeDecodeError as error:
             raise RepoPathError(f"{relative} is not UTF-8 text: {error.reason}") from None
 
-    def program_files(self, stack: str) -> dict[str, bytes]:
-        """Every file of a stack's folder (program and definition), for fingerprints."""
-        folder = self.resolve(f"{STACKS_DIR}/{stack}")
-        files: dict[str, bytes] = {}
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                files[path.relative_to(self.root).as_posix()] = path.read_bytes()
-        return files
+    def stack_file_ids(self) -> dict[str, str]:
+        """Git blob ids of every file under `stacks/` (what fingerprints are made of)."""
+        ids: dict[str, str] = {}
+        for path in sorted((self.root / STACKS_DIR).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                ids[path.relative_to(self.root).as_posix()] = blob_id(path.read_bytes())
+        return ids
 
     def exists(self, relative: str) -> bool:
         return self.resolve(relative).exists()

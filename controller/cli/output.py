@@ -21,7 +21,10 @@ def in_github_actions() -> bool:
 
 
 def print_json(data: Any, stream: TextIO | None = None) -> None:
-    (stream or sys.stdout).write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Indented for a person at a terminal; compact (and fast: the C encoder) otherwise."""
+    stream = stream or sys.stdout
+    indent = 2 if stream.isatty() else None
+    stream.write(json.dumps(data, indent=indent) + "\n")
 
 
 def print_problems(problems: Iterable[Problem], stream: TextIO | None = None) -> None:

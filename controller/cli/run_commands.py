@@ -1,0 +1,427 @@
+"""Commands that run stacks: deploy, destroy, their single-stack forms, run-stack (the unit
+a CI job runs), outputs, state export/import, and cancel (release a stale lock)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+from controller.adapters.git_repo import GitError, GitRepo
+from controller.adapters.local_repo import LocalRepo, write_atomic
+from controller.cli.context import UsageError, load, pick_deployment, pick_environment, repo_of
+from controller.cli.output import print_json
+from controller.cli.progress import LiveProgress, PlainProgress
+from controller.core.catalog import Deployment, RepoSnapshot
+from controller.core.problems import ProblemError, has_errors
+from controller.core.reports import render_outputs_text, render_plan_text, render_report_text
+from controller.core.validation import validate_snapshot
+from controller.engines.base import Engine, EngineError, EngineUnavailableError, mask_outputs
+from controller.engines.factory import DEFAULT_ENGINE, ENGINES, make_engine
+from controller.execution.executor import Executor, OperationReport, RunSettings
+from controller.execution.preparation import (
+    Selection,
+    SelectionError,
+    destroy_graph,
+    prepare_deploy,
+)
+from controller.execution.specs import stack_spec
+
+# --- shared arguments and helpers ---------------------------------------------------------
+
+
+def engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=sorted(ENGINES),
+        help=f"pulumi (real) or simulate (Pulumi's mock runtime, no cloud); default: "
+        f"$CLOUD_ENGINE or {DEFAULT_ENGINE}",
+    )
+
+
+def target_arguments(parser: argparse.ArgumentParser, *, stack: bool = False) -> None:
+    parser.add_argument("deployment", help="deployment id, folder name or path")
+    if stack:
+        parser.add_argument("stack", help="stack type, e.g. network")
+    parser.add_argument("-e", "--environment", required=True)
+    engine_arguments(parser)
+
+
+def open_engine(args: argparse.Namespace, repo: LocalRepo) -> Engine:
+    name = args.engine or os.environ.get("CLOUD_ENGINE") or DEFAULT_ENGINE
+    try:
+        return make_engine(name, repo_root=repo.root, env=os.environ)
+    except EngineUnavailableError as error:
+        raise UsageError(f"engine {name}: {error}") from None
+
+
+def valid_target(args: argparse.Namespace) -> tuple[LocalRepo, RepoSnapshot, Deployment, str]:
+    """The repo, snapshot, deployment and environment; problems in them stop here (exit 1)."""
+    repo = repo_of(args)
+    snapshot = load(repo)
+    deployment = pick_deployment(snapshot, args.deployment, repo)
+    environment = pick_environment(deployment, args.environment)
+    problems = [
+        problem
+        for problem in validate_snapshot(snapshot, deployments=[deployment.deployment_id])
+        if problem.file is None
+        or problem.file.startswith("stacks/")
+        or problem.file == deployment.file
+    ]
+    if has_errors(problems):
+        raise ProblemError(problems)
+    return repo, snapshot, deployment, environment
+
+
+def new_operation_id() -> str:
+    return f"op-{secrets.token_hex(6)}"
+
+
+def head_commit(root: Path) -> str | None:
+    try:
+        return GitRepo(root).head()
+    except GitError:
+        return None
+
+
+def _patterns(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="stacks run at once (default: CPU count)",
+    )
+    parser.add_argument(
+        "--continue-on-error",
+        action="store_true",
+        help="after a failure, still run every stack not downstream of it",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--events", type=Path, help="also write every event to this JSONL file")
+    parser.add_argument("--verbose", action="store_true", help="show the programs' log lines")
+
+
+def _subscribers(args: argparse.Namespace, stacks: list[tuple[str, int]], title: str) -> Any:
+    """The display (live table on a terminal, plain lines otherwise) and the events file."""
+    subscribers: list[Any] = []
+    live = None
+    if sys.stderr.isatty() and args.format == "text" and not args.verbose:
+        live = LiveProgress(stacks, title=title)
+        subscribers.append(live)
+    else:
+        subscribers.append(PlainProgress(verbose=args.verbose))
+    if args.events:
+        subscribers.append(EventsFile(args.events))
+    return subscribers, live
+
+
+class EventsFile:
+    """An event subscriber appending each event as one JSON line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as stream:
+            stream.write(json.dumps(message) + "\n")
+
+
+def _run(executor_call: Any, live: LiveProgress | None) -> OperationReport:
+    if live is None:
+        return executor_call()
+    with live:
+        return executor_call()
+
+
+def _print_report(args: argparse.Namespace, report: OperationReport) -> None:
+    if args.format == "json":
+        print_json(report.to_dict())
+    else:
+        sys.stdout.write(render_report_text(report.to_dict()))
+
+
+# --- deploy -------------------------------------------------------------------------------
+
+
+def deploy_arguments(parser: argparse.ArgumentParser, *, single: bool = False) -> None:
+    target_arguments(parser, stack=single)
+    if not single:
+        parser.add_argument("--stacks", help="only these stacks: comma-separated globs")
+    parser.add_argument("--preview", action="store_true", help="preview only; change nothing")
+    parser.add_argument("--force", action="store_true", help="run even if unchanged")
+    parser.add_argument(
+        "--no-smart-skip", action="store_true", help="run every stack, changed or not"
+    )
+    run_arguments(parser)
+
+
+def deploy(args: argparse.Namespace) -> int:
+    repo, snapshot, deployment, environment = valid_target(args)
+    if not deployment.manifest.environments[environment].enabled:
+        raise UsageError(
+            f"environment {environment} of {deployment.deployment_id} is disabled "
+            "in its manifest; enable it to deploy there"
+        )
+    patterns = (args.stack,) if getattr(args, "stack", None) else _patterns(args.stacks)
+    engine = open_engine(args, repo)
+    job = prepare_deploy(
+        snapshot.catalog,
+        deployment,
+        environment,
+        engine=engine,
+        file_ids=repo.stack_file_ids(),
+        repo_root=repo.root,
+        selection=Selection(patterns, args.force),
+    )
+    if patterns and all(entry.status == "excluded" for entry in job.plan.entries):
+        raise UsageError(
+            f"--stacks {','.join(patterns)} matches no stack of "
+            f"{deployment.deployment_id} in {environment}"
+        )
+    if args.format == "text":
+        sys.stderr.write(render_plan_text([job.plan], simulated=engine.simulated))
+    settings = RunSettings(
+        operation_id=new_operation_id(),
+        parallel=args.parallel,
+        continue_on_error=args.continue_on_error,
+        smart_skip=not args.no_smart_skip,
+        commit=head_commit(repo.root),
+    )
+    verb = "preview" if args.preview else "deploy"
+    subscribers, live = _subscribers(
+        args,
+        [(e.stack, e.layer) for e in job.plan.entries],
+        f"{verb} {deployment.deployment_id} / {environment}"
+        + (" (simulated)" if engine.simulated else ""),
+    )
+    executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
+    report = _run(lambda: executor.deploy(job, preview=args.preview), live)
+    _print_report(args, report)
+    for removal in job.plan.removals:
+        print(
+            f"note: {removal.stack} holds state but {removal.reason}; remove it with "
+            f"`cloud destroy {deployment.deployment_id} -e {environment} --stacks "
+            f"{removal.stack}`",
+            file=sys.stderr,
+        )
+    return report.exit_code
+
+
+# --- destroy ------------------------------------------------------------------------------
+
+
+def destroy_arguments(parser: argparse.ArgumentParser, *, single: bool = False) -> None:
+    target_arguments(parser, stack=single)
+    if not single:
+        parser.add_argument("--stacks", help="only these stacks: comma-separated globs")
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    run_arguments(parser)
+
+
+def destroy(args: argparse.Namespace) -> int:
+    repo, snapshot, deployment, environment = valid_target(args)
+    patterns = (args.stack,) if getattr(args, "stack", None) else _patterns(args.stacks)
+    engine = open_engine(args, repo)
+    try:
+        graph = destroy_graph(
+            snapshot.catalog, deployment, environment, engine=engine, patterns=patterns
+        )
+    except SelectionError as error:
+        raise UsageError(str(error)) from None
+    if not args.yes:
+        _confirm(deployment.deployment_id, environment, sorted(graph.nodes))
+    settings = RunSettings(
+        operation_id=new_operation_id(),
+        parallel=args.parallel,
+        continue_on_error=args.continue_on_error,
+    )
+    subscribers, live = _subscribers(
+        args,
+        [(name, 0) for name in graph.nodes],
+        f"destroy {deployment.deployment_id} / {environment}",
+    )
+    executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
+    report = _run(lambda: executor.destroy(deployment, environment, graph), live)
+    _print_report(args, report)
+    return report.exit_code
+
+
+def _confirm(deployment_id: str, environment: str, stacks: list[str]) -> None:
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "destroy asks for confirmation on a terminal; pass --yes to confirm non-interactively"
+        )
+    print(
+        f"This destroys {len(stacks)} stack(s) of {deployment_id} / {environment}: "
+        f"{', '.join(stacks)}",
+        file=sys.stderr,
+    )
+    answer = input(f"Type {deployment_id} to confirm: ")
+    if answer.strip() != deployment_id:
+        raise UsageError("not confirmed; nothing was destroyed")
+
+
+# --- run-stack (one CI job) ---------------------------------------------------------------
+
+
+def run_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    target_arguments(parser, stack=True)
+    parser.add_argument("--operation", choices=("deploy", "preview", "destroy"), default="deploy")
+    parser.add_argument(
+        "--result-file", type=Path, help="write the stack's result as JSON (secrets masked)"
+    )
+    parser.add_argument("--operation-id", help="the operation this run belongs to")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--events", type=Path)
+
+
+def run_stack(args: argparse.Namespace) -> int:
+    repo, snapshot, deployment, environment = valid_target(args)
+    engine = open_engine(args, repo)
+    settings = RunSettings(
+        operation_id=args.operation_id or new_operation_id(),
+        commit=head_commit(repo.root),
+        parallel=1,
+    )
+    subscribers, _ = _subscribers(argparse.Namespace(**{**vars(args), "format": "json"}), [], "")
+    executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
+    if args.operation == "destroy":
+        try:
+            graph = destroy_graph(
+                snapshot.catalog, deployment, environment, engine=engine, patterns=[args.stack]
+            )
+        except SelectionError as error:
+            raise UsageError(str(error)) from None
+        report = executor.destroy(deployment, environment, graph)
+    else:
+        job = prepare_deploy(
+            snapshot.catalog,
+            deployment,
+            environment,
+            engine=engine,
+            file_ids=repo.stack_file_ids(),
+            repo_root=repo.root,
+        )
+        if args.stack not in job.view.instances:
+            raise UsageError(
+                f"{args.stack} is not an enabled stack of "
+                f"{deployment.deployment_id} in {environment}"
+            )
+        report = executor.deploy(job, preview=args.operation == "preview", only={args.stack})
+    outcome = (
+        report.to_dict()["stacks"][0]
+        if report.outcomes
+        else {"stack": args.stack, "status": "skipped", "reason": "nothing to do"}
+    )
+    result = {
+        "deploymentId": deployment.deployment_id,
+        "environment": environment,
+        "operation": args.operation,
+        "operationId": settings.operation_id,
+        "simulated": engine.simulated,
+        **outcome,
+    }
+    if args.result_file:
+        write_atomic(args.result_file, json.dumps(result, indent=2) + "\n")
+    if args.format == "json":
+        print_json(result)
+    else:
+        _print_report(args, report)
+    return report.exit_code
+
+
+# --- outputs, state, cancel ---------------------------------------------------------------
+
+
+def outputs_arguments(parser: argparse.ArgumentParser) -> None:
+    target_arguments(parser)
+    parser.add_argument("--stack")
+    parser.add_argument("--show-secrets", action="store_true")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def outputs(args: argparse.Namespace) -> int:
+    repo, _, deployment, environment = valid_target(args)
+    engine = open_engine(args, repo)
+    names = (
+        [args.stack]
+        if args.stack
+        else sorted(set(engine.list_instances(deployment.deployment_id, environment)))
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for name in names:
+        spec = stack_spec(deployment, name, environment, repo_root=repo.root)
+        if not engine.exists(spec):
+            if args.stack:
+                raise UsageError(f"{name} is not deployed in {environment}")
+            continue
+        values, secret = engine.outputs(spec)
+        found[name] = values if args.show_secrets else mask_outputs(values, secret)
+    if args.format == "json":
+        print_json(
+            {
+                "deploymentId": deployment.deployment_id,
+                "environment": environment,
+                "simulated": engine.simulated,
+                "outputs": found,
+            }
+        )
+    else:
+        sys.stdout.write(render_outputs_text(found))
+    return 0
+
+
+def state_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("export", "import"))
+    target_arguments(parser, stack=True)
+    parser.add_argument("--file", type=Path, help="export to / import from this file")
+
+
+def state(args: argparse.Namespace) -> int:
+    repo, _, deployment, environment = valid_target(args)
+    engine = open_engine(args, repo)
+    spec = stack_spec(deployment, args.stack, environment, repo_root=repo.root)
+    try:
+        if args.action == "export":
+            text = json.dumps(engine.export_state(spec), indent=2, sort_keys=True) + "\n"
+            if args.file:
+                write_atomic(args.file, text)
+            else:
+                sys.stdout.write(text)
+            return 0
+        if args.file is None:
+            raise UsageError("state import needs --file")
+        try:
+            document = json.loads(args.file.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise UsageError(f"cannot read {args.file}: {error}") from None
+        if not isinstance(document, dict):
+            raise UsageError(f"{args.file} is not a state document (a JSON object)")
+        engine.import_state(spec, document)
+    except EngineError as error:
+        print(f"cloud state {args.action}: {error}", file=sys.stderr)
+        return 1
+    print(f"imported {args.file} into {spec.stack_name}", file=sys.stderr)
+    return 0
+
+
+def cancel_arguments(parser: argparse.ArgumentParser) -> None:
+    target_arguments(parser, stack=True)
+
+
+def cancel(args: argparse.Namespace) -> int:
+    repo, _, deployment, environment = valid_target(args)
+    engine = open_engine(args, repo)
+    spec = stack_spec(deployment, args.stack, environment, repo_root=repo.root)
+    engine.cancel(spec)
+    print(f"released the lock of {spec.stack_name}", file=sys.stderr)
+    return 0

@@ -1,0 +1,141 @@
+"""Preparing operations: from a repo snapshot and an engine to a plan and a job.
+
+The core plans from values; this module gathers them: the files' blob ids (for
+fingerprints), each instance's record from the engine's backend (what was last
+deployed), which stacks hold state (for removals), and what a destroy must touch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+
+from controller.core.catalog import Catalog, Deployment
+from controller.core.environments import environment_view
+from controller.core.fingerprints import fingerprint_view
+from controller.core.graph import build_graph
+from controller.core.planning import Previous, plan_environment, select_stacks
+from controller.engines.base import DeployRecord, Engine
+from controller.execution.executor import DeployJob
+from controller.execution.specs import stack_spec
+
+
+def previous_from_records(records: Mapping[str, DeployRecord | None]) -> dict[str, Previous | None]:
+    return {
+        name: Previous(record.fingerprint, record.components, record.deployed_at or None)
+        if record
+        else None
+        for name, record in records.items()
+    }
+
+
+def read_records(
+    engine: Engine,
+    deployment: Deployment,
+    environment: str,
+    stacks: Iterable[str],
+    *,
+    repo_root: Path,
+) -> dict[str, DeployRecord | None]:
+    """Each stack's record of its last deploy, read from the backend (in parallel)."""
+    names = list(stacks)
+
+    def read(name: str) -> DeployRecord | None:
+        return engine.record(stack_spec(deployment, name, environment, repo_root=repo_root))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(zip(names, pool.map(read, names), strict=True))
+
+
+@dataclass(frozen=True)
+class Selection:
+    patterns: tuple[str, ...] = ()
+    force: bool = False
+
+
+def prepare_deploy(
+    catalog: Catalog,
+    deployment: Deployment,
+    environment: str,
+    *,
+    engine: Engine,
+    file_ids: Mapping[str, str],
+    repo_root: Path,
+    selection: Selection = Selection(),
+) -> DeployJob:
+    """Plan a deploy against what the engine's backend says was last deployed."""
+    view = environment_view(deployment, catalog, environment)
+    fingerprints = fingerprint_view(view, file_ids)
+    deployed = engine.list_instances(deployment.deployment_id, environment)
+    records = read_records(engine, deployment, environment, view.instances, repo_root=repo_root)
+    selected = select_stacks(view.instances, selection.patterns)
+    plan = plan_environment(
+        view,
+        fingerprints,
+        previous_from_records(records),
+        deployed=deployed,
+        selected=selected,
+        force=selection.force,
+    )
+    return DeployJob(view, plan, fingerprints, records)
+
+
+class SelectionError(ValueError):
+    """A stack filter that matches nothing, or a destroy that would orphan dependents."""
+
+
+def destroy_graph(
+    catalog: Catalog,
+    deployment: Deployment,
+    environment: str,
+    *,
+    engine: Engine,
+    patterns: Iterable[str] = (),
+) -> nx.DiGraph:
+    """The deployed stacks to destroy, with their dependency edges (u deployed before v).
+
+    Stacks that hold state but left the deployment are included (their edges come from
+    the catalog's definitions). With a filter, destroying a stack whose deployed
+    dependents are not destroyed too is refused: it would break them.
+    """
+    view = environment_view(deployment, catalog, environment)
+    deployed = set(engine.list_instances(deployment.deployment_id, environment))
+    full = build_graph(view)
+    graph = nx.DiGraph()
+    for name in deployed | set(view.instances):
+        definition = catalog.stacks.get(name)
+        attributes = {"definition": definition} if definition else {}
+        graph.add_node(name, **attributes)
+    graph.add_edges_from(full.edges)
+    for name in graph.nodes:
+        definition = catalog.stacks.get(name)
+        for upstream in definition.dependencies if definition else ():
+            if upstream in graph:
+                graph.add_edge(upstream, name)
+    chosen = select_stacks(graph.nodes, patterns)
+    if chosen is None:
+        return graph
+    if not chosen:
+        raise SelectionError(
+            f"--stacks matches no stack of {deployment.deployment_id} "
+            f"({', '.join(sorted(graph.nodes))})"
+        )
+    orphaned = {
+        (name, dependent)
+        for name in chosen
+        for dependent in nx.descendants(graph, name)
+        if dependent not in chosen and dependent in deployed
+    }
+    if orphaned:
+        pairs = ", ".join(
+            f"{dependent} (depends on {name})" for name, dependent in sorted(orphaned)
+        )
+        raise SelectionError(
+            f"destroying would break deployed dependents: {pairs}; destroy "
+            "them first or include them in --stacks"
+        )
+    return graph.subgraph(chosen).copy()
