@@ -9,7 +9,14 @@ from typing import Any
 
 import networkx as nx
 
-from controller.cli.context import UsageError, load, pick_deployment, pick_environment, repo_of
+from controller.cli.context import (
+    UsageError,
+    load,
+    pick_deployment,
+    pick_environment,
+    relevant_problems,
+    repo_of,
+)
 from controller.cli.output import (
     in_github_actions,
     print_annotations,
@@ -132,12 +139,7 @@ def layers_command(args: argparse.Namespace) -> int:
     snapshot = load(repo)
     deployment = pick_deployment(snapshot, args.deployment, repo)
     environment = pick_environment(deployment, args.environment)
-    problems = validate_snapshot(snapshot, deployments=[deployment.deployment_id])
-    problems = [
-        p
-        for p in problems
-        if p.file is None or p.file.startswith("stacks/") or p.file == deployment.file
-    ]
+    problems = relevant_problems(snapshot, [deployment])
     if has_errors(problems):
         print_problems(problems)
         print(

@@ -17,7 +17,13 @@ from functools import partial
 from pathlib import Path
 
 from controller import __version__
-from controller.cli import catalog_commands, init_command, plan_command, run_commands
+from controller.cli import (
+    action_entry,
+    catalog_commands,
+    init_command,
+    plan_command,
+    run_commands,
+)
 from controller.cli.context import UsageError
 from controller.cli.output import print_problems
 from controller.core.problems import ProblemError
@@ -115,6 +121,11 @@ COMMANDS: dict[str, Command] = {
         "release the lock an interrupted update left",
         run_commands.cancel_arguments,
         run_commands.cancel,
+    ),
+    "action": Command(
+        "run a step of the GitHub Action (inputs from the environment)",
+        action_entry.arguments,
+        action_entry.run,
     ),
 }
 

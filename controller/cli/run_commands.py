@@ -13,13 +13,18 @@ from typing import Any
 
 from controller.adapters.git_repo import GitError, GitRepo
 from controller.adapters.local_repo import LocalRepo, write_atomic
-from controller.cli.context import UsageError, load, pick_deployment, pick_environment, repo_of
+from controller.cli.context import (
+    UsageError,
+    ensure_valid,
+    load,
+    pick_deployment,
+    pick_environment,
+    repo_of,
+)
 from controller.cli.output import print_json
 from controller.cli.progress import LiveProgress, PlainProgress
-from controller.core.catalog import Deployment, RepoSnapshot
-from controller.core.problems import ProblemError, has_errors
+from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
 from controller.core.reports import render_outputs_text, render_plan_text, render_report_text
-from controller.core.validation import validate_snapshot
 from controller.engines.base import Engine, EngineError, EngineUnavailableError, mask_outputs
 from controller.engines.factory import DEFAULT_ENGINE, ENGINES, make_engine
 from controller.execution.executor import Executor, OperationReport, RunSettings
@@ -62,19 +67,21 @@ def open_engine(args: argparse.Namespace, repo: LocalRepo) -> Engine:
 def valid_target(args: argparse.Namespace) -> tuple[LocalRepo, RepoSnapshot, Deployment, str]:
     """The repo, snapshot, deployment and environment; problems in them stop here (exit 1)."""
     repo = repo_of(args)
-    snapshot = load(repo)
+    snapshot = load(repo) if not getattr(args, "at_ref", None) else _at_ref(repo, args.at_ref)
     deployment = pick_deployment(snapshot, args.deployment, repo)
     environment = pick_environment(deployment, args.environment)
-    problems = [
-        problem
-        for problem in validate_snapshot(snapshot, deployments=[deployment.deployment_id])
-        if problem.file is None
-        or problem.file.startswith("stacks/")
-        or problem.file == deployment.file
-    ]
-    if has_errors(problems):
-        raise ProblemError(problems)
+    ensure_valid(snapshot, [deployment])
     return repo, snapshot, deployment, environment
+
+
+def _at_ref(repo: LocalRepo, ref: str) -> RepoSnapshot:
+    """The catalog and deployments as they were at a git ref (for removed deployments)."""
+    git = GitRepo(repo.root)
+    try:
+        texts, _ = git.snapshot_files(git.resolve(ref))
+    except GitError as error:
+        raise UsageError(f"--at-ref {ref}: {error}") from None
+    return load_snapshot(texts)
 
 
 def new_operation_id() -> str:
@@ -223,6 +230,11 @@ def destroy_arguments(parser: argparse.ArgumentParser, *, single: bool = False) 
     if not single:
         parser.add_argument("--stacks", help="only these stacks: comma-separated globs")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--at-ref",
+        help="read the deployment as it was at this git ref (to "
+        "destroy a deployment or stacks removed from the repo)",
+    )
     run_arguments(parser)
 
 

@@ -371,6 +371,10 @@ class Executor:
             secret_keys=resolved.secret_keys,
         )
         progress = self._progress_sink(name, instance.definition.estimated_resources)
+        if not preview:
+            repair = self._needs_repair(spec)
+            if repair:
+                return self._failed(name, entry.layer, repair, started, code="NEEDS_REPAIR")
         try:
             if preview:
                 result = self.engine.preview(spec, on_event=progress)
@@ -398,6 +402,9 @@ class Executor:
             return self._skipped(name, layer, "nothing deployed")
         started = self.clock.monotonic()
         self._emit(events.STACK_STARTED, stackName=name, layer=layer)
+        repair = self._needs_repair(spec)
+        if repair:
+            return self._failed(name, layer, repair, started, code="NEEDS_REPAIR")
         try:
             result = self.engine.destroy(spec, on_event=self._progress_sink(name, 0))
         except EngineError as error:
@@ -475,12 +482,28 @@ class Executor:
             name, "skipped", reason, layer=layer, outputs=outputs[0], secret_outputs=outputs[1]
         )
 
-    def _failed(self, name: str, layer: int, message: str, started: float) -> StackOutcome:
+    def _needs_repair(self, spec: Any) -> str | None:
+        """Why a stack must not be touched: an interrupted update left pending operations
+        in its state (resources Pulumi may have half created or deleted)."""
+        pending = self.engine.pending_operations(spec)
+        if not pending:
+            return None
+        kinds = ", ".join(sorted({str(op.get("type", "?")) for op in pending}))
+        return (
+            f"needs repair: an interrupted update left {len(pending)} pending operation(s) "
+            f"({kinds}) in the state of {spec.stack_name}; nothing was changed. Check those "
+            "resources in the cloud, then clear them (pulumi refresh --clear-pending-creates, "
+            "or `cloud state export`, edit, `cloud state import`) before deploying again"
+        )
+
+    def _failed(
+        self, name: str, layer: int, message: str, started: float, *, code: str = "STACK_FAILED"
+    ) -> StackOutcome:
         self._emit(
             events.STACK_FAILED,
             stackName=name,
             layer=layer,
-            error={"code": "STACK_FAILED", "message": message},
+            error={"code": code, "message": message},
         )
         return StackOutcome(
             name,

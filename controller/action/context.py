@@ -1,0 +1,132 @@
+"""What an action step knows: its inputs (environment variables set by action.yml, never
+`${{ }}` in a script), the GitHub context, and where it writes outputs and summaries.
+
+Outputs go to `$GITHUB_OUTPUT` in the multi-line form with a random delimiter, so no value
+(a stack name, a message) can inject another output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TRUE = {"true", "1", "yes"}
+
+
+@dataclass(frozen=True)
+class ActionInputs:
+    command: str
+    root: Path
+    deployment: str = ""
+    environment: str = ""
+    stack: str = ""
+    stacks: str = ""
+    base_ref: str = ""
+    engine: str = "pulumi"
+    operation: str = "deploy"
+    operation_id: str = ""
+    preview: bool = False
+    github_token: str = ""
+    pulumi_version: str = ""
+    work_dir: Path = Path(".cloud/action")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ActionInputs:
+        def get(name: str, default: str = "") -> str:
+            return env.get(name, "").strip() or default
+
+        runner_temp = get("RUNNER_TEMP")
+        work_dir = Path(
+            get("CLOUD_WORK_DIR")
+            or (str(Path(runner_temp) / "cloud") if runner_temp else ".cloud/action")
+        )
+        return cls(
+            command=get("CLOUD_COMMAND"),
+            root=Path(get("CLOUD_ROOT", os.getcwd())),
+            deployment=get("CLOUD_DEPLOYMENT"),
+            environment=get("CLOUD_ENVIRONMENT"),
+            stack=get("CLOUD_STACK"),
+            stacks=get("CLOUD_STACKS"),
+            base_ref=get("CLOUD_BASE_REF"),
+            engine=get("CLOUD_ENGINE", "pulumi"),
+            operation=get("CLOUD_OPERATION", "deploy"),
+            operation_id=get("CLOUD_OPERATION_ID"),
+            preview=get("CLOUD_PREVIEW", "false").lower() in TRUE,
+            github_token=get("GITHUB_TOKEN"),
+            pulumi_version=get("CLOUD_PULUMI_VERSION"),
+            work_dir=work_dir,
+        )
+
+    def file(self, name: str) -> Path:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        return self.work_dir / name
+
+
+@dataclass(frozen=True)
+class GitHubContext:
+    repository: str = ""
+    server_url: str = "https://github.com"
+    api_url: str = "https://api.github.com"
+    run_id: str = ""
+    event_path: str = ""
+    output_path: str = ""
+    summary_path: str = ""
+    path_file: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> GitHubContext:
+        return cls(
+            repository=env.get("GITHUB_REPOSITORY", ""),
+            server_url=env.get("GITHUB_SERVER_URL", "https://github.com"),
+            api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
+            run_id=env.get("GITHUB_RUN_ID", ""),
+            event_path=env.get("GITHUB_EVENT_PATH", ""),
+            output_path=env.get("GITHUB_OUTPUT", ""),
+            summary_path=env.get("GITHUB_STEP_SUMMARY", ""),
+            path_file=env.get("GITHUB_PATH", ""),
+        )
+
+    @property
+    def run_url(self) -> str | None:
+        if not (self.repository and self.run_id):
+            return None
+        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+    def event(self) -> dict[str, Any]:
+        if not self.event_path or not Path(self.event_path).exists():
+            return {}
+        return json.loads(Path(self.event_path).read_text())
+
+    def pull_request_number(self) -> int | None:
+        event = self.event()
+        number = (event.get("pull_request") or {}).get("number") or event.get("number")
+        return int(number) if number else None
+
+    def set_outputs(self, values: Mapping[str, Any]) -> None:
+        """Write step outputs (printed instead when not under Actions)."""
+        lines = []
+        for name, value in values.items():
+            text = value if isinstance(value, str) else json.dumps(value)
+            delimiter = f"ghadelimiter_{uuid.uuid4().hex}"
+            lines.append(f"{name}<<{delimiter}\n{text}\n{delimiter}\n")
+        if self.output_path:
+            with open(self.output_path, "a", encoding="utf-8") as stream:
+                stream.write("".join(lines))
+        else:
+            for name, value in values.items():
+                print(f"output {name}={value}")
+
+    def add_summary(self, markdown: str) -> None:
+        if self.summary_path:
+            with open(self.summary_path, "a", encoding="utf-8") as stream:
+                stream.write(markdown.rstrip() + "\n\n")
+
+    def add_path(self, directory: Path) -> None:
+        if self.path_file:
+            with open(self.path_file, "a", encoding="utf-8") as stream:
+                stream.write(f"{directory}\n")
