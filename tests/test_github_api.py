@@ -13,8 +13,9 @@ from controller.adapters.github_api import (
     RetryPolicy,
     make_github,
 )
-from controller.core.comments import MARKER, continuation_marker
+from controller.core.comments import COMMENT_LIMIT, MARKER, continuation_marker, render_comment
 from tests.github_fake import FakeGitHub
+from tests.test_comments import big_document
 
 
 @pytest.fixture
@@ -147,3 +148,17 @@ def test_a_plain_403_is_not_retried(github):
     with pytest.raises(GitHubApiError, match="Resource not accessible by integration"):
         publisher(sleeps).publish(7, [body("plan")])
     assert sleeps == []
+
+
+def test_an_oversized_plan_is_published_as_continuation_comments(github):
+    fake, _ = github
+    bodies = render_comment(big_document(stacks=2500, changes=1))
+    assert len(bodies) > 1
+    publisher().publish(7, bodies)
+    assert fake.bodies() == bodies
+    assert all(len(text) <= COMMENT_LIMIT for text in fake.bodies())
+    assert fake.bodies()[0].startswith(MARKER)
+    assert fake.bodies()[1].startswith(continuation_marker(2))
+    shorter = render_comment(big_document(stacks=10, changes=1))
+    publisher().publish(7, shorter)
+    assert fake.bodies() == shorter  # the continuations it no longer needs are deleted
