@@ -1,0 +1,174 @@
+"""GitHub Actions as the place operations run: dispatch, find the run, read jobs and
+results, cancel. The service's GitHub dispatcher is built on this.
+
+Dispatch asks GitHub for the run's id (`return_run_details`); where GitHub answers without
+it, the run is found by its run-name, which carries `[<operation id>]`. Stack jobs are
+recognised by name (`deploy <stack> (<environment>)`) and each uploads its result as an
+artifact `result-<deployment>-<environment>-<stack>` holding one JSON file. Every call goes
+through the retry policy of `github_api`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from github import Github
+from github.WorkflowRun import WorkflowRun
+
+from controller.adapters.github_api import GitHubApiError, RetryingCaller
+from controller.core.webhooks import (
+    JobUpdate,
+    RunUpdate,
+    job_state,
+    operation_id_of,
+    parse_job_name,
+    run_state,
+)
+
+MAX_RESULT_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class DispatchedRun:
+    run_id: int
+    html_url: str | None = None
+
+
+@dataclass
+class GitHubActions:
+    github: Github
+    repository: str
+    ref: str = "main"
+    caller: RetryingCaller = field(default_factory=RetryingCaller)
+    download: Callable[[str], bytes] | None = None  # fetches a pre-signed artifact URL
+
+    def _repo(self) -> Any:
+        return self.github.get_repo(self.repository)
+
+    def dispatch(
+        self, workflow: str, inputs: dict[str, str], *, operation_id: str
+    ) -> DispatchedRun | None:
+        """Start `workflow` with `inputs`; the run if GitHub named it (else find it later)."""
+        target = self._repo().get_workflow(workflow)
+        result = self.caller.call(
+            f"dispatching {workflow} for {operation_id}",
+            lambda: target.create_dispatch(self.ref, inputs, throw=True, return_run_details=True),
+        )
+        if isinstance(result, WorkflowRun):
+            return DispatchedRun(result.id, result.html_url)
+        return None
+
+    def find_run(
+        self, workflow: str, operation_id: str, *, since: datetime
+    ) -> DispatchedRun | None:
+        """The dispatched run whose run-name carries the operation id (the fallback)."""
+        created = (since - timedelta(minutes=1)).strftime(">=%Y-%m-%dT%H:%M:%SZ")
+        target = self._repo().get_workflow(workflow)
+        runs = self.caller.call(
+            f"listing {workflow} runs",
+            lambda: list(target.get_runs(event="workflow_dispatch", created=created)),
+        )
+        for run in runs:
+            if operation_id_of(run.display_title) == operation_id:
+                return DispatchedRun(run.id, run.html_url)
+        return None
+
+    def run_status(self, run_id: int) -> tuple[RunUpdate | None, list[JobUpdate]]:
+        """The run's state and its stack jobs' states, read from the API (reconciliation)."""
+        run = self.caller.call(
+            f"reading run {run_id}", lambda: self._repo().get_workflow_run(run_id)
+        )
+        operation = operation_id_of(run.display_title)
+        update = (
+            RunUpdate(
+                operation,
+                run.id,
+                run_state(run.status, run.conclusion),
+                run.html_url,
+                run.conclusion,
+            )
+            if operation
+            else None
+        )
+        jobs = self.caller.call(f"listing jobs of run {run_id}", lambda: list(run.jobs()))
+        stack_jobs = []
+        for job in jobs:
+            parsed = parse_job_name(job.name)
+            if parsed is None:
+                continue
+            kind, stack, environment = parsed
+            stack_jobs.append(
+                JobUpdate(
+                    run_id=run.id,
+                    job_id=job.id,
+                    operation=kind,  # type: ignore[arg-type]
+                    stack=stack,
+                    environment=environment,
+                    state=job_state(job.status, job.conclusion),
+                    conclusion=job.conclusion,
+                    started_at=_iso(job.started_at),
+                    completed_at=_iso(job.completed_at),
+                    html_url=job.html_url,
+                )
+            )
+        return update, stack_jobs
+
+    def results(self, run_id: int) -> dict[str, dict[str, Any]]:
+        """Each stack job's result (status, counts, duration, masked outputs) by stack."""
+        run = self.caller.call(
+            f"reading run {run_id}", lambda: self._repo().get_workflow_run(run_id)
+        )
+        artifacts = self.caller.call(
+            f"listing artifacts of run {run_id}", lambda: list(run.get_artifacts())
+        )
+        found: dict[str, dict[str, Any]] = {}
+        for artifact in artifacts:
+            if not artifact.name.startswith("result-") or artifact.expired:
+                continue
+            result = self._read_result(artifact.archive_download_url)
+            if result and "stack" in result:
+                found[result["stack"]] = result
+        return found
+
+    def cancel(self, run_id: int) -> None:
+        run = self.caller.call(
+            f"reading run {run_id}", lambda: self._repo().get_workflow_run(run_id)
+        )
+        self.caller.call(f"cancelling run {run_id}", run.cancel)
+
+    def _read_result(self, url: str) -> dict[str, Any] | None:
+        """The JSON file inside a result artifact's zip (GitHub answers 302 to storage)."""
+        status, headers, _ = self.caller.call(
+            "locating an artifact", lambda: self.github.requester.requestJson("GET", url)
+        )
+        location = {k.lower(): v for k, v in headers.items()}.get("location")
+        if status != 302 or not location:
+            raise GitHubApiError(
+                f"artifact download answered {status} without a location", status=status
+            )
+        data = (self.download or _download)(location)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = [n for n in archive.namelist() if n.endswith(".json")]
+            if not names or archive.getinfo(names[0]).file_size > MAX_RESULT_BYTES:
+                return None
+            return json.loads(archive.read(names[0]))
+
+
+def _download(url: str) -> bytes:
+    """Fetch a pre-signed URL (no GitHub token: it must not leave GitHub's API host)."""
+    response = requests.get(url, timeout=60)
+    response.raise_for_status()
+    if len(response.content) > 10 * MAX_RESULT_BYTES:
+        raise GitHubApiError("result artifact is larger than expected")
+    return response.content
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None

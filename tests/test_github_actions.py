@@ -1,0 +1,160 @@
+"""Dispatching and following runs through PyGithub against GitHub's Actions REST API."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import re
+import zipfile
+from datetime import UTC, datetime
+
+import pytest
+import responses
+
+from controller.adapters.github_actions import GitHubActions
+from controller.adapters.github_api import RetryingCaller, make_github
+from tests.conftest import REPO_ROOT
+
+API = "https://api.github.com:443/repos/acme/infra"
+RUN = json.loads((REPO_ROOT / "tests/fixtures/github/workflow_run.json").read_text())
+JOB = json.loads((REPO_ROOT / "tests/fixtures/github/workflow_job.json").read_text())
+RUN_ID = RUN["workflow_run"]["id"]
+OPERATION = "op-3f2a9c1b7d4e"
+
+
+@pytest.fixture
+def mock():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+def actions(sleeps=None, download=None):
+    caller = RetryingCaller(
+        sleep=(sleeps.append if sleeps is not None else lambda s: None), jitter=lambda: 1.0
+    )
+    return GitHubActions(
+        make_github("t", throttle=False), "acme/infra", ref="main", caller=caller, download=download
+    )
+
+
+def test_dispatch_sends_the_inputs_and_returns_the_run_github_names(mock):
+    mock.post(
+        f"{API}/actions/workflows/deploy.yml/dispatches",
+        status=200,
+        json={
+            "workflow_run_id": RUN_ID,
+            "run_url": f"https://api.github.com/repos/acme/infra/actions/runs/{RUN_ID}",
+            "html_url": f"https://github.com/acme/infra/actions/runs/{RUN_ID}",
+        },
+    )
+    inputs = {
+        "deployment": "D1BRV40",
+        "environment": "dev",
+        "operation": "deploy",
+        "stacks": "",
+        "operation-id": OPERATION,
+    }
+    run = actions().dispatch("deploy.yml", inputs, operation_id=OPERATION)
+    assert run.run_id == RUN_ID
+    body = json.loads(mock.calls[-1].request.body)
+    assert body == {"ref": "main", "inputs": inputs, "return_run_details": True}
+
+
+def test_without_run_details_the_run_is_found_by_its_run_name(mock):
+    mock.post(f"{API}/actions/workflows/deploy.yml/dispatches", status=204)
+    other = copy.deepcopy(RUN["workflow_run"]) | {"id": 1, "display_title": "deploy [op-000000]"}
+    ours = RUN["workflow_run"]
+    mock.get(
+        re.compile(rf"{re.escape(API)}/actions/workflows/deploy.yml/runs\?.*"),
+        json={"total_count": 2, "workflow_runs": [other, ours]},
+    )
+    client = actions()
+    assert client.dispatch("deploy.yml", {}, operation_id=OPERATION) is None
+    found = client.find_run("deploy.yml", OPERATION, since=datetime(2026, 11, 27, 10, tzinfo=UTC))
+    assert found.run_id == RUN_ID
+    listed = mock.calls[-1].request.url
+    assert (
+        "event=workflow_dispatch" in listed and "created=%3E%3D2026-11-27T09%3A59%3A00Z" in listed
+    )
+
+
+def test_run_status_maps_the_run_and_its_stack_jobs(mock):
+    mock.get(f"{API}/actions/runs/{RUN_ID}", json=RUN["workflow_run"])
+    plan_job = copy.deepcopy(JOB["workflow_job"]) | {"id": 2, "name": "plan"}
+    failed = copy.deepcopy(JOB["workflow_job"]) | {
+        "id": 3,
+        "name": "layer 2 (D1BRV40, dev, security) / deploy security (dev)",
+        "conclusion": "failure",
+    }
+    mock.get(
+        re.compile(rf"{re.escape(API)}/actions/runs/{RUN_ID}/jobs.*"),
+        json={"total_count": 3, "jobs": [plan_job, JOB["workflow_job"], failed]},
+    )
+    run, jobs = actions().run_status(RUN_ID)
+    assert (run.operation_id, run.state) == (OPERATION, "success")
+    assert [(j.stack, j.state) for j in jobs] == [("network", "succeeded"), ("security", "failed")]
+
+
+def result_zip(result):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("result-D1BRV40-dev-network.json", json.dumps(result))
+    return buffer.getvalue()
+
+
+def test_results_are_read_from_the_stack_artifacts(mock):
+    mock.get(f"{API}/actions/runs/{RUN_ID}", json=RUN["workflow_run"])
+    artifact = {
+        "id": 5,
+        "node_id": "MDg6",
+        "name": "result-D1BRV40-dev-network",
+        "size_in_bytes": 300,
+        "expired": False,
+        "url": "https://api.github.com/repos/acme/infra/actions/artifacts/5",
+        "archive_download_url": "https://api.github.com/repos/acme/infra/actions/artifacts/5/zip",
+    }
+    mock.get(
+        re.compile(rf"{re.escape(API)}/actions/runs/{RUN_ID}/artifacts.*"),
+        json={"total_count": 1, "artifacts": [artifact]},
+    )
+    mock.get(
+        f"{API}/actions/artifacts/5/zip",
+        status=302,
+        headers={"Location": "https://pipelines.example/signed/5.zip"},
+    )
+    result = {
+        "stack": "network",
+        "status": "succeeded",
+        "counts": {"create": 16},
+        "outputs": {"vpcId": "vpc-1", "token": "[secret]"},
+    }
+    fetched = []
+
+    def download(url):
+        fetched.append(url)
+        return result_zip(result)
+
+    assert actions(download=download).results(RUN_ID) == {"network": result}
+    assert fetched == ["https://pipelines.example/signed/5.zip"]
+
+
+def test_cancel_cancels_the_run(mock):
+    mock.get(f"{API}/actions/runs/{RUN_ID}", json=RUN["workflow_run"])
+    mock.post(f"{API}/actions/runs/{RUN_ID}/cancel", status=202, json={})
+    actions().cancel(RUN_ID)
+    assert mock.calls[-1].request.method == "POST"
+
+
+def test_dispatch_waits_out_a_secondary_rate_limit(mock):
+    url = f"{API}/actions/workflows/deploy.yml/dispatches"
+    mock.post(
+        url,
+        status=403,
+        headers={"Retry-After": "3"},
+        json={"message": "You have exceeded a secondary rate limit"},
+    )
+    mock.post(url, status=200, json={"workflow_run_id": RUN_ID, "run_url": "u", "html_url": "h"})
+    sleeps = []
+    assert actions(sleeps).dispatch("deploy.yml", {}, operation_id=OPERATION).run_id == RUN_ID
+    assert sleeps == [3.0]
