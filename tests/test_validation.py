@@ -6,6 +6,7 @@ import pytest
 
 from controller.core import problems as codes
 from controller.core.catalog import load_snapshot
+from controller.core.models import StackDefinition
 from controller.core.validation import validate_snapshot
 from tests.conftest import MANIFEST
 
@@ -325,3 +326,34 @@ def test_deeper_than_the_workflow_allows(mini_files):
     assert {p.code for p in found} == {codes.TOO_MANY_LAYERS}
     assert any(p.file == MANIFEST for p in found)
     assert any(p.file == TEMPLATE for p in found)
+
+
+@pytest.mark.parametrize("key", ["str", "a[b]", "int"])
+def test_keys_that_look_like_pydantic_union_tags_are_reported_not_crashed_on(mini_files, key):
+    mini_files[MANIFEST] += f"'{key}': 1\n"
+    [problem] = problems_of(mini_files)
+    assert problem.code == codes.UNKNOWN_FIELD
+    assert problem.message.startswith(f"unknown key {key!r}")
+    assert problem.line == line_containing(mini_files, MANIFEST, f"'{key}': 1")
+
+
+def test_a_stack_cannot_be_called_templates(mini_files):
+    mini_files["stacks/templates/stack.yaml"] = mini_files["stacks/app/stack.yaml"].replace(
+        "name: app", "name: templates"
+    )
+    found = problems_of(mini_files)
+    assert any("'templates' is reserved" in p.message for p in found), found
+
+
+def test_a_definition_round_trips_through_its_file_form_with_explicit_defaults():
+    definition = StackDefinition.model_validate(
+        {
+            "name": "app",
+            "displayName": "App",
+            "category": "compute",
+            "configuration": {"banner": {"type": "string", "default": None}},
+        }
+    )
+    again = StackDefinition.model_validate(definition.to_file_dict())
+    assert again.configuration["banner"].has_default
+    assert again == definition

@@ -44,6 +44,8 @@ def classify(path: str) -> tuple[str, str] | None:
     or the deployment's directory name.
     """
     parts = PurePosixPath(path).parts
+    if parts == (STACKS_DIR, "templates", STACK_FILE):
+        return "stack", "templates"  # a stack definition where templates live: refused
     if len(parts) == 3 and parts[:2] == ("stacks", "templates") and parts[2].endswith(".yaml"):
         return "template", parts[2][: -len(".yaml")]
     if len(parts) == 3 and parts[0] == STACKS_DIR and parts[2] == STACK_FILE:

@@ -74,13 +74,17 @@ def validate_data(
         return model_type.model_validate(data), []
     except ValidationError as error:
         file = source.file if source else file
-        return None, [_to_problem(item, model_type, source, file) for item in error.errors()]
+        return None, [_to_problem(item, model_type, source, file, data) for item in error.errors()]
 
 
 def _to_problem(
-    error: Any, model_type: type[BaseModel], source: YamlDocument | None, file: str | None
+    error: Any,
+    model_type: type[BaseModel],
+    source: YamlDocument | None,
+    file: str | None,
+    data: Any,
 ) -> Problem:
-    loc: Path = tuple(part for part in error["loc"] if not _is_union_tag(part))
+    loc = data_path(error["loc"], data)
     where = ".".join(str(part) for part in loc) or "(top level)"
     kind = error["type"]
     code = _ERROR_CODES.get(kind, codes.INVALID_FORMAT)
@@ -102,9 +106,27 @@ def _to_problem(
     return Problem(code, message, file=file, line=line, details={"field": where})
 
 
-def _is_union_tag(part: Any) -> bool:
-    # pydantic inserts the chosen union member ("str", "function-before[...]") into locs.
-    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool"})
+def data_path(loc: tuple[Any, ...], data: Any) -> Path:
+    """The error's location as a path into the data.
+
+    pydantic also puts the union member it tried ("str", "function-before[...]") into
+    locations; such a part is dropped, unless the data really has a key of that name
+    there (a user may well write a key called `str`).
+    """
+    path: list[str | int] = []
+    current = data
+    for part in loc:
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and part < len(current)
+        ):
+            path.append(part)
+            current = current[part]
+        elif isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool"}):
+            continue
+        else:
+            path.append(part)
+            current = None
+    return tuple(path)
 
 
 def _allowed_keys(model_type: type[BaseModel], loc: Path) -> set[str]:

@@ -116,8 +116,9 @@ class Strict(BaseModel):
     )
 
     def to_file_dict(self) -> dict[str, Any]:
-        """The model as it is written in files: camelCase, defaults left out."""
-        return self.model_dump(by_alias=True, exclude_defaults=True, mode="json")
+        """The model as it is written in files: camelCase, only the keys that were set (an
+        explicit `default: null` is kept: it means something)."""
+        return self.model_dump(by_alias=True, exclude_unset=True, mode="json")
 
 
 # --- stack definitions --------------------------------------------------------------------
@@ -179,6 +180,10 @@ class StackDefinition(Strict):
 
     @model_validator(mode="after")
     def _no_self_dependency(self) -> StackDefinition:
+        if self.name == "templates":
+            raise ValueError(
+                "the stack name 'templates' is reserved: stacks/templates/ holds the templates"
+            )
         if self.name in self.dependencies:
             raise ValueError(f"stack {self.name!r} lists itself as a dependency")
         return self
