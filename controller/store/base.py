@@ -1,0 +1,217 @@
+"""The store protocol and the records it keeps.
+
+The service talks to its state through this protocol only, so the SQLite implementation
+can be swapped (a server database, a fake that fails on purpose) without touching a route.
+Records are frozen dataclasses of plain values; timestamps are ISO 8601 UTC strings with
+milliseconds (`2025-10-09T12:00:00.000Z`), which sort and compare as text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class StoreError(RuntimeError):
+    """The store cannot do what was asked (unreachable, corrupt, migration failed)."""
+
+
+class StoreConflictError(StoreError):
+    """A record with the same unique key exists (a username, an API key lookup prefix)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    username: str
+    email: str
+    name: str
+    roles: tuple[str, ...]
+    organizations: tuple[str, ...]
+    tier: str
+    password_hash: str | None
+    source: str  # "local" (cloud users add) or "oidc" (seen in an external token)
+    disabled: bool
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One sign-in: the family of refresh tokens and the access tokens they issue."""
+
+    id: str
+    user_id: str
+    created_at: str
+    revoked_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenRecord:
+    id: str
+    session_id: str
+    user_id: str
+    token_hash: str
+    issued_at: str
+    expires_at: str
+    used_at: str | None
+    replaced_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    user_id: str
+    lookup: str
+    key_hash: str
+    name: str
+    description: str
+    permissions: tuple[str, ...]
+    created_at: str
+    expires_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+    def status(self, now: str) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: str
+    request_id: str
+    actor: str
+    actor_type: str  # "user", "api_key", "oidc", "anonymous"
+    action: str  # "POST /api/v1/deployments"
+    status: int
+    client: str
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRecord:
+    """A deploy, destroy or validate run of one deployment environment (part 2 runs them)."""
+
+    id: str
+    deployment_id: str
+    environment: str
+    type: str
+    status: str
+    created_at: str
+    updated_at: str
+    created_by: str
+    started_at: str | None = None
+    completed_at: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One message of a run (`operation.started`, `stack.completed`, `log`…), in order."""
+
+    operation_id: str
+    deployment_id: str
+    environment: str
+    type: str
+    at: str
+    status: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+class Store(Protocol):
+    # --- health -----------------------------------------------------------------------
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    # --- users ------------------------------------------------------------------------
+    def create_user(self, user: UserRecord) -> UserRecord: ...
+
+    def get_user(self, user_id: str) -> UserRecord | None: ...
+
+    def get_user_by_username(self, username: str) -> UserRecord | None: ...
+
+    def list_users(self) -> list[UserRecord]: ...
+
+    def upsert_external_user(self, user: UserRecord) -> UserRecord: ...
+
+    # --- sessions and refresh tokens --------------------------------------------------
+    def create_session(self, session: SessionRecord) -> SessionRecord: ...
+
+    def get_session(self, session_id: str) -> SessionRecord | None: ...
+
+    def revoke_session(self, session_id: str, *, at: str) -> bool: ...
+
+    def add_refresh_token(self, token: RefreshTokenRecord) -> None: ...
+
+    def get_refresh_token(self, token_id: str) -> RefreshTokenRecord | None: ...
+
+    def use_refresh_token(self, token_id: str, *, at: str, replaced_by: str) -> bool:
+        """Mark a refresh token used, once: False when it was already used (reuse)."""
+        ...
+
+    # --- API keys ---------------------------------------------------------------------
+    def create_api_key(self, key: ApiKeyRecord) -> ApiKeyRecord: ...
+
+    def find_api_key(self, lookup: str) -> tuple[ApiKeyRecord, UserRecord] | None: ...
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None: ...
+
+    def list_api_keys(self, user_id: str) -> list[ApiKeyRecord]: ...
+
+    def revoke_api_key(self, key_id: str, *, at: str) -> bool: ...
+
+    def touch_api_keys(self, last_used: dict[str, str]) -> None: ...
+
+    # --- audit log --------------------------------------------------------------------
+    def append_audit(self, entry: AuditEntry) -> None: ...
+
+    def list_audit(
+        self, *, limit: int, offset: int, actor: str | None = None, action: str | None = None
+    ) -> tuple[list[AuditEntry], int]: ...
+
+    # --- operations and events --------------------------------------------------------
+    def create_operation(self, operation: OperationRecord) -> OperationRecord: ...
+
+    def get_operation(self, operation_id: str) -> OperationRecord | None: ...
+
+    def update_operation(
+        self,
+        operation_id: str,
+        *,
+        status: str,
+        updated_at: str,
+        started_at: str | None = None,
+        completed_at: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> OperationRecord | None: ...
+
+    def list_operations(
+        self,
+        *,
+        deployment_id: str | None = None,
+        environment: str | None = None,
+        statuses: Sequence[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[OperationRecord]: ...
+
+    def latest_operations(self) -> dict[tuple[str, str], OperationRecord]:
+        """The most recent operation of every (deployment, environment)."""
+        ...
+
+    def append_event(self, event: EventRecord) -> EventRecord: ...
+
+    def list_events(
+        self,
+        *,
+        operation_id: str | None = None,
+        deployment_id: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[EventRecord]: ...

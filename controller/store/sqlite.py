@@ -1,0 +1,490 @@
+"""The store on SQLite: one file under `.cloud/`, WAL mode, migrations applied at open.
+
+One connection per process, guarded by a lock: every call is a short indexed statement
+(an API key lookup is one primary-key join), so serializing them costs less than a pool.
+WAL lets readers in other processes (a second uvicorn worker, `cloud users add` while the
+service runs) proceed while one writes; `synchronous=NORMAL` is WAL's safe setting.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from controller.store.base import (
+    ApiKeyRecord,
+    AuditEntry,
+    EventRecord,
+    OperationRecord,
+    RefreshTokenRecord,
+    SessionRecord,
+    StoreError,
+    UserRecord,
+)
+from controller.store.migrations import LATEST_VERSION, MIGRATIONS
+from controller.store.rows import (
+    EVENT_COLUMNS,
+    KEY_COLUMNS,
+    OPERATION_COLUMNS,
+    USER_COLUMNS,
+    api_key_of,
+    operation_of,
+    translated,
+    user_of,
+    user_values,
+    where_clause,
+)
+
+
+def open_store(path: Path | str) -> SQLiteStore:
+    """Open (creating the folder and the file if needed) and migrate the store."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteStore(str(path))
+
+
+class SQLiteStore:
+    def __init__(self, path: str) -> None:
+        try:
+            self._db = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open the store: {error}") from None
+        self._lock = threading.Lock()
+        # Reads on every request (an API key, a session, a user) are cached until the
+        # database changes: `PRAGMA data_version` moves when another connection (another
+        # worker, `cloud users add`) commits, and our own writes bump the generation.
+        self._cache: dict[Any, Any] = {}
+        self._version = -1
+        self._generation = 0
+        self.migrate()
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, translated():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            finally:
+                self._forget()
+            self._db.execute("COMMIT")
+
+    def _forget(self) -> None:
+        """Drop cached reads after a write through this connection (caller holds the lock)."""
+        self._generation += 1
+        self._cache.clear()
+
+    def _cached(self, key: Any, compute: Any) -> Any:
+        with self._lock, translated():
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._version:
+                self._cache.clear()
+                self._version = version
+            if key in self._cache:
+                return self._cache[key]
+            generation = self._generation
+        value = compute()
+        with self._lock:
+            if generation == self._generation and self._version == version:
+                if len(self._cache) >= 10_000:
+                    self._cache.clear()
+                self._cache[key] = value
+        return value
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock, translated():
+            return self._db.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        with self._lock, translated():
+            return self._db.execute(sql, params).fetchone()
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._lock, translated():
+            try:
+                return self._db.execute(sql, params).rowcount
+            finally:
+                self._forget()
+
+    def schema_version(self) -> int:
+        row = self._one("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    def migrate(self) -> int:
+        """Apply the migrations not applied yet; returns the schema version."""
+        with self._transaction() as db:
+            current = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if current > LATEST_VERSION:
+                raise StoreError(
+                    f"the store's schema (version {current}) is newer than this program "
+                    f"(version {LATEST_VERSION}): upgrade cloud"
+                )
+            for migration in MIGRATIONS:
+                if migration.version <= current:
+                    continue
+                for statement in migration.sql.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {int(migration.version)}")
+        return self.schema_version()
+
+    def ping(self) -> None:
+        try:
+            self._one("SELECT 1")
+        except sqlite3.Error as error:
+            raise StoreError(str(error)) from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- users --------------------------------------------------------------------------
+
+    def create_user(self, user: UserRecord) -> UserRecord:
+        self._run(
+            f"INSERT INTO users ({USER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            user_values(user),
+        )
+        return user
+
+    def get_user(self, user_id: str) -> UserRecord | None:
+        def read() -> UserRecord | None:
+            row = self._one(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+            return user_of(row) if row else None
+
+        return self._cached(("user", user_id), read)  # type: ignore[no-any-return]
+
+    def get_user_by_username(self, username: str) -> UserRecord | None:
+        row = self._one(f"SELECT {USER_COLUMNS} FROM users WHERE username = ?", (username,))
+        return user_of(row) if row else None
+
+    def list_users(self) -> list[UserRecord]:
+        return [user_of(row) for row in self._all(f"SELECT {USER_COLUMNS} FROM users ORDER BY 2")]
+
+    def upsert_external_user(self, user: UserRecord) -> UserRecord:
+        """Insert, or refresh the roles and profile of, a user an external issuer vouches for."""
+        self._run(
+            f"INSERT INTO users ({USER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(id) DO UPDATE SET email=excluded.email, name=excluded.name, "
+            "roles=excluded.roles, organizations=excluded.organizations, "
+            "updated_at=excluded.updated_at",
+            user_values(user),
+        )
+        stored = self.get_user(user.id)
+        if stored is None:  # pragma: no cover - just written
+            raise StoreError(f"user {user.id} vanished")
+        return stored
+
+    # --- sessions and refresh tokens ----------------------------------------------------
+
+    def create_session(self, session: SessionRecord) -> SessionRecord:
+        self._run(
+            "INSERT INTO sessions (id, user_id, created_at, revoked_at) VALUES (?,?,?,?)",
+            (session.id, session.user_id, session.created_at, session.revoked_at),
+        )
+        return session
+
+    def get_session(self, session_id: str) -> SessionRecord | None:
+        def read() -> SessionRecord | None:
+            row = self._one(
+                "SELECT id, user_id, created_at, revoked_at FROM sessions WHERE id = ?",
+                (session_id,),
+            )
+            return SessionRecord(*row) if row else None
+
+        return self._cached(("session", session_id), read)  # type: ignore[no-any-return]
+
+    def revoke_session(self, session_id: str, *, at: str) -> bool:
+        return (
+            self._run(
+                "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (at, session_id),
+            )
+            == 1
+        )
+
+    def add_refresh_token(self, token: RefreshTokenRecord) -> None:
+        self._run(
+            "INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, issued_at, "
+            "expires_at, used_at, replaced_by) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                token.id,
+                token.session_id,
+                token.user_id,
+                token.token_hash,
+                token.issued_at,
+                token.expires_at,
+                token.used_at,
+                token.replaced_by,
+            ),
+        )
+
+    def get_refresh_token(self, token_id: str) -> RefreshTokenRecord | None:
+        row = self._one(
+            "SELECT id, session_id, user_id, token_hash, issued_at, expires_at, used_at, "
+            "replaced_by FROM refresh_tokens WHERE id = ?",
+            (token_id,),
+        )
+        return RefreshTokenRecord(*row) if row else None
+
+    def use_refresh_token(self, token_id: str, *, at: str, replaced_by: str) -> bool:
+        return (
+            self._run(
+                "UPDATE refresh_tokens SET used_at = ?, replaced_by = ? "
+                "WHERE id = ? AND used_at IS NULL",
+                (at, replaced_by, token_id),
+            )
+            == 1
+        )
+
+    # --- API keys -----------------------------------------------------------------------
+
+    def create_api_key(self, key: ApiKeyRecord) -> ApiKeyRecord:
+        self._run(
+            f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                key.id,
+                key.user_id,
+                key.lookup,
+                key.key_hash,
+                key.name,
+                key.description,
+                json.dumps(list(key.permissions)),
+                key.created_at,
+                key.expires_at,
+                key.last_used_at,
+                key.revoked_at,
+            ),
+        )
+        return key
+
+    def find_api_key(self, lookup: str) -> tuple[ApiKeyRecord, UserRecord] | None:
+        found = self._cached(("key", lookup), lambda: self._find_api_key(lookup))
+        return found  # type: ignore[no-any-return]
+
+    def _find_api_key(self, lookup: str) -> tuple[ApiKeyRecord, UserRecord] | None:
+        columns = ", ".join(f"k.{c.strip()}" for c in KEY_COLUMNS.split(","))
+        user_columns = ", ".join(f"u.{c.strip()}" for c in USER_COLUMNS.split(","))
+        row = self._one(
+            f"SELECT {columns}, {user_columns} FROM api_keys k JOIN users u ON u.id = k.user_id "
+            "WHERE k.lookup = ?",
+            (lookup,),
+        )
+        if row is None:
+            return None
+        return api_key_of(row[:11]), user_of(row[11:])
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        row = self._one(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
+        return api_key_of(row) if row else None
+
+    def list_api_keys(self, user_id: str) -> list[ApiKeyRecord]:
+        rows = self._all(
+            f"SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ? ORDER BY created_at, id",
+            (user_id,),
+        )
+        return [api_key_of(row) for row in rows]
+
+    def revoke_api_key(self, key_id: str, *, at: str) -> bool:
+        return (
+            self._run(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (at, key_id),
+            )
+            == 1
+        )
+
+    def touch_api_keys(self, last_used: dict[str, str]) -> None:
+        if not last_used:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE api_keys SET last_used_at = ? WHERE id = ? "
+                "AND (last_used_at IS NULL OR last_used_at < ?)",
+                [(at, key_id, at) for key_id, at in last_used.items()],
+            )
+
+    # --- audit log ----------------------------------------------------------------------
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        self._run(
+            "INSERT INTO audit_log (at, request_id, actor, actor_type, action, status, client, "
+            "details) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                entry.at,
+                entry.request_id,
+                entry.actor,
+                entry.actor_type,
+                entry.action,
+                entry.status,
+                entry.client,
+                json.dumps(entry.details, default=str),
+            ),
+        )
+
+    def list_audit(
+        self, *, limit: int, offset: int, actor: str | None = None, action: str | None = None
+    ) -> tuple[list[AuditEntry], int]:
+        where, params = where_clause(
+            {"actor = ?": actor, "action LIKE ?": action and f"%{action}%"}
+        )
+        total = self._one(f"SELECT COUNT(*) FROM audit_log{where}", params)
+        rows = self._all(
+            "SELECT at, request_id, actor, actor_type, action, status, client, details, id "
+            f"FROM audit_log{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        entries = [AuditEntry(*row[:7], details=json.loads(row[7]), id=row[8]) for row in rows]
+        return entries, int(total[0]) if total else 0
+
+    # --- operations and events ----------------------------------------------------------
+
+    def create_operation(self, operation: OperationRecord) -> OperationRecord:
+        self._run(
+            f"INSERT INTO operations ({OPERATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                operation.id,
+                operation.deployment_id,
+                operation.environment,
+                operation.type,
+                operation.status,
+                operation.created_at,
+                operation.updated_at,
+                operation.created_by,
+                operation.started_at,
+                operation.completed_at,
+                json.dumps(operation.payload, default=str),
+            ),
+        )
+        return operation
+
+    def get_operation(self, operation_id: str) -> OperationRecord | None:
+        row = self._one(f"SELECT {OPERATION_COLUMNS} FROM operations WHERE id = ?", (operation_id,))
+        return operation_of(row) if row else None
+
+    def update_operation(
+        self,
+        operation_id: str,
+        *,
+        status: str,
+        updated_at: str,
+        started_at: str | None = None,
+        completed_at: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> OperationRecord | None:
+        self._run(
+            "UPDATE operations SET status = ?, updated_at = ?, "
+            "started_at = COALESCE(?, started_at), completed_at = COALESCE(?, completed_at), "
+            "payload = COALESCE(?, payload) WHERE id = ?",
+            (
+                status,
+                updated_at,
+                started_at,
+                completed_at,
+                None if payload is None else json.dumps(payload, default=str),
+                operation_id,
+            ),
+        )
+        return self.get_operation(operation_id)
+
+    def list_operations(
+        self,
+        *,
+        deployment_id: str | None = None,
+        environment: str | None = None,
+        statuses: Sequence[str] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[OperationRecord]:
+        where, params = where_clause(
+            {"deployment_id = ?": deployment_id, "environment = ?": environment}
+        )
+        if statuses:
+            marks = ",".join("?" * len(statuses))
+            where += (" AND " if where else " WHERE ") + f"status IN ({marks})"
+            params = [*params, *statuses]
+        rows = self._all(
+            f"SELECT {OPERATION_COLUMNS} FROM operations{where} "
+            "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [operation_of(row) for row in rows]
+
+    def latest_operations(self) -> dict[tuple[str, str], OperationRecord]:
+        return dict(self._cached("latest-operations", self._latest_operations))
+
+    def _latest_operations(self) -> dict[tuple[str, str], OperationRecord]:
+        rows = self._all(
+            f"SELECT {OPERATION_COLUMNS} FROM operations o WHERE created_at = ("
+            "SELECT MAX(created_at) FROM operations i WHERE i.deployment_id = o.deployment_id "
+            "AND i.environment = o.environment) ORDER BY id"
+        )
+        latest: dict[tuple[str, str], OperationRecord] = {}
+        for row in rows:
+            operation = operation_of(row)
+            latest[(operation.deployment_id, operation.environment)] = operation
+        return latest
+
+    def append_event(self, event: EventRecord) -> EventRecord:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO events (operation_id, deployment_id, environment, type, at, status, "
+                "payload) VALUES (?,?,?,?,?,?,?)",
+                (
+                    event.operation_id,
+                    event.deployment_id,
+                    event.environment,
+                    event.type,
+                    event.at,
+                    event.status,
+                    json.dumps(event.payload, default=str),
+                ),
+            )
+            new_id = cursor.lastrowid
+        return EventRecord(
+            event.operation_id,
+            event.deployment_id,
+            event.environment,
+            event.type,
+            event.at,
+            event.status,
+            event.payload,
+            new_id,
+        )
+
+    def list_events(
+        self,
+        *,
+        operation_id: str | None = None,
+        deployment_id: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+    ) -> list[EventRecord]:
+        where, params = where_clause(
+            {
+                "operation_id = ?": operation_id,
+                "deployment_id = ?": deployment_id,
+                "id > ?": after_id,
+            }
+        )
+        rows = self._all(
+            f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY id LIMIT ?", [*params, limit]
+        )
+        return [
+            EventRecord(*row[:6], payload=json.loads(row[6]), id=row[7])  # type: ignore[misc]
+            for row in rows
+        ]
