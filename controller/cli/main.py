@@ -23,6 +23,7 @@ from controller.cli import (
     init_command,
     plan_command,
     run_commands,
+    service_commands,
 )
 from controller.cli.context import UsageError
 from controller.cli.output import print_problems
@@ -126,6 +127,18 @@ COMMANDS: dict[str, Command] = {
         "run a step of the GitHub Action (inputs from the environment)",
         action_entry.arguments,
         action_entry.run,
+    ),
+    # service_commands imports the service (starlette, PyJWT, the store) only inside its
+    # functions, so these entries add nothing to other commands' start-up time.
+    "serve": Command(
+        "serve the REST API (uvicorn); docs at /docs",
+        service_commands.serve_arguments,
+        service_commands.serve,
+    ),
+    "users": Command(
+        "add or list the users who can sign in to the service",
+        service_commands.users_arguments,
+        service_commands.users,
     ),
 }
 

@@ -1,0 +1,73 @@
+"""Route -> permission: the one table that says what each endpoint requires.
+
+Each entry is a permission of `controller.core.rbac` (the seeds' matrix), `AUTHENTICATED`
+(any signed-in caller: its own profile, signing out) or `PUBLIC` (health, docs, signing
+in). The router refuses to start if an endpoint is missing here or an entry names no
+endpoint, and a test walks every entry with every role.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from controller.core import rbac
+
+PUBLIC: Final = "public"
+AUTHENTICATED: Final = "authenticated"
+
+API = "/api/v1"
+DEPLOYMENT = f"{API}/deployments/{{deployment_id}}"
+ENVIRONMENT = f"{DEPLOYMENT}/environments/{{environment_name}}"
+STACK = f"{API}/stacks/{{stack_name}}"
+TEMPLATE = f"{API}/templates/{{template_name}}"
+
+ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
+    # system
+    ("GET", "/health"): PUBLIC,
+    ("GET", f"{API}/health"): PUBLIC,
+    ("GET", f"{API}/info"): PUBLIC,
+    ("GET", f"{API}/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/docs.css"): PUBLIC,
+    # authentication
+    ("POST", f"{API}/auth/login"): PUBLIC,
+    ("POST", f"{API}/auth/refresh"): PUBLIC,
+    ("POST", f"{API}/auth/logout"): AUTHENTICATED,
+    ("POST", f"{API}/auth/api-keys"): rbac.API_KEYS_MANAGE,
+    ("GET", f"{API}/auth/api-keys"): rbac.API_KEYS_MANAGE,
+    ("DELETE", f"{API}/auth/api-keys/{{key_id}}"): rbac.API_KEYS_MANAGE,
+    ("GET", f"{API}/users/me"): AUTHENTICATED,
+    ("GET", f"{API}/audit-logs"): rbac.AUDIT_LOGS_READ,
+    # deployments
+    ("POST", f"{API}/deployments"): rbac.DEPLOYMENTS_CREATE,
+    ("GET", f"{API}/deployments"): rbac.DEPLOYMENTS_READ,
+    ("GET", DEPLOYMENT): rbac.DEPLOYMENTS_READ,
+    ("PUT", DEPLOYMENT): rbac.DEPLOYMENTS_UPDATE,
+    ("DELETE", DEPLOYMENT): rbac.DEPLOYMENTS_DELETE,
+    ("POST", f"{DEPLOYMENT}/validate"): rbac.DEPLOYMENTS_READ,
+    ("GET", f"{DEPLOYMENT}/manifest"): rbac.DEPLOYMENTS_READ,
+    ("PUT", f"{DEPLOYMENT}/manifest"): rbac.DEPLOYMENTS_UPDATE,
+    ("GET", f"{DEPLOYMENT}/environments"): rbac.DEPLOYMENTS_READ,
+    ("POST", f"{ENVIRONMENT}/enable"): rbac.ENVIRONMENTS_ENABLE,
+    ("POST", f"{ENVIRONMENT}/disable"): rbac.ENVIRONMENTS_DISABLE,
+    # stacks
+    ("GET", f"{API}/stacks"): rbac.STACKS_READ,
+    ("POST", f"{API}/stacks"): rbac.STACKS_REGISTER,
+    ("GET", STACK): rbac.STACKS_READ,
+    ("PUT", STACK): rbac.STACKS_UPDATE,
+    ("DELETE", STACK): rbac.STACKS_UNREGISTER,
+    # templates
+    ("GET", f"{API}/templates"): rbac.TEMPLATES_READ,
+    ("POST", f"{API}/templates"): rbac.TEMPLATES_CREATE,
+    ("GET", TEMPLATE): rbac.TEMPLATES_READ,
+    ("PUT", TEMPLATE): rbac.TEMPLATES_UPDATE,
+    ("DELETE", TEMPLATE): rbac.TEMPLATES_DELETE,
+    ("POST", f"{TEMPLATE}/validate"): rbac.TEMPLATES_READ,
+    ("POST", f"{TEMPLATE}/generate"): rbac.TEMPLATES_READ,
+    # validation
+    ("POST", f"{API}/validate/manifest"): rbac.VALIDATION_RUN,
+    ("POST", f"{API}/validate/dependencies"): rbac.VALIDATION_RUN,
+}
+
+# Routes whose every call counts against the per-address sign-in budget.
+SIGN_IN_PATHS: Final = frozenset({f"{API}/auth/login", f"{API}/auth/refresh"})

@@ -1,0 +1,347 @@
+"""Signing in and out, refresh-token rotation, API keys, the caller's profile, the audit log.
+
+Refresh tokens are rotated on every use: the old one is marked used in the same statement
+that checks it was unused, and presenting a used one again (a stolen copy, replayed) ends
+the whole session. API keys are shown once; a new key may only carry permissions its
+creator holds, and using one checks its owner's current roles too.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+
+from controller.core import rbac
+from controller.service.access import API
+from controller.service.envelope import iso_at
+from controller.service.errors import (
+    AUTH_INVALID_CREDENTIALS,
+    AUTH_INVALID_TOKEN,
+    AUTH_TOKEN_EXPIRED,
+    AUTHZ_FORBIDDEN,
+    VALIDATION_INVALID_FORMAT,
+    ApiError,
+    not_found,
+)
+from controller.service.payloads import ApiKeyRequest, AuditQuery, LoginRequest, RefreshRequest
+from controller.service.replies import (
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyRevoked,
+    ApiKeyView,
+    AuditList,
+    AuditView,
+    LoginData,
+    MeData,
+    RefreshData,
+    SignedOut,
+    UserView,
+)
+from controller.service.routing import Call, Endpoint, Reply
+from controller.service.tokens import (
+    API_KEY_PREFIX,
+    new_api_key,
+    new_id,
+    new_refresh_token,
+    refresh_token_id,
+    same_digest,
+    verify_password,
+)
+from controller.service.views import paginate
+from controller.store.base import ApiKeyRecord, RefreshTokenRecord, SessionRecord, UserRecord
+
+
+def _user_view(user: UserRecord) -> UserView:
+    return UserView(
+        id=user.id,
+        username=user.username,
+        email=user.email,
+        name=user.name,
+        roles=list(user.roles),
+        organizations=list(user.organizations),
+    )
+
+
+def _new_refresh(call: Call, *, session_id: str, user_id: str) -> str:
+    services = call.services
+    token = new_refresh_token()
+    now = services.clock()
+    services.store.add_refresh_token(
+        RefreshTokenRecord(
+            id=token.lookup,
+            session_id=session_id,
+            user_id=user_id,
+            token_hash=token.digest,
+            issued_at=iso_at(now),
+            expires_at=iso_at(now + services.settings.refresh_token_ttl),
+            used_at=None,
+            replaced_by=None,
+        )
+    )
+    return token.plaintext
+
+
+async def login(call: Call) -> Reply:
+    body: LoginRequest = call.body
+    services = call.services
+    call.audit(actor=body.username)
+    user = services.store.get_user_by_username(body.username)
+    hashed = user.password_hash if user is not None else None
+    if not await run_in_threadpool(verify_password, body.password, hashed) or user is None:
+        raise ApiError(401, AUTH_INVALID_CREDENTIALS, "invalid username or password")
+    if user.disabled:
+        raise ApiError(403, AUTHZ_FORBIDDEN, "this account is disabled")
+    session = services.store.create_session(
+        SessionRecord(id=new_id("ses"), user_id=user.id, created_at=services.now(), revoked_at=None)
+    )
+    settings = services.settings
+    return Reply(
+        LoginData(
+            access_token=services.tokens.issue(
+                user_id=user.id, session_id=session.id, username=user.username
+            ),
+            refresh_token=_new_refresh(call, session_id=session.id, user_id=user.id),
+            expires_in=settings.access_token_ttl,
+            refresh_expires_in=settings.refresh_token_ttl,
+            user=_user_view(user),
+        )
+    )
+
+
+async def refresh(call: Call) -> Reply:
+    body: RefreshRequest = call.body
+    services = call.services
+    store = services.store
+    token_id = refresh_token_id(body.refresh_token)
+    record = store.get_refresh_token(token_id) if token_id else None
+    if record is None or not same_digest(body.refresh_token, record.token_hash):
+        raise ApiError(401, AUTH_INVALID_TOKEN, "invalid refresh token")
+    session = store.get_session(record.session_id)
+    if session is None or session.revoked_at is not None:
+        raise ApiError(401, AUTH_INVALID_TOKEN, "the session of this refresh token has ended")
+    now = services.now()
+    if record.expires_at <= now:
+        raise ApiError(
+            401,
+            AUTH_TOKEN_EXPIRED,
+            "refresh token expired",
+            details={"expiredAt": record.expires_at},
+        )
+    replacement = new_refresh_token()
+    if not store.use_refresh_token(record.id, at=now, replaced_by=replacement.lookup):
+        store.revoke_session(session.id, at=now)
+        call.audit(reuse=True, sessionId=session.id)
+        raise ApiError(
+            401,
+            AUTH_INVALID_TOKEN,
+            "refresh token reuse detected: the session has been revoked; sign in again",
+        )
+    user = store.get_user(record.user_id)
+    if user is None or user.disabled:
+        raise ApiError(401, AUTH_INVALID_TOKEN, "account disabled")
+    settings = services.settings
+    store.add_refresh_token(
+        RefreshTokenRecord(
+            id=replacement.lookup,
+            session_id=session.id,
+            user_id=user.id,
+            token_hash=replacement.digest,
+            issued_at=now,
+            expires_at=iso_at(services.clock() + settings.refresh_token_ttl),
+            used_at=None,
+            replaced_by=None,
+        )
+    )
+    call.audit(actor=user.username)
+    return Reply(
+        RefreshData(
+            access_token=services.tokens.issue(
+                user_id=user.id, session_id=session.id, username=user.username
+            ),
+            refresh_token=replacement.plaintext,
+            expires_in=settings.access_token_ttl,
+            refresh_expires_in=settings.refresh_token_ttl,
+        )
+    )
+
+
+async def logout(call: Call) -> Reply:
+    user = call.user
+    if user.session_id is None:
+        raise ApiError(
+            400,
+            VALIDATION_INVALID_FORMAT,
+            "signing out applies to sessions (access tokens from /auth/login); "
+            "revoke an API key with DELETE /api/v1/auth/api-keys/{keyId}",
+        )
+    now = call.services.now()
+    call.services.store.revoke_session(user.session_id, at=now)
+    return Reply(
+        SignedOut(session_id=user.session_id, signed_out_at=now),
+        message="Successfully logged out",
+    )
+
+
+async def create_api_key(call: Call) -> Reply:
+    body: ApiKeyRequest = call.body
+    services = call.services
+    user = call.user
+    unknown = rbac.unknown_permissions(body.permissions)
+    if unknown:
+        raise ApiError(
+            400,
+            VALIDATION_INVALID_FORMAT,
+            f"unknown permission(s): {', '.join(unknown)}",
+            details={"field": "permissions", "unknown": unknown, "known": list(rbac.PERMISSIONS)},
+        )
+    excess = rbac.excess_scopes(body.permissions, user.permissions)
+    if excess:
+        raise ApiError(
+            403,
+            AUTHZ_FORBIDDEN,
+            "an API key can only narrow its owner's permissions; you do not hold "
+            + ", ".join(excess),
+            details={"notHeld": excess},
+        )
+    settings = services.settings
+    ttl = body.expires_in or settings.api_key_default_ttl
+    if ttl > settings.api_key_max_ttl:
+        raise ApiError(
+            400,
+            VALIDATION_INVALID_FORMAT,
+            f"expiresIn must be at most {settings.api_key_max_ttl} seconds",
+            details={"field": "expiresIn"},
+        )
+    secret = new_api_key()
+    now = services.clock()
+    record = services.store.create_api_key(
+        ApiKeyRecord(
+            id=new_id("key"),
+            user_id=user.user_id,
+            lookup=secret.lookup,
+            key_hash=secret.digest,
+            name=body.name,
+            description=body.description,
+            permissions=tuple(dict.fromkeys(body.permissions)),
+            created_at=iso_at(now),
+            expires_at=iso_at(now + ttl),
+            last_used_at=None,
+            revoked_at=None,
+        )
+    )
+    call.audit(keyCreated=record.id)
+    return Reply(
+        ApiKeyCreated(
+            api_key=secret.plaintext,
+            key_id=record.id,
+            name=record.name,
+            description=record.description,
+            created_at=record.created_at,
+            expires_at=record.expires_at,
+            permissions=list(record.permissions),
+        ),
+        warning="This API key will only be displayed once. Store it securely.",
+    )
+
+
+def _key_view(key: ApiKeyRecord, now: str) -> ApiKeyView:
+    return ApiKeyView(
+        key_id=key.id,
+        name=key.name,
+        description=key.description,
+        prefix=API_KEY_PREFIX + key.lookup,
+        created_at=key.created_at,
+        expires_at=key.expires_at,
+        last_used_at=key.last_used_at,
+        status=key.status(now),  # type: ignore[arg-type]
+        permissions=list(key.permissions),
+    )
+
+
+async def list_api_keys(call: Call) -> Reply:
+    services = call.services
+    services.authenticator.flush_usage()
+    keys = services.store.list_api_keys(call.user.user_id)
+    now = services.now()
+    return Reply(ApiKeyList(api_keys=[_key_view(key, now) for key in keys], total=len(keys)))
+
+
+async def revoke_api_key(call: Call) -> Reply:
+    services = call.services
+    user = call.user
+    key = services.store.get_api_key(call.params["key_id"])
+    if key is None or (key.user_id != user.user_id and not rbac.is_administrator(user.roles)):
+        raise not_found("apiKey", call.params["key_id"])
+    now = services.now()
+    services.store.revoke_api_key(key.id, at=now)
+    call.audit(keyRevoked=key.id)
+    return Reply(
+        ApiKeyRevoked(key_id=key.id, revoked_at=key.revoked_at or now),
+        message="API key revoked successfully",
+    )
+
+
+async def me(call: Call) -> Reply:
+    user = call.user
+    return Reply(
+        MeData(
+            id=user.user_id,
+            username=user.username,
+            email=user.email,
+            name=user.name,
+            roles=list(user.roles),
+            organizations=list(user.organizations),
+            tier=user.tier,
+            permissions=sorted(user.permissions),
+            authenticated_via=user.via,
+            key_id=user.key_id,
+        )
+    )
+
+
+async def audit_logs(call: Call) -> Reply:
+    query: AuditQuery = call.query
+    entries, total = call.services.store.list_audit(
+        limit=query.limit,
+        offset=(query.page - 1) * query.limit,
+        actor=query.actor,
+        action=query.action,
+    )
+    _, pagination = paginate([None] * total, page=query.page, limit=query.limit)
+    return Reply(
+        AuditList(
+            entries=[
+                AuditView(
+                    id=entry.id or 0,
+                    at=entry.at,
+                    request_id=entry.request_id,
+                    actor=entry.actor,
+                    actor_type=entry.actor_type,
+                    action=entry.action,
+                    status=entry.status,
+                    client=entry.client,
+                    details=entry.details,
+                )
+                for entry in entries
+            ],
+            pagination=pagination,
+        )
+    )
+
+
+ENDPOINTS = [
+    Endpoint("POST", f"{API}/auth/login", login, "Sign in", "Authentication",
+             reply=LoginData, body=LoginRequest, errors=(401, 403)),
+    Endpoint("POST", f"{API}/auth/refresh", refresh, "Rotate a refresh token", "Authentication",
+             reply=RefreshData, body=RefreshRequest, errors=(401,)),
+    Endpoint("POST", f"{API}/auth/logout", logout, "Sign out (ends the session)",
+             "Authentication", reply=SignedOut),
+    Endpoint("POST", f"{API}/auth/api-keys", create_api_key, "Create an API key (shown once)",
+             "Authentication", reply=ApiKeyCreated, status=201, body=ApiKeyRequest),
+    Endpoint("GET", f"{API}/auth/api-keys", list_api_keys, "List your API keys",
+             "Authentication", reply=ApiKeyList),
+    Endpoint("DELETE", f"{API}/auth/api-keys/{{key_id}}", revoke_api_key, "Revoke an API key",
+             "Authentication", reply=ApiKeyRevoked, errors=(404,)),
+    Endpoint("GET", f"{API}/users/me", me, "Who am I", "Authentication", reply=MeData),
+    Endpoint("GET", f"{API}/audit-logs", audit_logs, "The audit log, newest first", "Monitoring",
+             reply=AuditList, query=AuditQuery),
+]  # fmt: skip

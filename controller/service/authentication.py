@@ -1,0 +1,229 @@
+"""Who is calling: an API key, one of our access tokens, or an external OIDC token.
+
+The middleware resolves the credentials of every request into a `Principal` (or none)
+before routing, so the rate limiter can count per user or key. A credential that is
+present but wrong is not rejected here: the error is kept in the scope and raised by the
+rate limiter after it has counted the attempt against the client address, so guessing
+keys is throttled like guessing passwords. Roles come from the store on every request,
+not from the token, so a role removed or a key revoked takes effect at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jwt
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from controller.adapters.local_git import Author
+from controller.core.rbac import effective_permissions
+from controller.service.envelope import iso_at
+from controller.service.errors import AUTH_INVALID_TOKEN, AUTH_TOKEN_EXPIRED, ApiError
+from controller.service.oidc import OidcError, OidcVerifier
+from controller.service.tokens import AccessTokens, api_key_lookup, same_digest
+from controller.store.base import Store, UserRecord
+
+PRINCIPAL = "cloud.principal"
+AUTH_ERROR = "cloud.auth_error"
+TOUCH_INTERVAL = 30.0  # seconds between lastUsedAt writes for one key
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    username: str
+    email: str
+    name: str
+    roles: tuple[str, ...]
+    organizations: tuple[str, ...]
+    tier: str
+    via: Literal["jwt", "api_key", "oidc"]
+    permissions: frozenset[str]
+    session_id: str | None = None
+    key_id: str | None = None
+
+    @property
+    def author(self) -> Author:
+        return Author(self.name or self.username, self.email or f"{self.username}@cloud.invalid")
+
+    @property
+    def actor_type(self) -> str:
+        return {"jwt": "user", "api_key": "api_key", "oidc": "oidc"}[self.via]
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(401, AUTH_INVALID_TOKEN, message)
+
+
+class Authenticator:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        tokens: AccessTokens,
+        oidc: OidcVerifier | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.oidc = oidc
+        self.clock = clock
+        self.monotonic = monotonic
+        self._pending: dict[str, str] = {}
+        self._touched: dict[str, float] = {}
+        self._external: dict[str, UserRecord] = {}
+
+    # --- API keys -----------------------------------------------------------------------
+
+    def from_api_key(self, presented: str) -> Principal:
+        lookup = api_key_lookup(presented)
+        found = self.store.find_api_key(lookup) if lookup else None
+        if found is None or not same_digest(presented, found[0].key_hash):
+            raise _invalid("invalid API key")
+        key, user = found
+        now = iso_at(self.clock())
+        if key.revoked_at is not None:
+            raise _invalid("API key revoked")
+        if key.expires_at <= now:
+            raise ApiError(
+                401, AUTH_TOKEN_EXPIRED, "API key expired", details={"expiredAt": key.expires_at}
+            )
+        if user.disabled:
+            raise _invalid("account disabled")
+        self._note_use(key.id, now)
+        return _principal(user, "api_key", scopes=key.permissions, key_id=key.id)
+
+    def _note_use(self, key_id: str, now: str) -> None:
+        self._pending[key_id] = now
+        if self.monotonic() - self._touched.get(key_id, float("-inf")) >= TOUCH_INTERVAL:
+            self.flush_usage()
+
+    def flush_usage(self) -> None:
+        """Persist pending lastUsedAt times (batched: a key in use is written twice a minute)."""
+        pending, self._pending = self._pending, {}
+        if pending:
+            self.store.touch_api_keys(pending)
+            now = self.monotonic()
+            for key_id in pending:
+                self._touched[key_id] = now
+
+    # --- bearer tokens ------------------------------------------------------------------
+
+    def is_external(self, token: str) -> bool:
+        return self.oidc is not None and self.oidc.claims_issuer(token)
+
+    def from_access_token(self, token: str) -> Principal:
+        try:
+            claims = self.tokens.verify(token)
+        except jwt.ExpiredSignatureError:
+            raise ApiError(401, AUTH_TOKEN_EXPIRED, "JWT token has expired") from None
+        except jwt.PyJWTError:
+            raise _invalid("invalid access token") from None
+        session = self.store.get_session(str(claims["sid"]))
+        if session is None or session.revoked_at is not None or session.user_id != claims["sub"]:
+            raise _invalid("the session of this token has ended (signed out)")
+        user = self.store.get_user(str(claims["sub"]))
+        if user is None or user.disabled:
+            raise _invalid("account disabled")
+        return _principal(user, "jwt", session_id=session.id)
+
+    def from_external_token(self, token: str) -> Principal:
+        assert self.oidc is not None
+        try:
+            identity = self.oidc.verify(token)
+        except jwt.ExpiredSignatureError:
+            raise ApiError(401, AUTH_TOKEN_EXPIRED, "JWT token has expired") from None
+        except OidcError as error:
+            raise _invalid(str(error)) from None
+        user_id = (
+            "usr-oidc-"
+            + hashlib.sha256(f"{self.oidc.issuer}\0{identity.subject}".encode()).hexdigest()[:16]
+        )
+        now = iso_at(self.clock())
+        record = UserRecord(
+            id=user_id,
+            username=f"oidc:{identity.username}",
+            email=identity.email,
+            name=identity.name,
+            roles=identity.roles,
+            organizations=identity.organizations,
+            tier="standard",
+            password_hash=None,
+            source="oidc",
+            disabled=False,
+            created_at=now,
+            updated_at=now,
+        )
+        known = self._external.get(user_id)
+        if known is None or _profile(known) != _profile(record):
+            known = self.store.upsert_external_user(record)
+            self._external[user_id] = known
+        if known.disabled:
+            raise _invalid("account disabled")
+        return _principal(known, "oidc")
+
+
+def _profile(user: UserRecord) -> tuple[Any, ...]:
+    return (user.email, user.name, user.roles, user.organizations)
+
+
+def _principal(
+    user: UserRecord,
+    via: Literal["jwt", "api_key", "oidc"],
+    *,
+    scopes: tuple[str, ...] | None = None,
+    session_id: str | None = None,
+    key_id: str | None = None,
+) -> Principal:
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        email=user.email,
+        name=user.name,
+        roles=user.roles,
+        organizations=user.organizations,
+        tier=user.tier,
+        via=via,
+        permissions=effective_permissions(user.roles, scopes),
+        session_id=session_id,
+        key_id=key_id,
+    )
+
+
+class AuthenticationMiddleware:
+    def __init__(self, app: ASGIApp, *, authenticator: Authenticator) -> None:
+        self.app = app
+        self.authenticator = authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            api_key = authorization = None
+            for name, value in scope["headers"]:
+                if name == b"x-api-key":
+                    api_key = value.decode("latin-1")
+                elif name == b"authorization":
+                    authorization = value.decode("latin-1")
+            if api_key is not None or authorization is not None:
+                try:
+                    scope[PRINCIPAL] = await self._resolve(api_key, authorization)
+                except ApiError as error:
+                    scope[AUTH_ERROR] = error
+        await self.app(scope, receive, send)
+
+    async def _resolve(self, api_key: str | None, authorization: str | None) -> Principal:
+        auth = self.authenticator
+        if api_key is not None:
+            return auth.from_api_key(api_key.strip())
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise _invalid("Authorization must be 'Bearer <token>'")
+        if auth.is_external(token):
+            return await run_in_threadpool(auth.from_external_token, token)
+        return auth.from_access_token(token)

@@ -1,0 +1,169 @@
+"""The repo as the service sees it: a snapshot cached per revision, and the write path.
+
+Parsing and validating the catalog costs milliseconds; a request must not pay it. The
+snapshot is kept until the source's revision changes (checked at most every
+`CLOUD_REPO_REFRESH_SECONDS`, and at once after our own writes), and whatever the routes
+derive from it is memoized on it. Writes go through `write`: under one lock, the change
+is applied to the freshest files in memory (`with_files`), the future snapshot is
+validated, and only if it introduces no error is it handed to the source to write and
+commit. An invalid write writes and commits nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from controller.adapters.catalog_sources import CatalogFiles, CatalogSource, WriteOutcome
+from controller.adapters.local_git import Author
+from controller.core.catalog import RepoSnapshot, load_snapshot, with_files
+from controller.core.problems import Problem, ProblemError
+from controller.core.validation import validate_snapshot
+
+
+@dataclass(frozen=True)
+class CatalogState:
+    files: CatalogFiles
+    snapshot: RepoSnapshot
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def revision(self) -> str:
+        return self.files.revision
+
+    def remember(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """A value derived from this state, computed once (states are immutable)."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+    def problems(self, deployments: Iterable[str] | None = None) -> list[Problem]:
+        scope = None if deployments is None else tuple(sorted(deployments))
+        return self.remember(
+            ("problems", scope),
+            lambda: validate_snapshot(self.snapshot, deployments=scope),
+        )
+
+
+class WriteRefused(ProblemError):
+    """The change would break the catalog: the problems it introduces, nothing written."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    outcome: WriteOutcome
+    future: RepoSnapshot
+
+
+def introduced_problems(before: list[Problem], after: list[Problem]) -> list[Problem]:
+    """Errors in `after` that `before` did not have (line numbers may move; ignored).
+
+    A write is refused only for what it breaks: a repo with an unrelated broken manifest
+    can still be edited. A purely computational function.
+    """
+    known = {(p.code, p.file, p.message) for p in before if p.severity == "error"}
+    return [p for p in after if p.severity == "error" and (p.code, p.file, p.message) not in known]
+
+
+class RepoState:
+    def __init__(
+        self,
+        source: CatalogSource,
+        *,
+        refresh_seconds: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.refresh_seconds = refresh_seconds
+        self.monotonic = monotonic
+        self._state: CatalogState | None = None
+        self._checked = float("-inf")
+        self._refreshing = False
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+
+    def current(self) -> CatalogState:
+        with self._lock:
+            now = self.monotonic()
+            state = self._state
+            if state is not None and now - self._checked < self.refresh_seconds:
+                return state
+            revision = self.source.revision()
+            if state is None or revision != state.revision:
+                files = self.source.read()
+                state = CatalogState(files, load_snapshot(files.files))
+                self._state = state
+            self._checked = now
+            return state
+
+    async def fresh(self) -> CatalogState:
+        """The current state; reading the source (disk, GitHub) happens off the event loop.
+
+        One request at a time checks the source; the others meanwhile answer from the
+        state they have (at most `refresh_seconds` old), rather than queueing behind it.
+        """
+        state = self._state
+        if state is not None and (
+            self._refreshing or self.monotonic() - self._checked < self.refresh_seconds
+        ):
+            return state
+        # A local revision is a stat of each catalog file: cheaper here than a thread hop,
+        # which under load waits on the event loop for the GIL at every syscall.
+        local = getattr(self.source, "kind", "") == "local"
+        if state is not None and local and self.source.revision() == state.revision:
+            self._checked = self.monotonic()
+            return state
+        self._refreshing = True
+        try:
+            return await run_in_threadpool(self.current)
+        finally:
+            self._refreshing = False
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._checked = float("-inf")
+
+    def write(
+        self,
+        changes: Mapping[str, str | None],
+        *,
+        message: str,
+        author: Author,
+        deployments: Iterable[str] | None = None,
+        check: Callable[[CatalogState], None] | None = None,
+    ) -> WriteResult:
+        """Validate `changes` on the future snapshot, then write and commit them.
+
+        `deployments` scopes validation (None: the catalog changed, check every
+        deployment). `check` re-runs the caller's preconditions (exists, not exists)
+        against the freshest state, under the write lock. Raises `WriteRefused` with the
+        problems the change would introduce; nothing is written then.
+        """
+        with self._write_lock:
+            self.invalidate()
+            state = self.current()
+            if check is not None:
+                check(state)
+            scope = None if deployments is None else list(deployments)
+            future = load_snapshot(with_files(state.files.files, changes))
+            after = validate_snapshot(future, deployments=scope)
+            introduced = introduced_problems(state.problems(scope), after)
+            if introduced:
+                raise WriteRefused(introduced)
+            try:
+                outcome = self.source.write(changes, message=message, author=author)
+            finally:
+                self.invalidate()
+            return WriteResult(outcome, future)
+
+    def health(self) -> dict[str, Any]:
+        state = self.source.health()
+        if self._state is not None:
+            state["revision"] = self._state.files.commit or self._state.revision[:12]
+            state["deployments"] = len(self._state.snapshot.deployments)
+        return state

@@ -1,0 +1,448 @@
+"""Deployments: create, list, show, update, delete and validate (seeds/001, "Deployment
+Endpoints").
+
+A deployment is a manifest in the repo, so creating, updating and deleting one is a write
+of that file through `RepoState.write` (validated first, then committed or proposed as a
+pull request). Outside the Administrator role a caller sees only its organizations'
+deployments: another organization's is "not found", and creating one in another
+organization is refused (`AUTHZ_ORGANIZATION_MISMATCH`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from controller.core import rbac
+from controller.core.catalog import Deployment
+from controller.core.models import Manifest
+from controller.core.problems import Problem
+from controller.core.scaffold import (
+    ID_SPACE,
+    deployment_id_from,
+    manifest_path,
+    render_manifest,
+    scaffold_manifest,
+)
+from controller.service.access import API, DEPLOYMENT
+from controller.service.catalog_state import CatalogState, WriteResult
+from controller.service.errors import (
+    AUTHZ_ORGANIZATION_MISMATCH,
+    DEPLOYMENT_HAS_ACTIVE_STACKS,
+    RESOURCE_ALREADY_EXISTS,
+    ApiError,
+    not_found,
+    problems_error,
+)
+from controller.service.payloads import (
+    DeleteQuery,
+    DeploymentCreateRequest,
+    DeploymentListQuery,
+    DeploymentQuery,
+    DeploymentUpdateRequest,
+    DeploymentValidateRequest,
+)
+from controller.service.replies import (
+    DeploymentCreated,
+    DeploymentDeleted,
+    DeploymentDetail,
+    DeploymentList,
+    DeploymentUpdated,
+    DeploymentValidation,
+)
+from controller.service.routing import Call, Endpoint, Reply, validate_document
+from controller.service.views import (
+    change_of,
+    checks,
+    default_environment,
+    deployment_detail,
+    describe_changes,
+    environments_of,
+    full_dict,
+    issue,
+    paginate,
+    problems_for_deployment,
+    select_deployments,
+    stack_instances,
+    summarize,
+    visible_rows,
+)
+
+ALL_CHECKS = (
+    "manifest",
+    "dependencies",
+    "configuration",
+    "runtime-placeholders",
+    "aws-credentials",
+    "pulumi-state",
+)
+
+# --- shared by the deployment, environment and manifest endpoints -------------------------
+
+
+def sees(call: Call) -> Callable[[str], bool]:
+    user = call.user
+    return lambda organization: rbac.sees_organization(user.roles, user.organizations, organization)
+
+
+def find_deployment(call: Call, state: CatalogState, deployment_id: str) -> Deployment:
+    """The caller's deployment, or 404 (also for another organization's: never its data)."""
+    deployment = state.snapshot.deployments.get(deployment_id)
+    if deployment is None or not sees(call)(deployment.manifest.organization):
+        broken = broken_manifest(state, deployment_id)
+        if deployment is None and broken and rbac.is_administrator(call.user.roles):
+            raise problems_error(
+                [p for p in state.snapshot.problems if p.file == broken], status=422
+            )
+        raise not_found("deployment", deployment_id)
+    return deployment
+
+
+def broken_manifest(state: CatalogState, deployment_id: str) -> str | None:
+    """The manifest path of a deployment whose file is in the repo but does not load."""
+    prefix = f"deployments/{deployment_id}-"
+    for path in state.files.files:
+        if path.startswith(prefix) and path.endswith("/manifest.yaml"):
+            return path
+    return None
+
+
+def operations(call: Call) -> Mapping[tuple[str, str], Any]:
+    return call.services.store.latest_operations()
+
+
+def parse_manifest(data: dict[str, Any], *, where: str) -> Manifest:
+    manifest, problems = validate_document(data, Manifest, file=where)
+    if manifest is None:
+        raise problems_error(problems, status=400)
+    return manifest
+
+
+async def write(
+    call: Call,
+    changes: dict[str, str | None],
+    *,
+    message: str,
+    deployments: list[str] | None,
+    check: Callable[[CatalogState], None] | None = None,
+) -> WriteResult:
+    result: WriteResult = await run_in_threadpool(
+        lambda: call.services.repo.write(
+            changes,
+            message=message,
+            author=call.user.author,
+            deployments=deployments,
+            check=check,
+        )
+    )
+    call.audit(files=sorted(changes), commit=result.outcome.commit)
+    if result.outcome.pull_request_url:
+        call.audit(pullRequest=result.outcome.pull_request_url)
+    return result
+
+
+def written_status(result: WriteResult, status: int) -> int:
+    """202 when the change is only proposed (a pull request), else the given status."""
+    return 202 if result.outcome.mode == "pull-request" else status
+
+
+# --- endpoints --------------------------------------------------------------------------------
+
+
+async def create_deployment(call: Call) -> Reply:
+    body: DeploymentCreateRequest = call.body
+    user = call.user
+    if not sees(call)(body.organization):
+        raise ApiError(
+            403,
+            AUTHZ_ORGANIZATION_MISMATCH,
+            f"you cannot create deployments for organization {body.organization!r}",
+            details={"organization": body.organization, "yours": list(user.organizations)},
+        )
+    state = await call.services.repo.fresh()
+    taken = set(state.snapshot.deployments)
+    deployment_id = body.deployment_id or fresh_deployment_id(taken)
+    manifest = scaffold_manifest(
+        state.snapshot.catalog,
+        deployment_id=deployment_id,
+        organization=body.organization,
+        project=body.project,
+        template=body.template,
+        region=body.region,
+        domain=body.domain,
+        accounts=body.accounts,
+        enabled_environments=body.environments,
+        contact=body.contact.model_dump() if body.contact else None,
+        tags=body.tags,
+    )
+    path = manifest_path(manifest)
+
+    def absent(current: CatalogState) -> None:
+        existing = current.snapshot.deployments.get(deployment_id)
+        if (
+            existing is not None
+            or broken_manifest(current, deployment_id)
+            or any(p.startswith(path.rsplit("/", 1)[0] + "/") for p in current.files.files)
+        ):
+            raise ApiError(
+                409,
+                RESOURCE_ALREADY_EXISTS,
+                f"deployment {deployment_id} ({manifest.directory_name}) already exists",
+                details={"deploymentId": deployment_id},
+            )
+
+    absent(state)
+    result = await write(
+        call,
+        {path: render_manifest(manifest)},
+        message=f"Create deployment {deployment_id} ({manifest.organization}/{manifest.project})",
+        deployments=[deployment_id],
+        check=absent,
+    )
+    call.audit(deploymentId=deployment_id)
+    created = result.future.deployments[deployment_id]
+    catalog = result.future.catalog
+    environment = default_environment(created)
+    return Reply(
+        DeploymentCreated(
+            deployment_id=deployment_id,
+            organization=manifest.organization,
+            project=manifest.project,
+            domain=manifest.domain,
+            template=manifest.template,
+            status="initialized",
+            created_at=call.services.now(),
+            created_by=user.username,
+            directory=created.directory,
+            environments=environments_of(created, catalog, {}),
+            stacks=stack_instances(created, catalog, environment) if environment else [],
+            change=change_of(result.outcome),
+        ),
+        status=written_status(result, 201),
+    )
+
+
+def fresh_deployment_id(taken: set[str]) -> str:
+    while True:
+        candidate = deployment_id_from(secrets.randbelow(ID_SPACE))
+        if candidate not in taken:
+            return candidate
+
+
+async def list_deployments(call: Call) -> Reply:
+    query: DeploymentListQuery = call.query
+    state = await call.services.repo.fresh()
+    ops = operations(call)
+    ops_key = tuple(sorted((k, v.updated_at, v.status) for k, v in ops.items()))
+    user = call.user
+    visibility = None if rbac.is_administrator(user.roles) else user.organizations
+    key = ("deployments", ops_key, visibility, tuple(sorted(query.model_dump().items())))
+
+    def compute() -> dict[str, Any]:
+        rows = [
+            summarize(deployment, state.files.times, ops)
+            for deployment in state.snapshot.deployments.values()
+        ]
+        selected = select_deployments(visible_rows(rows, sees(call)), query)
+        page, pagination = paginate(selected, page=query.page, limit=query.limit)
+        return DeploymentList(deployments=page, pagination=pagination).dump()
+
+    # the same page for the same caller scope is built once per repo state and run state
+    return Reply(state.remember(key, compute) if len(state.memo) < 2000 else compute())
+
+
+async def get_deployment(call: Call) -> Reply:
+    query: DeploymentQuery = call.query
+    state = await call.services.repo.fresh()
+    deployment = find_deployment(call, state, call.params["deployment_id"])
+    environment = query.environment or default_environment(deployment)
+    if environment is not None and environment not in deployment.manifest.environments:
+        raise not_found("environment", environment)
+    detail: DeploymentDetail = deployment_detail(
+        deployment,
+        state.snapshot.catalog,
+        environment=environment,
+        times=state.files.times,
+        operations=operations(call),
+    )
+    return Reply(detail)
+
+
+async def update_deployment(call: Call) -> Reply:
+    body: DeploymentUpdateRequest = call.body
+    state = await call.services.repo.fresh()
+    deployment = find_deployment(call, state, call.params["deployment_id"])
+    before = deployment.manifest.to_file_dict()
+    if body.manifest is not None:
+        data = body.manifest
+    else:
+        data = dict(before)
+        for name in body.model_fields_set - {"manifest"}:
+            value = getattr(body, name)
+            alias = type(body).model_fields[name].alias or name
+            if value is None:
+                data.pop(alias, None)
+            else:
+                data[alias] = value.model_dump() if hasattr(value, "model_dump") else value
+    updated = parse_manifest(data, where="(request body)")
+    return await save_manifest(call, deployment, updated)
+
+
+async def save_manifest(call: Call, deployment: Deployment, updated: Manifest) -> Reply:
+    """Write a changed manifest of an existing deployment (its identity may not change)."""
+    current = deployment.manifest
+    for field, old, new in (
+        ("deploymentId", current.deployment_id, updated.deployment_id),
+        ("organization", current.organization, updated.organization),
+        ("project", current.project, updated.project),
+    ):
+        if old != new:
+            raise problems_error(
+                [
+                    Problem(
+                        "VALIDATION_INVALID_FORMAT",
+                        f"{field} cannot change ({old!r} → {new!r}): it names the deployment's "
+                        "folder; create a new deployment instead",
+                        details={"field": f"manifest.{field}"},
+                    )
+                ],
+                status=400,
+            )
+    changes = describe_changes(full_dict(current), full_dict(updated))
+    now, by = call.services.now(), call.user.username
+    deployment_id = current.deployment_id
+    if not changes:
+        return Reply(
+            DeploymentUpdated(
+                deployment_id=deployment_id, updated_at=now, updated_by=by, changes=[], change=None
+            )
+        )
+    result = await write(
+        call,
+        {deployment.file: render_manifest(updated)},
+        message=f"Update deployment {deployment_id}\n\n" + "\n".join(changes),
+        deployments=[deployment_id],
+        check=lambda fresh: _unchanged(fresh, deployment),
+    )
+    return Reply(
+        DeploymentUpdated(
+            deployment_id=deployment_id,
+            updated_at=now,
+            updated_by=by,
+            changes=changes,
+            change=change_of(result.outcome),
+        ),
+        status=written_status(result, 200),
+    )
+
+
+def _unchanged(state: CatalogState, deployment: Deployment) -> None:
+    """The manifest must still be the one the change was computed from."""
+    current = state.snapshot.deployments.get(deployment.deployment_id)
+    if current is None or current.manifest != deployment.manifest:
+        raise ApiError(
+            409,
+            "RESOURCE_CONFLICT",
+            f"deployment {deployment.deployment_id} changed meanwhile; read it again and retry",
+        )
+
+
+async def delete_deployment(call: Call) -> Reply:
+    query: DeleteQuery = call.query
+    state = await call.services.repo.fresh()
+    deployment = find_deployment(call, state, call.params["deployment_id"])
+    deployment_id = deployment.deployment_id
+    if not query.force:
+        active = await run_in_threadpool(
+            call.services.inventory.active_stacks,
+            deployment_id,
+            list(deployment.manifest.environments),
+        )
+        if active:
+            raise ApiError(
+                400,
+                DEPLOYMENT_HAS_ACTIVE_STACKS,
+                "Cannot delete deployment with active stacks",
+                details={
+                    "activeStacks": sorted({s for stacks in active.values() for s in stacks}),
+                    "environments": sorted(active),
+                    "suggestion": "Run destroy operation first or use force=true to delete",
+                },
+            )
+    result = await write(
+        call,
+        {deployment.file: None},
+        message=f"Delete deployment {deployment_id}" + (" (forced)" if query.force else ""),
+        deployments=[deployment_id],
+        check=lambda fresh: _unchanged(fresh, deployment),
+    )
+    call.audit(deploymentId=deployment_id, forced=query.force)
+    return Reply(
+        DeploymentDeleted(
+            deployment_id=deployment_id,
+            deleted_at=call.services.now(),
+            deleted_by=call.user.username,
+            forced=query.force,
+            change=change_of(result.outcome),
+        ),
+        status=written_status(result, 200),
+        message=f"Deployment {deployment_id} deleted successfully",
+    )
+
+
+async def validate_deployment(call: Call) -> Reply:
+    body: DeploymentValidateRequest = call.body
+    state = await call.services.repo.fresh()
+    deployment_id = call.params["deployment_id"]
+    deployment = state.snapshot.deployments.get(deployment_id)
+    broken = broken_manifest(state, deployment_id) if deployment is None else None
+    if broken and rbac.is_administrator(call.user.roles):
+        problems = [p for p in state.snapshot.problems if p.file == broken]
+        file = broken
+    else:
+        deployment = find_deployment(call, state, deployment_id)
+        if body.environment and body.environment not in deployment.manifest.environments:
+            raise not_found("environment", body.environment)
+        file = deployment.file
+        problems = problems_for_deployment(
+            state.problems([deployment_id]), deployment.file, body.environment
+        )
+    errors = [p for p in problems if p.severity == "error"]
+    call.audit(deploymentId=deployment_id, valid=not errors, file=file)
+    return Reply(
+        DeploymentValidation(
+            deployment_id=deployment_id,
+            environment=body.environment,
+            valid=not errors,
+            checks=checks(problems, body.checks or ALL_CHECKS),
+            warnings=[issue(p) for p in problems if p.severity != "error"],
+            errors=[issue(p) for p in errors],
+        )
+    )
+
+
+ENDPOINTS = [
+    Endpoint("POST", f"{API}/deployments", create_deployment,
+             "Create a deployment (cloud init): a manifest committed to the repo", "Deployments",
+             reply=DeploymentCreated, status=201, body=DeploymentCreateRequest,
+             errors=(409, 422, 502)),
+    Endpoint("GET", f"{API}/deployments", list_deployments,
+             "List deployments (filters, sorting, pagination)", "Deployments",
+             reply=DeploymentList, query=DeploymentListQuery),
+    Endpoint("GET", DEPLOYMENT, get_deployment, "Show a deployment", "Deployments",
+             reply=DeploymentDetail, query=DeploymentQuery, errors=(404, 422)),
+    Endpoint("PUT", DEPLOYMENT, update_deployment, "Update a deployment's manifest fields",
+             "Deployments", reply=DeploymentUpdated, body=DeploymentUpdateRequest,
+             errors=(404, 409, 422, 502)),
+    Endpoint("DELETE", DEPLOYMENT, delete_deployment,
+             "Delete a deployment (refused while stacks are deployed, unless force=true)",
+             "Deployments", reply=DeploymentDeleted, query=DeleteQuery,
+             errors=(404, 409, 422, 502, 503)),
+    Endpoint("POST", f"{DEPLOYMENT}/validate", validate_deployment,
+             "Validate a deployment (cloud validate)", "Deployments",
+             reply=DeploymentValidation, body=DeploymentValidateRequest, body_required=False,
+             errors=(404,)),
+]  # fmt: skip

@@ -1,0 +1,81 @@
+"""The response envelope of the seeds, built in one place.
+
+Success: `{success: true, data, meta: {requestId, timestamp, duration}}` (plus the seeds'
+top-level `message` or `warning` where they show one). Failure: `{success: false,
+error: {code, message, details, suggestion}, meta}`. The request id and start time come
+from the request context middleware, through the ASGI scope.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.responses import Response
+from starlette.types import Scope
+
+from controller.service.errors import ApiError
+
+REQUEST_ID = "cloud.request_id"
+STARTED = "cloud.started"
+
+
+_second: tuple[int, str] = (-1, "")
+
+
+def iso_at(epoch: float) -> str:
+    """ISO 8601 UTC with milliseconds: the format of every timestamp the API returns.
+
+    Every request stamps a few of these; the seconds part is formatted once per second.
+    """
+    global _second
+    second = int(epoch)
+    cached = _second
+    if cached[0] != second:
+        cached = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+        _second = cached
+    return f"{cached[1]}.{int((epoch - second) * 1000):03d}Z"
+
+
+def timestamp() -> str:
+    return iso_at(time.time())
+
+
+def meta(scope: Scope) -> dict[str, Any]:
+    started = scope.get(STARTED)
+    duration = round((time.perf_counter() - started) * 1000, 2) if started else 0.0
+    return {"requestId": scope.get(REQUEST_ID, ""), "timestamp": timestamp(), "duration": duration}
+
+
+class EnvelopeResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(
+            content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str
+        ).encode("utf-8")
+
+
+def success(
+    scope: Scope,
+    data: Any,
+    *,
+    status: int = 200,
+    message: str | None = None,
+    warning: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {"success": True, "data": data}
+    if message is not None:
+        body["message"] = message
+    if warning is not None:
+        body["warning"] = warning
+    body["meta"] = meta(scope)
+    return EnvelopeResponse(body, status_code=status, headers=headers)
+
+
+def failure(scope: Scope, error: ApiError) -> Response:
+    body = {"success": False, "error": error.body(), "meta": meta(scope)}
+    return EnvelopeResponse(body, status_code=error.status, headers=error.headers or None)

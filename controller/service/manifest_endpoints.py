@@ -1,0 +1,142 @@
+"""A deployment's environments and its manifest as a whole (seeds/001 "Environment
+Endpoints", seeds/002 "Get/Update Deployment Manifest").
+
+Enabling or disabling an environment flips one flag in the manifest; replacing the
+manifest replaces the file. Both are writes of the manifest through the same validated
+path as every other write, and both keep the deployment's identity (id, organization,
+project), which names its folder.
+"""
+
+from __future__ import annotations
+
+from controller.core.models import Manifest
+from controller.core.scaffold import render_manifest
+from controller.service.access import DEPLOYMENT, ENVIRONMENT
+from controller.service.deployment_endpoints import (
+    find_deployment,
+    operations,
+    parse_manifest,
+    save_manifest,
+    write,
+    written_status,
+)
+from controller.service.errors import not_found
+from controller.service.payloads import EnvironmentDisableRequest, EnvironmentEnableRequest
+from controller.service.replies import (
+    EnvironmentList,
+    EnvironmentToggled,
+    ManifestUpdated,
+    ManifestView,
+)
+from controller.service.routing import Call, Endpoint, Reply
+from controller.service.views import change_of, environment_status, environments_of
+
+
+async def list_environments(call: Call) -> Reply:
+    state = await call.services.repo.fresh()
+    deployment = find_deployment(call, state, call.params["deployment_id"])
+    views = environments_of(deployment, state.snapshot.catalog, operations(call))
+    return Reply(
+        EnvironmentList(
+            deployment_id=deployment.deployment_id, environments=views, total=len(views)
+        )
+    )
+
+
+async def enable_environment(call: Call) -> Reply:
+    return await _toggle(call, enabled=True)
+
+
+async def disable_environment(call: Call) -> Reply:
+    return await _toggle(call, enabled=False)
+
+
+async def _toggle(call: Call, *, enabled: bool) -> Reply:
+    state = await call.services.repo.fresh()
+    deployment = find_deployment(call, state, call.params["deployment_id"])
+    name = call.params["environment_name"]
+    manifest = deployment.manifest
+    if name not in manifest.environments:
+        raise not_found("environment", name)
+    deployment_id = deployment.deployment_id
+    now, by = call.services.now(), call.user.username
+    change = None
+    status = 200
+    if manifest.environments[name].enabled != enabled:
+        data = manifest.to_file_dict()
+        data["environments"][name]["enabled"] = enabled
+        updated = parse_manifest(data, where=deployment.file)
+        verb = "Enable" if enabled else "Disable"
+        result = await write(
+            call,
+            {deployment.file: render_manifest(updated)},
+            message=f"{verb} environment {name} of deployment {deployment_id}",
+            deployments=[deployment_id],
+        )
+        change = change_of(result.outcome)
+        status = written_status(result, 200)
+    call.audit(deploymentId=deployment_id, environment=name, enabled=enabled)
+    operation = operations(call).get((deployment_id, name))
+    return Reply(
+        EnvironmentToggled(
+            deployment_id=deployment_id,
+            environment=name,
+            enabled=enabled,
+            changed_at=now,
+            changed_by=by,
+            status=environment_status(enabled, operation),
+            change=change,
+        ),
+        status=status,
+        message=f"Environment {'enabled' if enabled else 'disabled'} successfully",
+    )
+
+
+async def get_manifest(call: Call) -> Reply:
+    state = await call.services.repo.fresh()
+    deployment = find_deployment(call, state, call.params["deployment_id"])
+    return Reply(
+        ManifestView(
+            deployment_id=deployment.deployment_id,
+            path=deployment.file,
+            revision=state.files.commit,
+            manifest=deployment.manifest.to_file_dict(),
+        )
+    )
+
+
+async def put_manifest(call: Call) -> Reply:
+    body: Manifest = call.body
+    state = await call.services.repo.fresh()
+    deployment = find_deployment(call, state, call.params["deployment_id"])
+    reply = await save_manifest(call, deployment, body)
+    updated = reply.data
+    return Reply(
+        ManifestUpdated(
+            deployment_id=updated.deployment_id,
+            path=deployment.file,
+            updated_at=updated.updated_at,
+            updated_by=updated.updated_by,
+            changes=updated.changes,
+            change=updated.change,
+        ),
+        status=reply.status,
+    )
+
+
+ENDPOINTS = [
+    Endpoint("GET", f"{DEPLOYMENT}/environments", list_environments,
+             "List a deployment's environments", "Environments", reply=EnvironmentList,
+             errors=(404, 422)),
+    Endpoint("POST", f"{ENVIRONMENT}/enable", enable_environment, "Enable an environment",
+             "Environments", reply=EnvironmentToggled, body=EnvironmentEnableRequest,
+             body_required=False, errors=(404, 409, 422, 502)),
+    Endpoint("POST", f"{ENVIRONMENT}/disable", disable_environment, "Disable an environment",
+             "Environments", reply=EnvironmentToggled, body=EnvironmentDisableRequest,
+             body_required=False, errors=(404, 409, 422, 502)),
+    Endpoint("GET", f"{DEPLOYMENT}/manifest", get_manifest, "A deployment's manifest",
+             "Deployments", reply=ManifestView, errors=(404, 422)),
+    Endpoint("PUT", f"{DEPLOYMENT}/manifest", put_manifest,
+             "Replace a deployment's manifest (validated, then committed)", "Deployments",
+             reply=ManifestUpdated, body=Manifest, errors=(404, 409, 422, 502)),
+]  # fmt: skip

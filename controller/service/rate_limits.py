@@ -1,0 +1,182 @@
+"""Rate limits: the seeds' tiers, counted per user or API key, or per client address.
+
+Signed-in callers are counted per API key (a CI key does not eat its owner's budget) or
+per user, in their tier's minute, hour and day windows (`seeds/000…`). Anonymous
+requests are counted per client address; the sign-in routes and failed credentials have
+a stricter budget of their own, so passwords and keys cannot be guessed at speed. Every
+response carries `X-RateLimit-Limit | Remaining | Reset | Tier` for the window closest
+to running out; a refusal is a 429 with `Retry-After`.
+
+Counters are fixed windows in this process's memory: cheap (a dict lookup per window),
+exact for one worker, and per worker when there are several.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from controller.service.authentication import AUTH_ERROR, PRINCIPAL, Principal
+from controller.service.errors import RATE_LIMIT_EXCEEDED, ApiError
+
+WINDOWS = {"minute": 60, "hour": 3600, "day": 86_400}
+HEADERS = "cloud.ratelimit_headers"
+
+TIERS: dict[str, dict[str, int | None]] = {
+    "free": {"minute": 60, "hour": 1_000, "day": 10_000},
+    "standard": {"minute": 300, "hour": 10_000, "day": 100_000},
+    "enterprise": {"minute": 1_000, "hour": 50_000, "day": None},
+}
+TIER_NAMES = tuple(TIERS)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # epoch seconds when the binding window resets
+    window: str
+    retry_after: int
+
+
+class FixedWindowLimiter:
+    """Counts hits per key in fixed windows. Purely computational: the caller gives `now`."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str], list[float]] = {}  # (key, window) -> [start, n]
+        self._hits = 0
+
+    def hit(self, key: str, limits: Mapping[str, int | None], now: float) -> Decision:
+        binding: Decision | None = None
+        refused: Decision | None = None
+        counters = []
+        for window, limit in limits.items():
+            if limit is None:
+                continue
+            length = WINDOWS[window]
+            start = now - (now % length)
+            counter = self._counts.get((key, window))
+            if counter is None or counter[0] != start:
+                counter = [start, 0]
+                self._counts[(key, window)] = counter
+            counters.append(counter)
+            reset = int(start + length)
+            remaining = limit - counter[1] - 1
+            decision = Decision(
+                remaining >= 0, limit, max(remaining, 0), reset, window, math.ceil(reset - now)
+            )
+            if not decision.allowed and refused is None:
+                refused = decision
+            if binding is None or decision.remaining < binding.remaining:
+                binding = decision
+        if refused is not None:
+            return refused
+        for counter in counters:
+            counter[1] += 1
+        self._hits += 1
+        if self._hits % 10_000 == 0:
+            self._prune(now)
+        if binding is None:  # no finite window: unlimited
+            return Decision(True, 0, 0, 0, "none", 0)
+        return binding
+
+    def _prune(self, now: float) -> None:
+        stale = [key for key, (start, _) in self._counts.items() if start + WINDOWS[key[1]] <= now]
+        for key in stale:
+            del self._counts[key]
+
+
+def tier_limits(
+    overrides: Mapping[str, Mapping[str, int | None]],
+) -> dict[str, dict[str, int | None]]:
+    """The seeds' tiers with `CLOUD_RATE_LIMIT_TIERS` applied (a tier may be added)."""
+    merged = {name: dict(limits) for name, limits in TIERS.items()}
+    for name, limits in overrides.items():
+        merged.setdefault(name, {}).update(limits)
+    return merged
+
+
+@dataclass(frozen=True)
+class Policy:
+    tiers: Mapping[str, Mapping[str, int | None]]
+    anonymous_per_minute: int
+    auth_per_minute: int
+    auth_paths: frozenset[str]
+
+    def anonymous(self) -> dict[str, int | None]:
+        return {**self.tiers["free"], "minute": self.anonymous_per_minute}
+
+    def sign_in(self) -> dict[str, int | None]:
+        return {"minute": self.auth_per_minute, "hour": self.auth_per_minute * 30}
+
+
+class RateLimitMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        policy: Policy,
+        limiter: FixedWindowLimiter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self.policy = policy
+        self.limiter = limiter or FixedWindowLimiter()
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        now = self.clock()
+        client = (scope.get("client") or ("unknown", 0))[0]
+        principal: Principal | None = scope.get(PRINCIPAL)
+        auth_error: ApiError | None = scope.get(AUTH_ERROR)
+        if principal is not None:
+            key = f"key:{principal.key_id}" if principal.key_id else f"user:{principal.user_id}"
+            tier = principal.tier if principal.tier in self.policy.tiers else "standard"
+            decision = self.limiter.hit(key, self.policy.tiers[tier], now)
+        else:
+            tier = "anonymous"
+            decision = self.limiter.hit(f"ip:{client}", self.policy.anonymous(), now)
+        if decision.allowed and (auth_error is not None or scope["path"] in self.policy.auth_paths):
+            # sign-ins and failed credentials also count against the address's stricter budget
+            tier = "auth"
+            decision = self.limiter.hit(f"auth:{client}", self.policy.sign_in(), now)
+        headers = _headers(decision, tier)
+        scope[HEADERS] = headers
+        if not decision.allowed:
+            raise ApiError(
+                429,
+                RATE_LIMIT_EXCEEDED,
+                f"Rate limit exceeded. Try again in {decision.retry_after} seconds.",
+                details={
+                    "limit": decision.limit,
+                    "window": f"1 {decision.window}",
+                    "resetAt": _iso(decision.reset),
+                },
+                headers={"Retry-After": str(max(decision.retry_after, 1))},
+            )
+        if auth_error is not None:
+            raise auth_error
+        await self.app(scope, receive, send)
+
+
+def _headers(decision: Decision, tier: str) -> list[tuple[bytes, bytes]]:
+    if decision.window == "none":
+        return [(b"x-ratelimit-tier", tier.encode())]
+    return [
+        (b"x-ratelimit-limit", str(decision.limit).encode()),
+        (b"x-ratelimit-remaining", str(decision.remaining).encode()),
+        (b"x-ratelimit-reset", str(decision.reset).encode()),
+        (b"x-ratelimit-tier", tier.encode()),
+    ]
+
+
+def _iso(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

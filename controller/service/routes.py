@@ -1,0 +1,27 @@
+"""The endpoint table: every route the service answers, in one list.
+
+Each group of endpoints keeps its rows beside its handlers; this module puts the groups
+together in the order the documentation shows them. The access table
+(`controller.service.access`) must name exactly these routes.
+"""
+
+from __future__ import annotations
+
+from controller.service import (
+    auth_endpoints,
+    catalog_endpoints,
+    deployment_endpoints,
+    manifest_endpoints,
+    system_endpoints,
+    validation_endpoints,
+)
+from controller.service.routing import Endpoint
+
+ENDPOINTS: list[Endpoint] = [
+    *auth_endpoints.ENDPOINTS,
+    *deployment_endpoints.ENDPOINTS,
+    *manifest_endpoints.ENDPOINTS,
+    *catalog_endpoints.ENDPOINTS,
+    *validation_endpoints.ENDPOINTS,
+    *system_endpoints.ENDPOINTS,
+]

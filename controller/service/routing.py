@@ -1,0 +1,247 @@
+"""From the endpoint table to Starlette routes: the one place requests are parsed and checked.
+
+An `Endpoint` is data: method, path, handler, the models of its query, body and reply,
+and its status. `build_routes` wraps each handler so that, in this order, the caller is
+authenticated and authorized (from the access table), the path parameters are checked
+against the catalog's name patterns before anything touches the repo, the query and the
+body are parsed into their models (400 with the field named when they do not fit), and
+the handler's reply is put in the envelope. Handlers only see valid, typed input.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from controller.core.documents import data_path, validate_data
+from controller.core.models import DEPLOYMENT_ID_PATTERN, ENVIRONMENT_PATTERN, STACK_NAME_PATTERN
+from controller.core.problems import Problem
+from controller.service.access import AUTHENTICATED, PUBLIC, ROUTE_ACCESS
+from controller.service.authentication import AUTH_ERROR, PRINCIPAL, Principal
+from controller.service.envelope import success
+from controller.service.errors import (
+    AUTH_INVALID_TOKEN,
+    AUTHZ_FORBIDDEN,
+    VALIDATION_INVALID_FORMAT,
+    VALIDATION_REQUIRED_FIELD,
+    ApiError,
+)
+from controller.service.middleware import AUDIT_DETAILS
+
+PATH_PATTERNS = {
+    "deployment_id": DEPLOYMENT_ID_PATTERN,
+    "stack_name": STACK_NAME_PATTERN,
+    "template_name": STACK_NAME_PATTERN,
+    "environment_name": ENVIRONMENT_PATTERN,
+    "key_id": r"^key-[0-9a-f]{16}$",
+}
+_COMPILED = {name: re.compile(pattern) for name, pattern in PATH_PATTERNS.items()}
+
+
+@dataclass
+class Call:
+    """What a handler gets: the request, the services, the caller and the parsed input."""
+
+    request: Request
+    services: Any
+    principal: Principal | None
+    params: dict[str, str]
+    query: Any = None
+    body: Any = None
+
+    @property
+    def user(self) -> Principal:
+        if self.principal is None:  # pragma: no cover - routing guarantees it
+            raise ApiError(401, AUTH_INVALID_TOKEN, "authentication required")
+        return self.principal
+
+    def audit(self, **details: Any) -> None:
+        """Add details to this request's audit-log entry."""
+        self.request.scope.setdefault(AUDIT_DETAILS, {}).update(details)
+
+
+@dataclass(frozen=True)
+class Reply:
+    data: Any
+    status: int | None = None
+    message: str | None = None
+    warning: str | None = None
+
+
+Handler = Callable[[Call], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    reply: type[BaseModel] | None = None
+    status: int = 200
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    errors: tuple[int, ...] = ()
+    description: str = ""
+    raw: bool = False  # the handler returns its own Response (docs, openapi.json)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.handler.__name__
+
+    @property
+    def access(self) -> str:
+        return ROUTE_ACCESS[(self.method, self.path)]
+
+
+def build_routes(endpoints: list[Endpoint], services: Any) -> list[Route]:
+    missing = [f"{e.method} {e.path}" for e in endpoints if (e.method, e.path) not in ROUTE_ACCESS]
+    unused = sorted(set(ROUTE_ACCESS) - {(e.method, e.path) for e in endpoints})
+    if missing or unused:
+        raise RuntimeError(f"access table out of step: missing {missing}, unused {unused}")
+    grouped: dict[str, list[Endpoint]] = {}
+    for endpoint in endpoints:
+        grouped.setdefault(endpoint.path, []).append(endpoint)
+    routes = []
+    for path, group in grouped.items():
+        by_method = {endpoint.method: endpoint for endpoint in group}
+        routes.append(
+            Route(path, _dispatcher(by_method, services), methods=list(by_method), name=path)
+        )
+    return routes
+
+
+def _dispatcher(
+    by_method: dict[str, Endpoint], services: Any
+) -> Callable[[Request], Awaitable[Response]]:
+    async def dispatch(request: Request) -> Response:
+        endpoint = by_method.get(request.method) or by_method["GET"]  # HEAD is served as GET
+        return await run_endpoint(endpoint, request, services)
+
+    return dispatch
+
+
+async def run_endpoint(endpoint: Endpoint, request: Request, services: Any) -> Response:
+    principal: Principal | None = request.scope.get(PRINCIPAL)
+    rejected: ApiError | None = request.scope.get(AUTH_ERROR)
+    if rejected is not None and endpoint.access != PUBLIC:
+        raise rejected  # normally raised by the rate limiter, unless it is turned off
+    authorize(endpoint.access, principal)
+    params = check_path_params(request.path_params)
+    call = Call(request, services, principal, params)
+    if endpoint.query is not None:
+        call.query = parse_model(endpoint.query, dict(request.query_params), where="query")
+    if endpoint.body is not None:
+        call.body = await parse_body(endpoint.body, request, required=endpoint.body_required)
+    reply = await endpoint.handler(call)
+    if endpoint.raw:
+        return reply.data
+    data = reply.data.dump() if hasattr(reply.data, "dump") else reply.data
+    return success(
+        request.scope,
+        data,
+        status=reply.status or endpoint.status,
+        message=reply.message,
+        warning=reply.warning,
+    )
+
+
+def authorize(rule: str, principal: Principal | None) -> None:
+    if rule == PUBLIC:
+        return
+    if principal is None:
+        raise ApiError(
+            401,
+            AUTH_INVALID_TOKEN,
+            "authentication required: send 'Authorization: Bearer <token>' or 'X-API-Key'",
+        )
+    if rule != AUTHENTICATED and rule not in principal.permissions:
+        raise ApiError(
+            403,
+            AUTHZ_FORBIDDEN,
+            f"permission {rule!r} is required",
+            details={"required": rule, "roles": list(principal.roles)},
+        )
+
+
+def check_path_params(params: dict[str, Any]) -> dict[str, str]:
+    for name, value in params.items():
+        pattern = _COMPILED.get(name)
+        if pattern is not None and not pattern.match(str(value)):
+            raise ApiError(
+                400,
+                VALIDATION_INVALID_FORMAT,
+                f"{name} has the wrong format: must match {PATH_PATTERNS[name]}",
+                details={"field": name},
+            )
+    return {name: str(value) for name, value in params.items()}
+
+
+async def parse_body(model: type[BaseModel], request: Request, *, required: bool) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        if not required:
+            return model()
+        raise ApiError(400, VALIDATION_REQUIRED_FIELD, "a JSON request body is required")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        position = (
+            f" at line {error.lineno} column {error.colno}"
+            if isinstance(error, json.JSONDecodeError)
+            else ""
+        )
+        raise ApiError(
+            400, VALIDATION_INVALID_FORMAT, f"the request body is not valid JSON{position}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ApiError(400, VALIDATION_INVALID_FORMAT, "the request body must be a JSON object")
+    return parse_model(model, data, where="body")
+
+
+def parse_model(model: type[BaseModel], data: dict[str, Any], *, where: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise validation_error(error, where=where, data=data) from None
+
+
+def validation_error(error: ValidationError, *, where: str, data: Any = None) -> ApiError:
+    problems = []
+    for item in error.errors():
+        loc = [str(part) for part in data_path(item["loc"], data)]
+        field_name = ".".join(loc) or where
+        kind = item["type"]
+        if kind == "missing":
+            code, message = VALIDATION_REQUIRED_FIELD, f"{field_name} is required"
+        elif kind == "extra_forbidden":
+            code, message = VALIDATION_INVALID_FORMAT, f"{field_name} is not a known field"
+        else:
+            code, message = VALIDATION_INVALID_FORMAT, f"{field_name}: {item['msg']}"
+        problems.append({"field": field_name, "code": code, "message": message})
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return ApiError(
+        400,
+        first["code"],
+        first["message"] + more,
+        details={"field": first["field"], "errors": problems, "in": where},
+    )
+
+
+def validate_document(
+    data: Any, model: type[BaseModel], *, file: str
+) -> tuple[Any | None, list[Problem]]:
+    """`core.documents.validate_data` for a document sent in a request."""
+    return validate_data(data, model, file=file)  # type: ignore[type-var]

@@ -1,0 +1,479 @@
+"""The API's views of the catalog: deployments, environments, stacks and templates.
+
+Routes show the same things many ways (a list row, a detail, a page of rows filtered and
+sorted); this module builds them from the snapshot, the file history and the latest
+operations. A purely computational module: values in, reply models out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import networkx as nx
+
+from controller.adapters.catalog_sources import WriteOutcome
+from controller.core import problems as codes
+from controller.core.catalog import Catalog, Deployment, manifest_file
+from controller.core.environments import environment_view
+from controller.core.graph import build_graph, critical_path_seconds, layers, template_graph
+from controller.core.problems import Problem
+from controller.service.payloads import DeploymentListQuery
+from controller.service.replies import (
+    Change,
+    Check,
+    ContactView,
+    DeploymentDetail,
+    DeploymentSummary,
+    EnvironmentState,
+    EnvironmentView,
+    Issue,
+    Pagination,
+    StackDetail,
+    StackInstance,
+    StackSummary,
+    TemplateDetail,
+    TemplateStack,
+    TemplateSummary,
+)
+from controller.store.base import OperationRecord
+
+BUILT_IN_TEMPLATES = frozenset({"default", "minimal", "microservices", "data-platform"})
+Operations = Mapping[tuple[str, str], OperationRecord]
+Times = Mapping[str, tuple[str, str]]
+
+# --- deployments ----------------------------------------------------------------------------
+
+_RUNNING = {"pending", "in_progress"}
+_DONE = {("deploy", "success"): "deployed", ("destroy", "success"): "destroyed"}
+
+
+def environment_status(enabled: bool, operation: OperationRecord | None) -> str:
+    if operation is not None and operation.status in _RUNNING:
+        return "destroying" if operation.type == "destroy" else "deploying"
+    if not enabled:
+        return "disabled"
+    if operation is None:
+        return "ready"
+    if operation.status == "failed":
+        return "failed"
+    return _DONE.get((operation.type, operation.status), "ready")
+
+
+def deployment_status(deployment: Deployment, operations: Operations) -> str:
+    latest = [op for (dep, _), op in operations.items() if dep == deployment.deployment_id]
+    if not latest:
+        return "initialized"
+    running = [op for op in latest if op.status in _RUNNING]
+    if running:
+        return "destroying" if running[0].type == "destroy" else "deploying"
+    newest = max(latest, key=lambda op: op.updated_at)
+    if newest.status == "failed":
+        return "failed"
+    return _DONE.get((newest.type, newest.status), "initialized")
+
+
+def last_deployed(deployment_id: str, operations: Operations) -> str | None:
+    stamps = [
+        op.completed_at or op.updated_at
+        for (dep, _), op in operations.items()
+        if dep == deployment_id and op.type == "deploy" and op.status == "success"
+    ]
+    return max(stamps) if stamps else None
+
+
+def summarize(deployment: Deployment, times: Times, operations: Operations) -> DeploymentSummary:
+    manifest = deployment.manifest
+    created, updated = times.get(deployment.file, (None, None))
+    return DeploymentSummary(
+        deployment_id=manifest.deployment_id,
+        organization=manifest.organization,
+        project=manifest.project,
+        domain=manifest.domain,
+        template=manifest.template,
+        status=deployment_status(deployment, operations),
+        environments={
+            name: EnvironmentState(
+                enabled=env.enabled,
+                status=environment_status(
+                    env.enabled, operations.get((manifest.deployment_id, name))
+                ),
+            )
+            for name, env in manifest.environments.items()
+        },
+        created_at=created or None,
+        updated_at=updated or None,
+        last_deployed_at=last_deployed(manifest.deployment_id, operations),
+    )
+
+
+def select_deployments(
+    rows: Iterable[DeploymentSummary], query: DeploymentListQuery
+) -> list[DeploymentSummary]:
+    """The seeds' filters (case-insensitive) and sort; rows without the sort key go last."""
+    wanted = {
+        "status": query.status,
+        "organization": query.organization,
+        "project": query.project,
+        "template": query.template,
+    }
+
+    def keep(row: DeploymentSummary) -> bool:
+        for field, value in wanted.items():
+            if value is not None and str(getattr(row, field)).casefold() != value.casefold():
+                return False
+        if query.environment is not None:
+            env = row.environments.get(query.environment)
+            return env is not None and env.enabled
+        return True
+
+    key = {"createdAt": "created_at", "updatedAt": "updated_at", "deploymentId": "deployment_id"}[
+        query.sort_by
+    ]
+    kept = [row for row in rows if keep(row)]
+    present = [row for row in kept if getattr(row, key) is not None]
+    missing = [row for row in kept if getattr(row, key) is None]
+    present.sort(
+        key=lambda row: (getattr(row, key), row.deployment_id), reverse=query.sort_order == "desc"
+    )
+    return present + sorted(missing, key=lambda row: row.deployment_id)
+
+
+def paginate(items: list[Any], *, page: int, limit: int) -> tuple[list[Any], Pagination]:
+    total = len(items)
+    pages = max(1, math.ceil(total / limit))
+    start = (page - 1) * limit
+    return items[start : start + limit], Pagination(
+        page=page,
+        limit=limit,
+        total=total,
+        total_pages=pages,
+        has_next=page < pages,
+        has_prev=page > 1,
+        next_page=page + 1 if page < pages else None,
+        prev_page=page - 1 if page > 1 else None,
+    )
+
+
+def environments_of(
+    deployment: Deployment, catalog: Catalog, operations: Operations
+) -> list[EnvironmentView]:
+    manifest = deployment.manifest
+    views = []
+    for name, env in manifest.environments.items():
+        view = environment_view(deployment, catalog, name)
+        views.append(
+            EnvironmentView(
+                name=name,
+                enabled=env.enabled,
+                region=manifest.region_for(name),
+                account=manifest.account_for(name),
+                status=environment_status(
+                    env.enabled, operations.get((manifest.deployment_id, name))
+                ),
+                stacks=len(view.instances),
+            )
+        )
+    return views
+
+
+def default_environment(deployment: Deployment) -> str | None:
+    envs = deployment.manifest.environments
+    enabled = [name for name, env in envs.items() if env.enabled]
+    return (enabled or list(envs) or [None])[0]
+
+
+def stack_instances(
+    deployment: Deployment, catalog: Catalog, environment: str
+) -> list[StackInstance]:
+    """The enabled stacks in `environment` with their layer (null when the graph has a cycle)."""
+    view = environment_view(deployment, catalog, environment)
+    graph = build_graph(view)
+    index = _layer_index(graph)
+    return [
+        StackInstance(
+            name=name,
+            layer=index.get(name),
+            status="pending",
+            dependencies=sorted(graph.predecessors(name)),
+        )
+        for name in sorted(view.instances, key=lambda n: (index.get(n, 0), n))
+    ]
+
+
+def deployment_detail(
+    deployment: Deployment,
+    catalog: Catalog,
+    *,
+    environment: str | None,
+    times: Times,
+    operations: Operations,
+) -> DeploymentDetail:
+    manifest = deployment.manifest
+    summary = summarize(deployment, times, operations)
+    return DeploymentDetail(
+        deployment_id=manifest.deployment_id,
+        organization=manifest.organization,
+        project=manifest.project,
+        domain=manifest.domain,
+        template=manifest.template,
+        region=manifest.region,
+        status=summary.status,
+        directory=deployment.directory,
+        created_at=summary.created_at,
+        updated_at=summary.updated_at,
+        last_deployed_at=summary.last_deployed_at,
+        contact=ContactView(email=manifest.contact.email, team=manifest.contact.team)
+        if manifest.contact
+        else None,
+        tags=dict(manifest.tags),
+        environments=environments_of(deployment, catalog, operations),
+        environment=environment,
+        stacks=stack_instances(deployment, catalog, environment) if environment else [],
+        manifest=manifest.to_file_dict(),
+    )
+
+
+def full_dict(model: Any) -> dict[str, Any]:
+    """A model as JSON data with every field, so defaults show in change lists."""
+    return model.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+def describe_changes(before: Any, after: Any, path: str = "") -> list[str]:
+    """Human lines for what differs between two JSON-like values (`tags.X: a → b`)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        lines: list[str] = []
+        for key in sorted(set(before) | set(after), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in before:
+                lines.append(f"{where}: <new> → {_short(after[key])}")
+            elif key not in after:
+                lines.append(f"{where}: {_short(before[key])} → <removed>")
+            else:
+                lines += describe_changes(before[key], after[key], where)
+        return lines
+    if before != after:
+        return [f"{path or '(value)'}: {_short(before)} → {_short(after)}"]
+    return []
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- stacks and templates -------------------------------------------------------------------
+
+
+def _layer_index(graph: nx.DiGraph) -> dict[str, int]:
+    if not nx.is_directed_acyclic_graph(graph):
+        return {}
+    return {name: number for number, names in enumerate(layers(graph), 1) for name in names}
+
+
+def catalog_layers(catalog: Catalog, template: str | None = None) -> dict[str, int]:
+    if template is not None and template in catalog.templates:
+        chosen = catalog.templates[template]
+        return _layer_index(template_graph(catalog, chosen.stacks, chosen.default_config))
+    return _layer_index(template_graph(catalog, sorted(catalog.stacks), {}))
+
+
+def templates_using(catalog: Catalog, stack: str) -> list[str]:
+    return sorted(name for name, t in catalog.templates.items() if stack in t.stacks)
+
+
+def stack_summaries(catalog: Catalog, *, template: str | None = None) -> list[StackSummary]:
+    index = catalog_layers(catalog, template)
+    names = (
+        [n for n in catalog.templates[template].stacks if n in catalog.stacks]
+        if template is not None
+        else sorted(catalog.stacks)
+    )
+    return [
+        StackSummary(
+            name=name,
+            display_name=d.display_name,
+            description=d.description,
+            category=d.category,
+            layer=index.get(name),
+            dependencies=list(d.dependencies),
+            outputs=list(d.outputs),
+            estimated_resources=d.estimated_resources,
+            estimated_duration=d.estimated_duration,
+            templates=templates_using(catalog, name),
+        )
+        for name in names
+        if (d := catalog.stacks[name])
+    ]
+
+
+def stack_detail(catalog: Catalog, name: str) -> StackDetail:
+    d = catalog.stacks[name]
+    return StackDetail(
+        name=name,
+        display_name=d.display_name,
+        description=d.description,
+        category=d.category,
+        layer=catalog_layers(catalog).get(name),
+        dependencies=list(d.dependencies),
+        dependents=sorted(n for n, other in catalog.stacks.items() if name in other.dependencies),
+        outputs=dict(d.outputs),
+        configuration=dict(d.configuration),
+        resources=list(d.resources),
+        estimated_resources=d.estimated_resources,
+        estimated_duration=d.estimated_duration,
+        templates=templates_using(catalog, name),
+    )
+
+
+def template_kind(name: str) -> str:
+    return "built-in" if name in BUILT_IN_TEMPLATES else "custom"
+
+
+def template_summaries(catalog: Catalog) -> list[TemplateSummary]:
+    return [
+        TemplateSummary(
+            name=name,
+            display_name=t.display_name,
+            description=t.description,
+            type=template_kind(name),  # type: ignore[arg-type]
+            version=t.version,
+            stacks=list(t.stacks),
+            environments=list(t.environments),
+            estimated_resources=sum(
+                catalog.stacks[s].estimated_resources for s in t.stacks if s in catalog.stacks
+            ),
+        )
+        for name, t in sorted(catalog.templates.items())
+    ]
+
+
+def template_detail(catalog: Catalog, name: str) -> TemplateDetail:
+    t = catalog.templates[name]
+    graph = template_graph(catalog, t.stacks, t.default_config)
+    index = _layer_index(graph)
+    acyclic = nx.is_directed_acyclic_graph(graph)
+    return TemplateDetail(
+        name=name,
+        display_name=t.display_name,
+        description=t.description,
+        type=template_kind(name),  # type: ignore[arg-type]
+        version=t.version,
+        stacks=[
+            TemplateStack(
+                name=stack,
+                layer=index.get(stack),
+                required=True,
+                description=catalog.stacks[stack].description if stack in catalog.stacks else "",
+                dependencies=sorted(graph.predecessors(stack)) if stack in graph else [],
+            )
+            for stack in t.stacks
+        ],
+        default_config=t.default_config,
+        environments=dict(t.environments),
+        estimated_resources=sum(
+            catalog.stacks[s].estimated_resources for s in t.stacks if s in catalog.stacks
+        ),
+        deployment_time=critical_path_seconds(graph) if acyclic else None,
+    )
+
+
+# --- validation results ---------------------------------------------------------------------
+
+_DEPENDENCY_CODES = {
+    codes.UNKNOWN_STACK,
+    codes.MISSING_DEPENDENCY,
+    codes.CIRCULAR_DEPENDENCY,
+    codes.TOO_MANY_LAYERS,
+}
+_CONFIG_CODES = {codes.UNKNOWN_CONFIG_KEY, codes.OUT_OF_RANGE}
+_UNCHECKED = {
+    "aws-credentials": "checked by the engine when an operation runs",
+    "pulumi-state": "checked by the engine when an operation runs",
+}
+_PASSED = {
+    "manifest": "Manifest syntax valid",
+    "dependencies": "No circular or missing dependencies",
+    "configuration": "All configuration values valid",
+    "runtime-placeholders": "All placeholders resolvable",
+}
+
+
+def check_of(problem: Problem) -> str:
+    """Which of the seeds' validation checks a problem belongs to."""
+    if problem.code in _DEPENDENCY_CODES:
+        return "dependencies"
+    if problem.code == codes.UNRESOLVABLE_PLACEHOLDER:
+        return "runtime-placeholders"
+    if problem.code in _CONFIG_CODES or "config" in problem.message:
+        return "configuration"
+    return "manifest"
+
+
+def issue(problem: Problem) -> Issue:
+    return Issue(
+        code=problem.code,
+        message=problem.message,
+        file=problem.file,
+        line=problem.line,
+        severity=problem.severity,
+        details=dict(problem.details),
+    )
+
+
+def checks(problems: list[Problem], names: Iterable[str]) -> list[Check]:
+    result = []
+    for name in names:
+        if name in _UNCHECKED:
+            result.append(Check(name=name, status="skipped", message=_UNCHECKED[name]))
+            continue
+        failing = [p for p in problems if p.severity == "error" and check_of(p) == name]
+        if failing:
+            result.append(
+                Check(
+                    name=name,
+                    status="failed",
+                    message=failing[0].message,
+                    details={"problems": len(failing)},
+                )
+            )
+        else:
+            result.append(Check(name=name, status="passed", message=_PASSED[name]))
+    return result
+
+
+def problems_for_deployment(
+    problems: list[Problem], deployment_file: str, environment: str | None
+) -> list[Problem]:
+    """Problems of one deployment (its manifest, and the catalog it relies on)."""
+
+    def relevant(problem: Problem) -> bool:
+        if problem.file not in (None, deployment_file) and not (problem.file or "").startswith(
+            "stacks/"
+        ):
+            return False
+        envs = problem.details.get("environments")
+        return environment is None or not envs or environment in envs
+
+    return [p for p in problems if relevant(p)]
+
+
+def change_of(outcome: WriteOutcome) -> Change:
+    return Change(
+        mode=outcome.mode,
+        commit=outcome.commit,
+        branch=outcome.branch,
+        pull_request_url=outcome.pull_request_url,
+        pull_request_number=outcome.pull_request_number,
+    )
+
+
+def visible_rows(
+    rows: Iterable[DeploymentSummary], sees: Callable[[str], bool]
+) -> list[DeploymentSummary]:
+    return [row for row in rows if sees(row.organization)]
+
+
+def manifest_path_of(deployment: Deployment) -> str:
+    return manifest_file(deployment.directory.rsplit("/", 1)[-1])
