@@ -32,7 +32,7 @@ from controller.service.middleware import (
     access_logger,
 )
 from controller.service.rate_limits import Policy, RateLimitMiddleware, tier_limits
-from controller.service.routes import ENDPOINTS
+from controller.service.routes import ENDPOINTS, EXTRA_ROUTES
 from controller.service.routing import build_routes
 from controller.service.services import Services, build_services
 from controller.service.settings import Settings, load_settings
@@ -99,14 +99,20 @@ def create_app(
             gc.freeze()
         access_log = QueuedLog(access_logger)
         access_log.start()
-        yield
-        access_log.stop()
+        for task in services.background:
+            await task.start()
+        try:
+            yield
+        finally:
+            for task in reversed(services.background):
+                await task.stop()
+            access_log.stop()
         services.authenticator.flush_usage()
         if services.owns_store:
             services.store.close()
 
     app = Starlette(
-        routes=build_routes(ENDPOINTS, services),
+        routes=[*build_routes(ENDPOINTS, services), *(make(services) for make in EXTRA_ROUTES)],
         middleware=middleware,
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,

@@ -7,6 +7,11 @@ together in the order the documentation shows them. The access table
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from starlette.routing import BaseRoute
+
 from controller.service import (
     auth_endpoints,
     catalog_endpoints,
@@ -25,3 +30,7 @@ ENDPOINTS: list[Endpoint] = [
     *validation_endpoints.ENDPOINTS,
     *system_endpoints.ENDPOINTS,
 ]
+
+# Routes that are not request/response endpoints of the table (a WebSocket, a receiver
+# authenticated by its own signature), each built from the services.
+EXTRA_ROUTES: list[Callable[[Any], BaseRoute]] = []

@@ -12,8 +12,8 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from controller import __version__
 from controller.adapters.catalog_sources import CatalogSource, LocalCatalogSource
@@ -30,6 +30,15 @@ from controller.store.sqlite import open_store
 logger = logging.getLogger("cloud.service")
 
 
+class Background(Protocol):
+    """A task that runs while the app runs (the event hub, the reconciler…): started by the
+    lifespan after start-up, stopped before the store closes."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -42,6 +51,7 @@ class Services:
     clock: Callable[[], float]
     version: str = __version__
     owns_store: bool = True
+    background: list[Background] = field(default_factory=list)
 
     def now(self) -> str:
         return iso_at(self.clock())
