@@ -123,6 +123,18 @@ class EventRecord:
     id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LockRecord:
+    """Who runs an operation on a deployment environment, until when (the lease)."""
+
+    deployment_id: str
+    environment: str
+    operation_id: str
+    owner: str
+    acquired_at: str
+    lease_expires_at: str
+
+
 class Store(Protocol):
     # --- health -----------------------------------------------------------------------
     def ping(self) -> None: ...
@@ -202,7 +214,8 @@ class Store(Protocol):
     ) -> list[OperationRecord]: ...
 
     def latest_operations(self) -> dict[tuple[str, str], OperationRecord]:
-        """The most recent operation of every (deployment, environment)."""
+        """The most recent deploy or destroy of every (deployment, environment) (previews,
+        state imports and syncs change nothing a deployment's status says)."""
         ...
 
     def append_event(self, event: EventRecord) -> EventRecord: ...
@@ -215,3 +228,45 @@ class Store(Protocol):
         after_id: int = 0,
         limit: int = 1000,
     ) -> list[EventRecord]: ...
+
+    # --- operation locks and webhook deliveries -------------------------------------------
+    def start_operation(
+        self, operation: OperationRecord, lock: LockRecord, events: Sequence[EventRecord]
+    ) -> LockRecord:
+        """Take the deployment environment's lock and, only then, record the operation and
+        its first events, in one transaction. Returns the lock that holds it now: `lock`
+        if taken, another operation's if that one's lease still runs (nothing recorded)."""
+        ...
+
+    def transition_operation(
+        self,
+        operation_id: str,
+        *,
+        from_statuses: Sequence[str],
+        status: str,
+        at: str,
+        started_at: str | None = None,
+        completed_at: str | None = None,
+        payload_patch: dict[str, Any] | None = None,
+        events: Sequence[EventRecord] = (),
+    ) -> OperationRecord | None:
+        """Compare-and-set: move the operation to `status` (merging `payload_patch` into its
+        payload) and append `events`, in one transaction, only if its status is one of
+        `from_statuses`. None (nothing written) when it was not: someone moved it first."""
+        ...
+
+    def get_lock(self, deployment_id: str, environment: str) -> LockRecord | None: ...
+
+    def list_locks(self) -> list[LockRecord]: ...
+
+    def renew_lock(self, lock: LockRecord, *, lease_expires_at: str) -> bool:
+        """Extend the lease, only if `lock` (operation and owner) still holds it."""
+        ...
+
+    def release_lock(self, lock: LockRecord) -> bool:
+        """Remove the lock, only if `lock` (operation and owner) holds it."""
+        ...
+
+    def record_delivery(self, delivery_id: str, *, event: str, at: str) -> bool:
+        """True the first time a delivery id is seen, False for a redelivery."""
+        ...

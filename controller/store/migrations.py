@@ -114,6 +114,26 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX events_deployment ON events(deployment_id, id);
         """,
     ),
+    Migration(
+        3,
+        "operation locks (one running operation per deployment environment), webhook deliveries",
+        """
+        CREATE TABLE operation_locks (
+            deployment_id TEXT NOT NULL,
+            environment TEXT NOT NULL,
+            operation_id TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            acquired_at TEXT NOT NULL,
+            lease_expires_at TEXT NOT NULL,
+            PRIMARY KEY (deployment_id, environment)
+        );
+        CREATE TABLE webhook_deliveries (
+            delivery_id TEXT PRIMARY KEY,
+            event TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -33,6 +33,7 @@ OPERATION_COLUMNS = (
     "started_at, completed_at, payload"
 )
 EVENT_COLUMNS = "operation_id, deployment_id, environment, type, at, status, payload, id"
+LOCK_COLUMNS = "deployment_id, environment, operation_id, owner, acquired_at, lease_expires_at"
 
 
 @contextmanager

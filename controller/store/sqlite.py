@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from controller.store.base import (
     ApiKeyRecord,
     AuditEntry,
     EventRecord,
+    LockRecord,
     OperationRecord,
     RefreshTokenRecord,
     SessionRecord,
@@ -30,6 +32,7 @@ from controller.store.migrations import LATEST_VERSION, MIGRATIONS
 from controller.store.rows import (
     EVENT_COLUMNS,
     KEY_COLUMNS,
+    LOCK_COLUMNS,
     OPERATION_COLUMNS,
     USER_COLUMNS,
     api_key_of,
@@ -429,9 +432,10 @@ class SQLiteStore:
 
     def _latest_operations(self) -> dict[tuple[str, str], OperationRecord]:
         rows = self._all(
-            f"SELECT {OPERATION_COLUMNS} FROM operations o WHERE created_at = ("
-            "SELECT MAX(created_at) FROM operations i WHERE i.deployment_id = o.deployment_id "
-            "AND i.environment = o.environment) ORDER BY id"
+            f"SELECT {OPERATION_COLUMNS} FROM operations o WHERE type IN ('deploy', 'destroy') "
+            "AND created_at = (SELECT MAX(created_at) FROM operations i WHERE "
+            "i.deployment_id = o.deployment_id AND i.environment = o.environment AND "
+            "i.type IN ('deploy', 'destroy')) ORDER BY id"
         )
         latest: dict[tuple[str, str], OperationRecord] = {}
         for row in rows:
@@ -441,20 +445,7 @@ class SQLiteStore:
 
     def append_event(self, event: EventRecord) -> EventRecord:
         with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO events (operation_id, deployment_id, environment, type, at, status, "
-                "payload) VALUES (?,?,?,?,?,?,?)",
-                (
-                    event.operation_id,
-                    event.deployment_id,
-                    event.environment,
-                    event.type,
-                    event.at,
-                    event.status,
-                    json.dumps(event.payload, default=str),
-                ),
-            )
-            new_id = cursor.lastrowid
+            new_id = self._insert_event(db, event)
         return EventRecord(
             event.operation_id,
             event.deployment_id,
@@ -488,3 +479,166 @@ class SQLiteStore:
             EventRecord(*row[:6], payload=json.loads(row[6]), id=row[7])  # type: ignore[misc]
             for row in rows
         ]
+
+    # --- operation locks and webhook deliveries -------------------------------------------
+
+    def start_operation(
+        self, operation: OperationRecord, lock: LockRecord, events: Sequence[EventRecord]
+    ) -> LockRecord:
+        with self._transaction() as db:
+            # One compare-and-set: insert, or replace a lock whose lease has run out. A lock
+            # whose lease still runs is left alone and reported.
+            changed = db.execute(
+                "INSERT INTO operation_locks (deployment_id, environment, operation_id, owner, "
+                "acquired_at, lease_expires_at) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT (deployment_id, environment) DO UPDATE SET "
+                "operation_id = excluded.operation_id, owner = excluded.owner, "
+                "acquired_at = excluded.acquired_at, "
+                "lease_expires_at = excluded.lease_expires_at "
+                "WHERE operation_locks.lease_expires_at <= excluded.acquired_at",
+                (
+                    lock.deployment_id,
+                    lock.environment,
+                    lock.operation_id,
+                    lock.owner,
+                    lock.acquired_at,
+                    lock.lease_expires_at,
+                ),
+            ).rowcount
+            if changed != 1:
+                row = db.execute(
+                    f"SELECT {LOCK_COLUMNS} FROM operation_locks WHERE deployment_id = ? "
+                    "AND environment = ?",
+                    (lock.deployment_id, lock.environment),
+                ).fetchone()
+                return LockRecord(*row)
+            db.execute(
+                f"INSERT INTO operations ({OPERATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    operation.id,
+                    operation.deployment_id,
+                    operation.environment,
+                    operation.type,
+                    operation.status,
+                    operation.created_at,
+                    operation.updated_at,
+                    operation.created_by,
+                    operation.started_at,
+                    operation.completed_at,
+                    json.dumps(operation.payload, default=str),
+                ),
+            )
+            for event in events:
+                self._insert_event(db, event)
+        return lock
+
+    def transition_operation(
+        self,
+        operation_id: str,
+        *,
+        from_statuses: Sequence[str],
+        status: str,
+        at: str,
+        started_at: str | None = None,
+        completed_at: str | None = None,
+        payload_patch: dict[str, Any] | None = None,
+        events: Sequence[EventRecord] = (),
+    ) -> OperationRecord | None:
+        marks = ",".join("?" * len(from_statuses))
+        with self._transaction() as db:
+            row = db.execute(
+                f"SELECT {OPERATION_COLUMNS} FROM operations WHERE id = ? AND status IN ({marks})",
+                (operation_id, *from_statuses),
+            ).fetchone()
+            if row is None:
+                return None
+            current = operation_of(row)
+            payload = {**current.payload, **(payload_patch or {})}
+            db.execute(
+                "UPDATE operations SET status = ?, updated_at = ?, "
+                "started_at = COALESCE(?, started_at), completed_at = COALESCE(?, completed_at), "
+                "payload = ? WHERE id = ?",
+                (
+                    status,
+                    at,
+                    started_at,
+                    completed_at,
+                    json.dumps(payload, default=str),
+                    operation_id,
+                ),
+            )
+            for event in events:
+                self._insert_event(db, event)
+        return replace(
+            current,
+            status=status,
+            updated_at=at,
+            started_at=started_at or current.started_at,
+            completed_at=completed_at or current.completed_at,
+            payload=payload,
+        )
+
+    @staticmethod
+    def _insert_event(db: sqlite3.Connection, event: EventRecord) -> int | None:
+        cursor = db.execute(
+            "INSERT INTO events (operation_id, deployment_id, environment, type, at, status, "
+            "payload) VALUES (?,?,?,?,?,?,?)",
+            (
+                event.operation_id,
+                event.deployment_id,
+                event.environment,
+                event.type,
+                event.at,
+                event.status,
+                json.dumps(event.payload, default=str),
+            ),
+        )
+        return cursor.lastrowid
+
+    def get_lock(self, deployment_id: str, environment: str) -> LockRecord | None:
+        row = self._one(
+            f"SELECT {LOCK_COLUMNS} FROM operation_locks WHERE deployment_id = ? "
+            "AND environment = ?",
+            (deployment_id, environment),
+        )
+        return LockRecord(*row) if row else None
+
+    def list_locks(self) -> list[LockRecord]:
+        rows = self._all(f"SELECT {LOCK_COLUMNS} FROM operation_locks ORDER BY acquired_at")
+        return [LockRecord(*row) for row in rows]
+
+    def renew_lock(self, lock: LockRecord, *, lease_expires_at: str) -> bool:
+        return (
+            self._run(
+                "UPDATE operation_locks SET lease_expires_at = ? WHERE deployment_id = ? "
+                "AND environment = ? AND operation_id = ? AND owner = ?",
+                (
+                    lease_expires_at,
+                    lock.deployment_id,
+                    lock.environment,
+                    lock.operation_id,
+                    lock.owner,
+                ),
+            )
+            == 1
+        )
+
+    def release_lock(self, lock: LockRecord) -> bool:
+        return (
+            self._run(
+                "DELETE FROM operation_locks WHERE deployment_id = ? AND environment = ? "
+                "AND operation_id = ? AND owner = ?",
+                (lock.deployment_id, lock.environment, lock.operation_id, lock.owner),
+            )
+            == 1
+        )
+
+    def record_delivery(self, delivery_id: str, *, event: str, at: str) -> bool:
+        return (
+            self._run(
+                "INSERT OR IGNORE INTO webhook_deliveries (delivery_id, event, received_at) "
+                "VALUES (?,?,?)",
+                (delivery_id, event, at),
+            )
+            == 1
+        )

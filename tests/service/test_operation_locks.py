@@ -1,0 +1,156 @@
+"""One running operation per deployment environment: the store's lock and its lease."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+from controller.store.base import EventRecord, LockRecord, OperationRecord
+from controller.store.sqlite import open_store
+
+
+def operation(op_id, environment="dev"):
+    return OperationRecord(
+        op_id,
+        "D1BRV40",
+        environment,
+        "deploy",
+        "pending",
+        "2026-11-27T10:00:00.000Z",
+        "2026-11-27T10:00:00.000Z",
+        "alice",
+    )
+
+
+def lock(
+    op_id,
+    *,
+    owner="worker-1",
+    at="2026-11-27T10:00:00.000Z",
+    until="2026-11-27T10:02:00.000Z",
+    environment="dev",
+):
+    return LockRecord("D1BRV40", environment, op_id, owner, at, until)
+
+
+def started(op_id, environment="dev"):
+    return [
+        EventRecord(
+            op_id,
+            "D1BRV40",
+            environment,
+            "operation.started",
+            "2026-11-27T10:00:00.000Z",
+            "pending",
+            {"operationId": op_id},
+        )
+    ]
+
+
+@pytest.fixture
+def store(tmp_path):
+    opened = open_store(tmp_path / "store.db")
+    yield opened
+    opened.close()
+
+
+def test_the_first_operation_takes_the_lock_and_is_recorded_with_its_events(store):
+    assert store.start_operation(operation("op-1"), lock("op-1"), started("op-1")) == lock("op-1")
+    assert store.get_operation("op-1").status == "pending"
+    assert [e.type for e in store.list_events(operation_id="op-1")] == ["operation.started"]
+
+
+def test_a_second_operation_gets_the_holder_and_nothing_is_recorded(store):
+    store.start_operation(operation("op-1"), lock("op-1"), started("op-1"))
+    holder = store.start_operation(
+        operation("op-2"), lock("op-2", owner="worker-2"), started("op-2")
+    )
+    assert holder.operation_id == "op-1"
+    assert store.get_operation("op-2") is None
+    assert store.list_events(operation_id="op-2") == []
+
+
+def test_another_environment_has_its_own_lock(store):
+    store.start_operation(operation("op-1"), lock("op-1"), started("op-1"))
+    prod = lock("op-2", environment="prod")
+    assert store.start_operation(operation("op-2", "prod"), prod, started("op-2", "prod")) == prod
+
+
+def test_an_expired_lease_can_be_taken_over(store):
+    store.start_operation(operation("op-1"), lock("op-1"), started("op-1"))
+    later = lock(
+        "op-2", owner="worker-2", at="2026-11-27T10:05:00.000Z", until="2026-11-27T10:07:00.000Z"
+    )
+    assert store.start_operation(operation("op-2"), later, started("op-2")) == later
+
+
+def test_only_the_owner_renews_or_releases(store):
+    mine = lock("op-1")
+    store.start_operation(operation("op-1"), mine, started("op-1"))
+    impostor = lock("op-1", owner="worker-9")
+    assert not store.renew_lock(impostor, lease_expires_at="2026-11-27T11:00:00.000Z")
+    assert not store.release_lock(impostor)
+    assert store.renew_lock(mine, lease_expires_at="2026-11-27T11:00:00.000Z")
+    assert store.get_lock("D1BRV40", "dev").lease_expires_at == "2026-11-27T11:00:00.000Z"
+    assert store.release_lock(mine)
+    assert store.get_lock("D1BRV40", "dev") is None
+
+
+def _race(args):
+    path, op_id = args
+    store = open_store(path)
+    try:
+        return (
+            store.start_operation(
+                operation(op_id), lock(op_id, owner=op_id), started(op_id)
+            ).operation_id
+            == op_id
+        )
+    finally:
+        store.close()
+
+
+def test_concurrent_starts_from_many_processes_leave_exactly_one_winner(tmp_path):
+    path = str(tmp_path / "race.db")
+    open_store(path).close()
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        wins = list(pool.map(_race, [(path, f"op-{n}") for n in range(12)]))
+    assert wins.count(True) == 1
+    store = open_store(path)
+    assert len(store.list_operations(deployment_id="D1BRV40")) == 1
+    store.close()
+
+
+def test_a_delivery_is_recorded_once(store):
+    assert store.record_delivery("d-1", event="workflow_run", at="2026-11-27T10:00:00.000Z")
+    assert not store.record_delivery("d-1", event="workflow_run", at="2026-11-27T10:00:01.000Z")
+
+
+def test_an_operation_finishes_once_even_when_two_writers_race(store):
+    store.start_operation(operation("op-1"), lock("op-1"), started("op-1"))
+    done = EventRecord(
+        "op-1", "D1BRV40", "dev", "operation.completed", "2026-11-27T10:05:00.000Z", "success"
+    )
+    first = store.transition_operation(
+        "op-1",
+        from_statuses=("pending", "in_progress"),
+        status="success",
+        at="2026-11-27T10:05:00.000Z",
+        completed_at="2026-11-27T10:05:00.000Z",
+        payload_patch={"runId": 7},
+        events=[done],
+    )
+    again = store.transition_operation(
+        "op-1",
+        from_statuses=("pending", "in_progress"),
+        status="failed",
+        at="2026-11-27T10:06:00.000Z",
+        events=[done],
+    )
+    assert first is not None and first.status == "success" and first.payload["runId"] == 7
+    assert again is None
+    stored = store.get_operation("op-1")
+    assert (stored.status, stored.completed_at) == ("success", "2026-11-27T10:05:00.000Z")
+    types = [e.type for e in store.list_events(operation_id="op-1")]
+    assert types == ["operation.started", "operation.completed"]
