@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +138,53 @@ def test_an_update_in_flight_shows_as_a_pending_operation(engine, program):
     worker.join()
     assert seen and seen[0]["type"] == "updating"
     assert engine.pending_operations(spec(program)) == []
+
+
+KILLED_UPDATE = """\
+import sys
+from pathlib import Path
+from controller.engines.base import DeployRecord, StackSpec
+from controller.engines.simulated import SimulatedEngine
+engine = SimulatedEngine(state_dir=Path(sys.argv[1]))
+spec = StackSpec("D000001", "bucket", "dev", Path(sys.argv[2]), {"name": "b2"},
+                 context={"region": "eu-west-1", "account": "111111111111"})
+engine.up(spec, record=DeployRecord("f2", {}, {}, "2026-01-02T00:00:00Z"))
+"""
+
+
+def test_cancel_after_a_killed_update_restores_the_state_before_it(engine, program, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    engine.up(spec(program), record=RECORD)
+    before = engine.export_state(spec(program))
+    (program / "__main__.py").write_text("import time\ntime.sleep(60)\n" + PROGRAM)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_UPDATE, str(engine.state_dir), str(program)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not engine.pending_operations(spec(program)):
+            time.sleep(0.05)
+        assert engine.pending_operations(spec(program)), "the update never started"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    with pytest.raises(StackBusyError):
+        engine.up(spec(program), record=RECORD)
+    engine.cancel(spec(program))
+    assert engine.pending_operations(spec(program)) == []
+    assert engine.export_state(spec(program)) == before
+
+
+def test_cancel_keeps_pending_operations_it_did_not_write(engine, program):
+    engine.up(spec(program), record=RECORD)
+    state = engine.export_state(spec(program))
+    foreign = {"type": "creating", "resource": {"urn": "urn:x", "type": "aws:s3/bucket:Bucket"}}
+    state["deployment"]["pending_operations"] = [foreign]
+    engine.import_state(spec(program), state)
+    engine.cancel(spec(program))
+    assert engine.pending_operations(spec(program)) == [foreign]

@@ -150,8 +150,26 @@ class SimulatedEngine:
         return list((state or {}).get("deployment", {}).get("pending_operations") or [])
 
     def cancel(self, spec: StackSpec) -> None:
-        """Release the lock of an interrupted update (what `pulumi cancel` does)."""
+        """Release the lock of an interrupted update (what `pulumi cancel` does).
+
+        A simulated update writes its resources at the end, all at once, so one that was
+        cut short (the process killed) changed nothing: the marker it left goes too, and
+        the state is as before it. Pending operations of any other kind (a real engine's,
+        or imported) stay, for a human to check.
+        """
         self._lock_path(spec).unlink(missing_ok=True)
+        state = self._load(spec)
+        if state is None:
+            return
+        pending = list(state.get("deployment", {}).get("pending_operations") or [])
+        kept = [op for op in pending if not _own_marker(op)]
+        if len(kept) == len(pending):
+            return
+        if not kept and not _resources(state):
+            self._path(spec).unlink(missing_ok=True)  # written only to hold the marker
+            return
+        state["deployment"]["pending_operations"] = kept
+        self._write(spec, state)
 
     def list_instances(self, deployment_id: str, environment: str) -> list[str]:
         folder = self.state_dir / deployment_id / environment
@@ -359,6 +377,12 @@ def _with_pending(state: dict[str, Any] | None, spec: StackSpec, kind: str) -> d
         }
     ]
     return state
+
+
+def _own_marker(operation: Mapping[str, Any]) -> bool:
+    """The pending operation a simulated update writes on its stack before running."""
+    resource = operation.get("resource") or {}
+    return operation.get("type") == "updating" and resource.get("type") == STACK_TYPE
 
 
 def _resources(state: Mapping[str, Any] | None) -> list[dict[str, Any]]:

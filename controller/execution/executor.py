@@ -171,6 +171,14 @@ class Executor:
         self._emit_lock = threading.Lock()
         self._outputs_lock = threading.Lock()
         self._outputs: dict[str, tuple[dict[str, Any], frozenset[str]]] = {}
+        self._stop = threading.Event()
+        self._stop_reason = ""
+
+    def stop(self, reason: str) -> None:
+        """Start no new stack (from any thread); running stacks finish, the rest end as
+        cancelled with `reason`. What the service's cancel and shutdown call."""
+        self._stop_reason = reason
+        self._stop.set()
 
     # --- public operations ------------------------------------------------------------------
 
@@ -243,6 +251,15 @@ class Executor:
         ) as pool:
             while True:
                 try:
+                    if self._stop.is_set() and not scheduler.stopping:
+                        scheduler.stop(self._stop_reason)
+                        names = ", ".join(sorted(running.values())) or "none"
+                        self._emit(
+                            events.LOG,
+                            level="warning",
+                            message=f"{self._stop_reason}: starting nothing new; waiting for "
+                            f"running stacks to finish ({names})",
+                        )
                     for name in scheduler.ready():
                         if len(running) >= max(1, self.settings.parallel):
                             break
@@ -250,7 +267,8 @@ class Executor:
                         running[pool.submit(self._guarded, work, name)] = name
                     if not running and scheduler.done():
                         break
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    # wake up now and then to notice stop() while a long stack runs
+                    finished, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
                     for future in finished:
                         name = running.pop(future)
                         outcome = future.result()
