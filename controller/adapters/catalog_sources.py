@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from controller.adapters.git_repo import GitError
+from controller.adapters.git_repo import GitError, GitRepo
 from controller.adapters.local_git import Author, LocalGit
 from controller.adapters.local_repo import LocalRepo, RepoPathError, write_atomic
 from controller.core.catalog import (
@@ -106,6 +106,24 @@ class LocalCatalogSource:
                     continue
                 stats.append((path.relative_to(root).as_posix(), info.st_mtime_ns, info.st_size))
         return sorted(stats)
+
+    def stack_file_ids(self) -> dict[str, str]:
+        """Blob ids of every file under stacks/ as it is on disk (fingerprints)."""
+        return self.repo.stack_file_ids()
+
+    def snapshot_at(self, commit: str) -> tuple[dict[str, str], dict[str, str]]:
+        """The catalog's texts and the stack files' blob ids at `commit` (a rollback)."""
+        try:
+            return GitRepo(self.repo.root).snapshot_files(commit)
+        except GitError as error:
+            raise SourceError(f"cannot read commit {commit[:12]}: {error}") from None
+
+    def export_at(self, commit: str, destination: Path) -> None:
+        """Write the stacks and deployments of `commit` under `destination` (its programs)."""
+        try:
+            GitRepo(self.repo.root).export(commit, destination, ("stacks", "deployments"))
+        except GitError as error:
+            raise SourceError(f"cannot export commit {commit[:12]}: {error}") from None
 
     def revision(self) -> str:
         digest = hashlib.sha1(repr(self._stats()).encode(), usedforsecurity=False)

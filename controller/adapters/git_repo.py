@@ -6,7 +6,9 @@ byte of content; the YAML files the catalog parses are read in one `git cat-file
 
 from __future__ import annotations
 
+import io
 import subprocess
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,3 +90,26 @@ class GitRepo:
         texts = self.read_blobs({p: b for p, b in tree.items() if is_catalog_path(p)})
         file_ids = {p: b for p, b in tree.items() if p.startswith("stacks/")}
         return texts, file_ids
+
+    def export(self, commit: str, destination: Path, folders: tuple[str, ...]) -> None:
+        """The files of `folders` at `commit`, written under `destination` (`git archive`).
+
+        Only regular files and folders are written, and only inside `destination`.
+        """
+        data = self._git("archive", "--format=tar", commit, "--", *folders)
+        root = destination.resolve()
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            for member in archive.getmembers():
+                target = (root / member.name).resolve()
+                if root not in target.parents:
+                    raise GitError(f"git archive: unsafe path {member.name!r}")
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                elif member.isfile():
+                    source = archive.extractfile(member)
+                    if source is None:  # pragma: no cover - a regular file always has data
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(source.read())
+                    if member.mode & 0o111:
+                        target.chmod(0o755)

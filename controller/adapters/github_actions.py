@@ -120,8 +120,9 @@ class GitHubActions:
             )
         return update, stack_jobs
 
-    def results(self, run_id: int) -> dict[str, dict[str, Any]]:
-        """Each stack job's result (status, counts, duration, masked outputs) by stack."""
+    def results(self, run_id: int, *, only: str | None = None) -> dict[str, dict[str, Any]]:
+        """Each stack job's result (status, counts, duration, masked outputs) by stack;
+        `only`: just the artifact of that name (one stack job's)."""
         run = self.caller.call(
             f"reading run {run_id}", lambda: self._repo().get_workflow_run(run_id)
         )
@@ -131,6 +132,8 @@ class GitHubActions:
         found: dict[str, dict[str, Any]] = {}
         for artifact in artifacts:
             if not artifact.name.startswith("result-") or artifact.expired:
+                continue
+            if only is not None and artifact.name != only:
                 continue
             result = self._read_result(artifact.archive_download_url)
             if result and "stack" in result:

@@ -87,6 +87,11 @@ class GitHubCatalogSource:
                 self._checked = now
             return self._head
 
+    def forget_head(self) -> None:
+        """Ask GitHub for the branch head again next time (a push webhook said it moved)."""
+        with self._lock:
+            self._head = None
+
     def read(self) -> CatalogFiles:
         sha = self.revision()
         with self._lock:
@@ -111,8 +116,40 @@ class GitHubCatalogSource:
                 files[path] = self._blobs[blob]
             snapshot = CatalogFiles(revision=sha, files=files, commit=sha)
             self._snapshots = {sha: (snapshot, blob_shas)}  # keep only the newest
+            self._stack_ids = {
+                element.path: element.sha
+                for element in tree.tree
+                if element.type == "blob" and element.path.startswith("stacks/")
+            }
             self._last_sync = time.time()
             return snapshot
+
+    def snapshot_at(self, commit: str) -> tuple[dict[str, str], dict[str, str]]:
+        """The catalog's texts and the stack files' blob ids at `commit` (a rollback)."""
+        tree = self._call(lambda: self.repo.get_git_tree(commit, recursive=True))
+        texts: dict[str, str] = {}
+        ids: dict[str, str] = {}
+        for element in tree.tree:
+            if element.type != "blob":
+                continue
+            if element.path.startswith("stacks/"):
+                ids[element.path] = element.sha
+            if is_catalog_path(element.path):
+                if element.sha not in self._blobs:
+                    content = self._call(
+                        lambda path=element.path: self.repo.get_contents(path, ref=commit)  # type: ignore[misc]
+                    )
+                    self._blobs[element.sha] = content.decoded_content.decode(
+                        "utf-8", errors="replace"
+                    )
+                texts[element.path] = self._blobs[element.sha]
+        return texts, ids
+
+    def stack_file_ids(self) -> dict[str, str]:
+        """Blob ids of every file under stacks/ at the snapshot read last (fingerprints)."""
+        self.read()
+        with self._lock:
+            return dict(getattr(self, "_stack_ids", {}))
 
     # --- writing --------------------------------------------------------------------------
 

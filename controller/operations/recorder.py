@@ -1,0 +1,135 @@
+"""Where an operation's events go: the store first, then whoever listens.
+
+Every event of an operation, whichever way it arrives (the local executor, GitHub's
+webhooks, a runner's callbacks, the reconciler), passes through one `Recorder`: it is
+written to the store, and only then are the listeners (the WebSocket and SSE hub) woken.
+An operation ends once: `finish` is a compare-and-set on its status, so two reports of the
+same end (a webhook and the reconciler) record one `operation.completed`, release the
+deployment environment's lock once and call the `webhookUrl` once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from controller.core import events
+from controller.operations.records import RUNNING, event_record
+from controller.store.base import EventRecord, LockRecord, OperationRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+def _nothing() -> None:
+    return None
+
+
+class Recorder:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        now: Callable[[], str],
+        notify: Callable[[], None] = _nothing,
+        on_finished: Callable[[OperationRecord], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.now = now
+        self.notify = notify
+        self.on_finished = on_finished
+
+    def start(
+        self, operation: OperationRecord, lock: LockRecord, message: dict[str, Any]
+    ) -> LockRecord:
+        """Take the lock and record the operation with its `operation.started` message;
+        the lock that holds the environment is returned (another one's: nothing written)."""
+        holder = self.store.start_operation(operation, lock, [event_record(message)])
+        if holder == lock:
+            self._wake()
+        return holder
+
+    def append(self, message: dict[str, Any]) -> EventRecord:
+        record = self.store.append_event(event_record(message))
+        self._wake()
+        return record
+
+    def update(
+        self,
+        operation_id: str,
+        *,
+        status: str | None = None,
+        payload_patch: dict[str, Any] | None = None,
+        started: bool = False,
+    ) -> OperationRecord | None:
+        """Change a running operation (its status, what its payload says); None if it ended."""
+        current = self.store.get_operation(operation_id)
+        if current is None or current.status not in RUNNING:
+            return None
+        at = self.now()
+        return self.store.transition_operation(
+            operation_id,
+            from_statuses=RUNNING,
+            status=status or current.status,
+            at=at,
+            started_at=at if started else None,
+            payload_patch=payload_patch,
+        )
+
+    def finish(
+        self,
+        operation_id: str,
+        status: str,
+        *,
+        message: dict[str, Any] | None = None,
+        payload_patch: dict[str, Any] | None = None,
+        **data: Any,
+    ) -> OperationRecord | None:
+        """End a running operation with `status`; None if it had already ended.
+
+        `message` is its `operation.completed` event (the executor's); without one, it is
+        made from `data`. The lock goes first, so that whoever reads the final status can
+        start the next operation at once.
+        """
+        current = self.store.get_operation(operation_id)
+        if current is None or current.status not in RUNNING:
+            return None
+        lock = self.store.get_lock(current.deployment_id, current.environment)
+        if lock is not None and lock.operation_id == operation_id:
+            self.store.release_lock(lock)
+        at = self.now()
+        if message is None:
+            message = events.event(
+                events.OPERATION_COMPLETED,
+                at,
+                deploymentId=current.deployment_id,
+                environment=current.environment,
+                operationId=operation_id,
+                operationType=current.type,
+                status=status,
+                **data,
+            )
+        done = self.store.transition_operation(
+            operation_id,
+            from_statuses=RUNNING,
+            status=status,
+            at=at,
+            completed_at=at,
+            payload_patch=payload_patch,
+            events=[event_record(message)],
+        )
+        if done is None:
+            return None
+        self._wake()
+        if self.on_finished is not None:
+            try:
+                self.on_finished(done)
+            except Exception:  # a callback must not undo a finished operation
+                log.exception("after-finish hook failed for %s", operation_id)
+        return done
+
+    def _wake(self) -> None:
+        try:
+            self.notify()
+        except Exception:
+            log.exception("waking the event listeners failed")
