@@ -147,3 +147,29 @@ def test_destroy_asks_for_confirmation_and_reuses_the_deploy_layers():
     assert job["with"]["operation"] == "destroy"
     assert job["needs"] == ["confirm"]
     assert "inputs.operation-id" in destroy["run-name"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "workflow", "stacks", "commit"),
+    [
+        ("deploy", "deploy.yml", ("network", "dns"), "0" * 40),
+        ("destroy", "destroy.yml", (), None),
+    ],
+)
+def test_what_the_service_dispatches_is_what_the_workflow_declares(kind, workflow, stacks, commit):
+    """GitHub refuses a dispatch with an undeclared input (422) or more than 10 inputs."""
+    from types import SimpleNamespace
+
+    from controller.operations.github import GitHubDispatcher
+    from controller.store.base import OperationRecord
+
+    dispatcher = GitHubDispatcher.__new__(GitHubDispatcher)
+    dispatcher.service_url = "https://cloud.example.com"
+    dispatcher.runner_token = lambda operation: "token"
+    operation = OperationRecord("op-123456", "D1BRV40", "dev", kind, "pending", "t", "t", "me")
+    prepared = SimpleNamespace(patterns=stacks, request=SimpleNamespace(commit=commit))
+    sent = dispatcher.inputs(operation, prepared)
+    declared = load(REPO_ROOT / ".github/workflows" / workflow)["on"]["workflow_dispatch"]["inputs"]
+    assert set(sent) <= set(declared) and len(declared) <= 10
+    required = {name for name, spec in declared.items() if spec.get("required")}
+    assert required <= set(sent)

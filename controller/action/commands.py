@@ -187,6 +187,9 @@ def run_stack(inputs: ActionInputs, github: GitHubContext) -> int:
     ]
     if inputs.operation_id:
         argv += ["--operation-id", inputs.operation_id]
+    if inputs.service_url and inputs.service_token and inputs.operation_id:
+        print(f"::add-mask::{inputs.service_token}")  # before anything could print it
+        argv += ["--service-url", inputs.service_url]
     code = cli_main(argv)
     marker.unlink(missing_ok=True)  # the engine returned: it released the lock itself
     status = json.loads(result_file.read_text())["status"] if result_file.exists() else "failed"

@@ -30,6 +30,8 @@ class ActionInputs:
     engine: str = "pulumi"
     operation: str = "deploy"
     operation_id: str = ""
+    service_url: str = ""
+    service_token: str = ""
     preview: bool = False
     github_token: str = ""
     pulumi_version: str = ""
@@ -56,6 +58,8 @@ class ActionInputs:
             engine=get("CLOUD_ENGINE", "pulumi"),
             operation=get("CLOUD_OPERATION", "deploy"),
             operation_id=get("CLOUD_OPERATION_ID"),
+            service_url=get("CLOUD_SERVICE_URL"),
+            service_token=get("CLOUD_SERVICE_TOKEN"),
             preview=get("CLOUD_PREVIEW", "false").lower() in TRUE,
             github_token=get("GITHUB_TOKEN"),
             pulumi_version=get("CLOUD_PULUMI_VERSION"),

@@ -291,6 +291,12 @@ def run_stack_arguments(parser: argparse.ArgumentParser) -> None:
         "--result-file", type=Path, help="write the stack's result as JSON (secrets masked)"
     )
     parser.add_argument("--operation-id", help="the operation this run belongs to")
+    parser.add_argument(
+        "--service-url",
+        default=os.environ.get("CLOUD_SERVICE_URL") or None,
+        help="report the steps to this service (with --operation-id and the operation's "
+        "token in $CLOUD_SERVICE_TOKEN); default: $CLOUD_SERVICE_URL",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--events", type=Path)
@@ -305,30 +311,15 @@ def run_stack(args: argparse.Namespace) -> int:
         parallel=1,
     )
     subscribers, _ = _subscribers(argparse.Namespace(**{**vars(args), "format": "json"}), [], "")
+    reporter = _reporter(args)
+    if reporter is not None:
+        subscribers.append(reporter)
     executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
-    if args.operation == "destroy":
-        try:
-            graph = destroy_graph(
-                snapshot.catalog, deployment, environment, engine=engine, patterns=[args.stack]
-            )
-        except SelectionError as error:
-            raise UsageError(str(error)) from None
-        report = executor.destroy(deployment, environment, graph)
-    else:
-        job = prepare_deploy(
-            snapshot.catalog,
-            deployment,
-            environment,
-            engine=engine,
-            file_ids=repo.stack_file_ids(),
-            repo_root=repo.root,
-        )
-        if args.stack not in job.view.instances:
-            raise UsageError(
-                f"{args.stack} is not an enabled stack of "
-                f"{deployment.deployment_id} in {environment}"
-            )
-        report = executor.deploy(job, preview=args.operation == "preview", only={args.stack})
+    try:
+        report = _run_one(args, executor, engine, repo, snapshot, deployment, environment)
+    finally:
+        if reporter is not None:
+            reporter.close()
     outcome = (
         report.to_dict()["stacks"][0]
         if report.outcomes
@@ -349,6 +340,52 @@ def run_stack(args: argparse.Namespace) -> int:
     else:
         _print_report(args, report)
     return report.exit_code
+
+
+def _run_one(
+    args: argparse.Namespace,
+    executor: Executor,
+    engine: Engine,
+    repo: LocalRepo,
+    snapshot: RepoSnapshot,
+    deployment: Deployment,
+    environment: str,
+) -> OperationReport:
+    if args.operation == "destroy":
+        try:
+            graph = destroy_graph(
+                snapshot.catalog, deployment, environment, engine=engine, patterns=[args.stack]
+            )
+        except SelectionError as error:
+            raise UsageError(str(error)) from None
+        return executor.destroy(deployment, environment, graph)
+    job = prepare_deploy(
+        snapshot.catalog,
+        deployment,
+        environment,
+        engine=engine,
+        file_ids=repo.stack_file_ids(),
+        repo_root=repo.root,
+    )
+    if args.stack not in job.view.instances:
+        raise UsageError(
+            f"{args.stack} is not an enabled stack of {deployment.deployment_id} in {environment}"
+        )
+    return executor.deploy(job, preview=args.operation == "preview", only={args.stack})
+
+
+def _reporter(args: argparse.Namespace) -> Any:
+    """The service reporter, when run-stack is told where the service is."""
+    if not args.service_url:
+        return None
+    token = os.environ.get("CLOUD_SERVICE_TOKEN", "")
+    if not args.operation_id or not token:
+        raise UsageError(
+            "--service-url needs --operation-id and the operation's token in $CLOUD_SERVICE_TOKEN"
+        )
+    from controller.adapters.service_reporter import ServiceReporter
+
+    return ServiceReporter(args.service_url, args.operation_id, token)
 
 
 # --- outputs, state, cancel ---------------------------------------------------------------
