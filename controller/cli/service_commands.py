@@ -85,6 +85,9 @@ def serve(args: argparse.Namespace) -> int:
         "log_level": settings.log_level,
         "access_log": False,  # the service writes its own structured access log
         "proxy_headers": True,
+        # realtime messages are small JSON: per-message deflate saves little on them, and
+        # costs a zlib context per connection and a compression per subscriber per event
+        "ws_per_message_deflate": False,
     }
     if settings.workers > 1:
         # worker processes build their own app from the environment: hand the options on

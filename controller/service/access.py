@@ -20,6 +20,8 @@ DEPLOYMENT = f"{API}/deployments/{{deployment_id}}"
 ENVIRONMENT = f"{DEPLOYMENT}/environments/{{environment_name}}"
 STACK = f"{API}/stacks/{{stack_name}}"
 TEMPLATE = f"{API}/templates/{{template_name}}"
+STACK_OF_DEPLOYMENT = f"{DEPLOYMENT}/stacks/{{stack_name}}"
+OPERATION = f"{API}/operations/{{operation_id}}"
 
 ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
     # system
@@ -50,6 +52,27 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
     ("GET", f"{DEPLOYMENT}/environments"): rbac.DEPLOYMENTS_READ,
     ("POST", f"{ENVIRONMENT}/enable"): rbac.ENVIRONMENTS_ENABLE,
     ("POST", f"{ENVIRONMENT}/disable"): rbac.ENVIRONMENTS_DISABLE,
+    # operations (changing one also takes the permission starting it took: see the handler)
+    ("POST", f"{DEPLOYMENT}/deploy"): rbac.DEPLOYMENTS_DEPLOY,
+    ("POST", f"{DEPLOYMENT}/destroy"): rbac.DEPLOYMENTS_DESTROY,
+    ("POST", f"{STACK_OF_DEPLOYMENT}/deploy"): rbac.STACKS_DEPLOY,
+    ("POST", f"{STACK_OF_DEPLOYMENT}/destroy"): rbac.STACKS_DESTROY,
+    ("GET", f"{DEPLOYMENT}/operations/{{operation_id}}"): rbac.DEPLOYMENTS_READ,
+    ("POST", f"{OPERATION}/cancel"): rbac.DEPLOYMENTS_READ,
+    ("POST", f"{OPERATION}/retry"): rbac.DEPLOYMENTS_READ,
+    ("POST", f"{DEPLOYMENT}/rollback"): rbac.DEPLOYMENTS_DEPLOY,
+    # a CI job's reports: its operation's runner token, checked by the handler
+    ("POST", f"{OPERATION}/events"): PUBLIC,
+    # what is deployed (the engine's backend)
+    ("GET", f"{STACK_OF_DEPLOYMENT}/status"): rbac.DEPLOYMENTS_READ,
+    ("GET", f"{STACK_OF_DEPLOYMENT}/resources"): rbac.DEPLOYMENTS_READ,
+    ("GET", f"{DEPLOYMENT}/outputs"): rbac.DEPLOYMENTS_READ,
+    ("GET", f"{DEPLOYMENT}/metrics"): rbac.DEPLOYMENTS_READ,
+    ("GET", f"{DEPLOYMENT}/state/export"): rbac.DEPLOYMENTS_UPDATE,
+    ("POST", f"{DEPLOYMENT}/state/import"): rbac.DEPLOYMENTS_DESTROY,  # rewrites what is deployed
+    ("POST", f"{DEPLOYMENT}/state/sync"): rbac.DEPLOYMENTS_DEPLOY,
+    # monitoring
+    ("GET", f"{DEPLOYMENT}/logs"): rbac.LOGS_READ,
     # stacks
     ("GET", f"{API}/stacks"): rbac.STACKS_READ,
     ("POST", f"{API}/stacks"): rbac.STACKS_REGISTER,

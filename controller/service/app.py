@@ -63,7 +63,11 @@ def create_app(
     settings = services.settings
     middleware = [
         Middleware(RequestContextMiddleware, store=services.store, access_log=settings.access_log),
-        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(
+            BodyLimitMiddleware,
+            max_bytes=settings.max_body_bytes,
+            by_prefix={"/webhooks/": settings.webhook_max_bytes},
+        ),
     ]
     if settings.cors_origins:
         middleware.append(

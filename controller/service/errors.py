@@ -14,10 +14,12 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
+from controller.adapters.callbacks import CallbackRefusedError
 from controller.adapters.catalog_sources import SourceConflictError, SourceError
 from controller.adapters.inventory import InventoryUnavailableError
 from controller.adapters.local_repo import RepoPathError
 from controller.core.problems import Problem, ProblemError
+from controller.operations.control import OperationError
 from controller.service.catalog_state import WriteRefused
 from controller.store.base import StoreConflictError, StoreError
 
@@ -59,6 +61,9 @@ SUGGESTIONS = {
     REPOSITORY_ERROR: "Retry; if it persists, check the repository's state and the service log",
     SERVICE_UNAVAILABLE: "Retry shortly; GET /health shows which dependency is down",
     INTERNAL_ERROR: "Retry; if it persists, report the requestId to the operators",
+    "OPERATION_IN_PROGRESS": "Wait for the running operation (details.statusUrl) or cancel it",
+    "QUOTA_EXCEEDED": "Wait for one of your operations to end, or use a higher tier",
+    "PULUMI_STATE_ERROR": "Check the engine's backend (PULUMI_BACKEND_URL, credentials)",
 }
 
 # Business validation is 422; problems about the shape of what was sent are 400.
@@ -161,6 +166,25 @@ TRANSLATIONS: dict[type[BaseException], Callable[[Any], ApiError]] = {
         suggestion="Retry when the engine is available, or use force=true",
     ),
 }
+
+
+_OPERATION_STATUS = {
+    "invalid": 400,
+    "not_found": 404,
+    "conflict": 409,
+    "unavailable": 503,
+    "quota": 429,
+}
+
+
+def _operation(error: OperationError) -> ApiError:
+    return ApiError(_OPERATION_STATUS[error.kind], error.code, error.message, details=error.details)
+
+
+TRANSLATIONS[OperationError] = _operation
+TRANSLATIONS[CallbackRefusedError] = lambda error: ApiError(
+    400, VALIDATION_INVALID_FORMAT, f"webhookUrl: {error}", details={"field": "webhookUrl"}
+)
 
 
 def translate(error: BaseException) -> ApiError | None:

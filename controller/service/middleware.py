@@ -218,13 +218,23 @@ def _client(scope: Scope) -> str:
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, by_prefix: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.by_prefix = by_prefix or {}  # paths with a limit of their own (webhooks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        limit = next(
+            (size for prefix, size in self.by_prefix.items() if scope["path"].startswith(prefix)),
+            self.max_bytes,
+        )
+        if limit != self.max_bytes:
+            await BodyLimitMiddleware(self.app, max_bytes=limit)(scope, receive, send)
             return
         for name, value in scope["headers"]:
             if name == b"content-length":

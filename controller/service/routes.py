@@ -16,7 +16,12 @@ from controller.service import (
     auth_endpoints,
     catalog_endpoints,
     deployment_endpoints,
+    github_webhooks,
+    log_endpoints,
     manifest_endpoints,
+    operation_endpoints,
+    realtime_sessions,
+    state_endpoints,
     system_endpoints,
     validation_endpoints,
 )
@@ -26,6 +31,9 @@ ENDPOINTS: list[Endpoint] = [
     *auth_endpoints.ENDPOINTS,
     *deployment_endpoints.ENDPOINTS,
     *manifest_endpoints.ENDPOINTS,
+    *operation_endpoints.ENDPOINTS,
+    *state_endpoints.ENDPOINTS,
+    *log_endpoints.ENDPOINTS,
     *catalog_endpoints.ENDPOINTS,
     *validation_endpoints.ENDPOINTS,
     *system_endpoints.ENDPOINTS,
@@ -33,4 +41,7 @@ ENDPOINTS: list[Endpoint] = [
 
 # Routes that are not request/response endpoints of the table (a WebSocket, a receiver
 # authenticated by its own signature), each built from the services.
-EXTRA_ROUTES: list[Callable[[Any], BaseRoute]] = []
+EXTRA_ROUTES: list[Callable[[Any], BaseRoute]] = [
+    realtime_sessions.websocket_route,
+    github_webhooks.webhook_route,
+]

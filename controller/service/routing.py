@@ -42,6 +42,7 @@ PATH_PATTERNS = {
     "template_name": STACK_NAME_PATTERN,
     "environment_name": ENVIRONMENT_PATTERN,
     "key_id": r"^key-[0-9a-f]{16}$",
+    "operation_id": r"^op-[0-9a-f]{6,32}$",
 }
 _COMPILED = {name: re.compile(pattern) for name, pattern in PATH_PATTERNS.items()}
 

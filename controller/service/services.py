@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from controller import __version__
+from controller.adapters.callbacks import CallbackSender, check_url
 from controller.adapters.catalog_sources import CatalogSource, LocalCatalogSource
 from controller.adapters.inventory import EngineInventory, Inventory
+from controller.engines.base import Engine
+from controller.operations.callbacks import Callbacks
+from controller.operations.control import Dispatcher, Operations
+from controller.operations.github import GitHubIntake
+from controller.operations.recorder import Recorder
+from controller.operations.runner_tokens import RunnerTokens
 from controller.service.authentication import Authenticator
 from controller.service.catalog_state import RepoState
 from controller.service.envelope import iso_at
+from controller.service.github_webhooks import GitHubWebhooks
 from controller.service.oidc import OidcVerifier
+from controller.service.realtime import EventHub
 from controller.service.settings import Settings
 from controller.service.tokens import AccessTokens, load_or_create_secret
 from controller.store.base import Store
@@ -49,6 +60,14 @@ class Services:
     inventory: Inventory
     oidc: OidcVerifier | None
     clock: Callable[[], float]
+    hub: EventHub  # operation events, tailed from the store, to subscribers
+    engine: Callable[[], Engine]  # built on first use: the service starts without Pulumi
+    recorder: Recorder
+    operations: Operations
+    runner_tokens: RunnerTokens
+    callbacks: Callbacks
+    intake: GitHubIntake | None = None  # GitHub's word on runs (github dispatcher)
+    webhooks: Any = None  # the /webhooks/github receiver (set once the services exist)
     version: str = __version__
     owns_store: bool = True
     background: list[Background] = field(default_factory=list)
@@ -73,6 +92,9 @@ def build_services(
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
     github_client: Any = None,
+    engine: Callable[[], Engine] | None = None,
+    callback_sender: CallbackSender | None = None,
+    github_actions: Any = None,
 ) -> Services:
     root = settings.resolved_root()
     owns_store = store is None
@@ -107,10 +129,48 @@ def build_services(
             monotonic=monotonic,
             clock=clock,
         )
-    return Services(
+    hub = EventHub(
+        store,
+        poll_seconds=settings.realtime_poll_ms / 1000,
+        active_poll_seconds=settings.realtime_active_poll_ms / 1000,
+    )
+    repo = RepoState(source, refresh_seconds=settings.repo_refresh_seconds, monotonic=monotonic)
+    engine = engine or LazyEngine(settings.engine, root)
+
+    def now() -> str:
+        return iso_at(clock())
+
+    recorder = Recorder(store, now=now, notify=hub.notify)
+    sender = callback_sender or CallbackSender(allow_hosts=frozenset(settings.callback_allow_hosts))
+    callbacks = Callbacks(sender, record=recorder.append, now=now)
+    recorder.on_finished = callbacks
+    runner_tokens = RunnerTokens(secret, issuer=settings.jwt_issuer, clock=clock)
+    background: list[Background] = [hub, callbacks]
+    dispatcher, intake = _dispatcher(
+        settings,
+        store,
+        recorder,
+        repo,
+        engine,
+        clock,
+        runner_tokens,
+        github_actions or github_client,
+        background,
+    )
+    operations = Operations(
+        store,
+        recorder,
+        dispatcher,
+        engine=engine,
+        clock=clock,
+        iso=iso_at,
+        default_parallel=settings.operation_parallel,
+        check_callback=lambda url: _check_callback(url, sender),
+    )
+    services = Services(
         settings=settings,
         store=store,
-        repo=RepoState(source, refresh_seconds=settings.repo_refresh_seconds, monotonic=monotonic),
+        repo=repo,
         tokens=tokens,
         authenticator=Authenticator(
             store=store, tokens=tokens, oidc=oidc, clock=clock, monotonic=monotonic
@@ -119,7 +179,111 @@ def build_services(
         oidc=oidc,
         clock=clock,
         owns_store=owns_store,
+        hub=hub,
+        engine=engine,
+        recorder=recorder,
+        operations=operations,
+        runner_tokens=runner_tokens,
+        callbacks=callbacks,
+        intake=intake,
+        background=background,
     )
+    services.webhooks = GitHubWebhooks(services)
+    background.append(services.webhooks)
+    return services
+
+
+def _check_callback(url: str, sender: CallbackSender) -> None:
+    """Refuse a webhookUrl before the operation starts (`CallbackRefusedError`)."""
+    check_url(url, allow_hosts=sender.allow_hosts, resolve=sender.resolve)
+
+
+class LazyEngine:
+    """The configured engine, made on first use (and once)."""
+
+    def __init__(self, name: str, root: Path) -> None:
+        self.name = name
+        self.root = root
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                from controller.engines.factory import make_engine
+
+                self._engine = make_engine(self.name, repo_root=self.root, env=os.environ)
+            return self._engine
+
+
+def _dispatcher(
+    settings: Settings,
+    store: Store,
+    recorder: Recorder,
+    repo: RepoState,
+    engine: Callable[[], Engine],
+    clock: Callable[[], float],
+    runner_tokens: RunnerTokens,
+    github: Any,
+    background: list[Background],
+) -> tuple[Dispatcher, GitHubIntake | None]:
+    """The local executor, or GitHub Actions with its webhook intake and reconciler."""
+    if settings.dispatcher == "github":
+        from controller.adapters.github_actions import GitHubActions
+        from controller.adapters.github_api import make_github
+        from controller.operations.github import GitHubDispatcher, Reconciler
+
+        if isinstance(github, GitHubActions):
+            actions = github  # tests: their own retry policy
+        else:
+            client = github
+            if client is None:
+                token = settings.github_token.get_secret_value() if settings.github_token else ""
+                client = make_github(token, base_url=settings.github_api_url)
+            actions = GitHubActions(
+                client, settings.github_repository or "", ref=settings.github_branch
+            )
+        dispatcher = GitHubDispatcher(
+            store,
+            recorder,
+            actions,
+            clock=clock,
+            iso=iso_at,
+            deploy_workflow=settings.github_deploy_workflow,
+            destroy_workflow=settings.github_destroy_workflow,
+            service_url=settings.service_url,
+            runner_token=lambda op: runner_tokens.issue(op.id, op.deployment_id, op.environment),
+        )
+        intake = GitHubIntake(store, recorder, actions, clock=clock, iso=iso_at)
+        reconciler = Reconciler(
+            store,
+            intake,
+            dispatcher,
+            clock=clock,
+            iso=iso_at,
+            every=settings.reconcile_seconds,
+            quiet=settings.reconcile_quiet_seconds,
+        )
+        background += [dispatcher, reconciler]
+        return dispatcher, intake
+    from controller.operations.local import LocalDispatcher
+
+    def deployment(deployment_id: str) -> Any:
+        return repo.current().snapshot.deployments.get(deployment_id)
+
+    local = LocalDispatcher(
+        store,
+        recorder,
+        engine=engine,
+        deployment=deployment,
+        repo_root=settings.resolved_root(),
+        clock=clock,
+        iso=iso_at,
+        lease_seconds=settings.operation_lease_seconds,
+        default_parallel=settings.operation_parallel,
+    )
+    background.append(local)
+    return local, None
 
 
 def _source(settings: Settings, github_client: Any) -> CatalogSource:

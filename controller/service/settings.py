@@ -64,6 +64,31 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"
     github_poll_seconds: float = Field(30.0, ge=0.0, le=86_400.0)
 
+    # operations (part 2): where they run, how long a lock lasts without news
+    dispatcher: Literal["local", "github"] = "local"
+    operation_lease_seconds: int = Field(120, ge=10, le=86_400)
+    operation_parallel: int = Field(4, ge=1, le=64)
+    webhook_secret: SecretStr | None = None
+    webhook_max_bytes: int = Field(5 * 1_048_576, ge=1024, le=64 * 1_048_576)
+    github_deploy_workflow: str = "deploy.yml"
+    github_destroy_workflow: str = "destroy.yml"
+    reconcile_seconds: float = Field(60.0, ge=0.0, le=86_400.0)
+    reconcile_quiet_seconds: float = Field(120.0, ge=1.0, le=86_400.0)
+    service_url: str | None = None  # given to CI jobs so they can report their steps
+    callback_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # realtime: the event hub, WebSocket sessions (/ws) and SSE log streams
+    realtime_poll_ms: int = Field(50, ge=1, le=60_000)  # how often the store is read
+    realtime_active_poll_ms: int = Field(10, ge=1, le=60_000)  # …while events come
+    realtime_auth_timeout_seconds: float = Field(5.0, ge=0.01, le=300.0)
+    realtime_heartbeat_seconds: float = Field(30.0, ge=0.01, le=3600.0)
+    realtime_queue_size: int = Field(1000, ge=1, le=1_000_000)  # per client, then dropped
+    realtime_max_subscriptions: int = Field(100, ge=1, le=10_000)  # per connection
+    realtime_connections_free: int = Field(2, ge=0, le=100_000)  # per user, by tier
+    realtime_connections_standard: int = Field(10, ge=0, le=100_000)
+    realtime_connections_enterprise: int = Field(100, ge=0, le=100_000)
+    sse_heartbeat_seconds: float = Field(15.0, ge=0.01, le=3600.0)
+
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
     oidc_jwks_url: str | None = None
@@ -72,7 +97,7 @@ class Settings(BaseSettings):
     oidc_role_map: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     oidc_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256"])
 
-    @field_validator("cors_origins", "oidc_algorithms", mode="before")
+    @field_validator("cors_origins", "oidc_algorithms", "callback_allow_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -178,6 +203,17 @@ def check_settings(settings: Settings) -> list[str]:
             problems.append("CLOUD_GITHUB_TOKEN: required when CLOUD_REPO_BACKEND=github")
     elif settings.write_mode == "pr":
         problems.append("CLOUD_WRITE_MODE: 'pr' needs CLOUD_REPO_BACKEND=github")
+    if settings.dispatcher == "github":
+        # fail closed: without the secret, anyone could post run results
+        if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value():
+            problems.append(
+                "CLOUD_WEBHOOK_SECRET: required when CLOUD_DISPATCHER=github "
+                "(GitHub's webhooks are verified with it)"
+            )
+        if not settings.github_repository:
+            problems.append("CLOUD_GITHUB_REPOSITORY: required when CLOUD_DISPATCHER=github")
+        if settings.github_token is None:
+            problems.append("CLOUD_GITHUB_TOKEN: required when CLOUD_DISPATCHER=github")
     oidc = {
         "CLOUD_OIDC_ISSUER": settings.oidc_issuer,
         "CLOUD_OIDC_AUDIENCE": settings.oidc_audience,
@@ -208,4 +244,4 @@ def check_settings(settings: Settings) -> list[str]:
             problems.append(
                 f"CLOUD_REPO_ROOT: {root} has no stacks/ folder (run in a repo, or set it)"
             )
-    return problems
+    return list(dict.fromkeys(problems))  # one line per problem, even if two rules agree

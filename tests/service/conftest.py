@@ -21,6 +21,7 @@ with warnings.catch_warnings():
 from controller.adapters.catalog_sources import CatalogSource
 from controller.adapters.local_repo import LocalRepo
 from controller.core import rbac
+from controller.engines.simulated import SimulatedEngine
 from controller.service.app import create_app
 from controller.service.services import Services, build_services
 from controller.service.settings import Settings
@@ -147,12 +148,20 @@ def make_harness(tmp_path: Path) -> Iterator[HarnessFactory]:
         inventory: Any = None,
         files: dict[str, str] | None = None,
         raise_server_exceptions: bool = True,
+        engine: Any = None,
+        services_options: dict[str, Any] | None = None,
         **overrides: Any,
     ) -> Harness:
+        services_options = services_options or {}
         settings = make_settings(tmp_path, **overrides)
         source = source if source is not None else MemorySource(files or example_files())
         inventory = inventory if inventory is not None else FakeInventory()
-        services = build_services(settings, source=source, inventory=inventory)
+        if engine is None:  # never the repo's own .cloud/: each test its own state
+            simulated = SimulatedEngine(state_dir=tmp_path / "sim-state")
+            engine = lambda: simulated  # noqa: E731
+        services = build_services(
+            settings, source=source, inventory=inventory, engine=engine, **services_options
+        )
         client = TestClient(
             create_app(services=services), raise_server_exceptions=raise_server_exceptions
         )

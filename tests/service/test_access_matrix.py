@@ -19,6 +19,7 @@ PARAMS = {
     "template_name": "no-such-template",
     "environment_name": "dev",
     "key_id": "key-0000000000000000",
+    "operation_id": "op-000000000000",
 }
 ROUTES = sorted(ROUTE_ACCESS)
 
@@ -95,6 +96,7 @@ MALFORMED = {
     "template_name": "UPPER",
     "environment_name": "Dev!",
     "key_id": "key-xyz",
+    "operation_id": "op-XYZ",
 }
 
 

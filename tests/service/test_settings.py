@@ -82,6 +82,23 @@ def test_every_bad_value_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) ->
         ),
         ({"CLOUD_WRITE_MODE": "pr"}, ["CLOUD_WRITE_MODE: 'pr' needs CLOUD_REPO_BACKEND=github"]),
         (
+            {"CLOUD_DISPATCHER": "github"},
+            [
+                "CLOUD_WEBHOOK_SECRET: required when CLOUD_DISPATCHER=github",
+                "CLOUD_GITHUB_REPOSITORY: required when CLOUD_DISPATCHER=github",
+                "CLOUD_GITHUB_TOKEN: required when CLOUD_DISPATCHER=github",
+            ],
+        ),
+        (
+            {
+                "CLOUD_DISPATCHER": "github",
+                "CLOUD_WEBHOOK_SECRET": "",
+                "CLOUD_GITHUB_REPOSITORY": "acme/infra",
+                "CLOUD_GITHUB_TOKEN": "t",
+            },
+            ["CLOUD_WEBHOOK_SECRET: required when CLOUD_DISPATCHER=github"],
+        ),
+        (
             {"CLOUD_OIDC_ISSUER": "https://idp"},
             [
                 "CLOUD_OIDC_AUDIENCE: required when any CLOUD_OIDC_* is set",
@@ -140,3 +157,13 @@ def test_settings_are_frozen() -> None:
     settings = Settings(repo_root=REPO_ROOT)
     with pytest.raises(ValueError):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_the_github_dispatcher_does_not_start_without_a_webhook_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CLOUD_DISPATCHER", "github")
+    monkeypatch.setenv("CLOUD_GITHUB_REPOSITORY", "acme/infra")
+    monkeypatch.setenv("CLOUD_GITHUB_TOKEN", "t")
+    assert main(["--root", str(REPO_ROOT), "serve"]) == 2
+    assert "CLOUD_WEBHOOK_SECRET: required when CLOUD_DISPATCHER=github" in capsys.readouterr().err

@@ -1,0 +1,194 @@
+"""A deployment's operation events read as log lines, and the logs endpoint's filters.
+
+The seeds' `cloud logs` shows lines (timestamp, level, stack, message); the store keeps
+events. Here each event becomes a line: a `log` event is its own message and level
+(`warning` read as the seeds' `warn`), the lifecycle events are rendered (a stack failing
+is an error, progress is debug, a failed operation an error), and the seeds' filters
+(environment, stack, minimum level, since, search; plus the operation) decide which lines
+are shown. A purely computational module: the caller passes the time and the operations'
+types.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from controller.core import events
+from controller.service.envelope import iso_at
+from controller.service.realtime import event_data
+from controller.store.base import EventRecord
+
+LEVELS = {"debug": 0, "info": 1, "warn": 2, "error": 3}
+_LEVEL_ALIASES = {"warning": "warn", "critical": "error", "fatal": "error", "trace": "debug"}
+DURATION = re.compile(r"(\d{1,7})([smhdw])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_COMPLETION_LEVELS = {"success": "info", "succeeded": "info", "failed": "error"}
+_STANDARD_KEYS = frozenset(
+    {"deploymentId", "operationId", "environment", "stackName", "level", "message"}
+)
+
+
+def parse_time(text: str) -> float:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("since must be a range like 1h, 24h, 7d or an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(moment.timestamp(), 0.0)
+
+
+def _stack(data: dict[str, Any]) -> str:
+    return str(data.get("stackName", "?"))
+
+
+def _took(data: dict[str, Any]) -> str:
+    return f" in {data['duration']}s" if data.get("duration") is not None else ""
+
+
+def _operation_started(data: dict[str, Any]) -> str:
+    text = f"{data.get('operationType', 'operation')} started"
+    if data.get("startedBy"):
+        text += f" by {data['startedBy']}"
+    if data.get("stacksToProcess") is not None:
+        text += f": {data['stacksToProcess']} stacks"
+    return text
+
+
+def _stack_progress(data: dict[str, Any]) -> str:
+    text = f"stack {_stack(data)}: {data.get('progress', '?')}%"
+    resource = data.get("currentResource")
+    if isinstance(resource, dict):
+        parts = (resource.get(key, "") for key in ("action", "type", "name"))
+        text += " - " + " ".join(str(part) for part in parts)
+    return text.rstrip()
+
+
+def _stack_failed(data: dict[str, Any]) -> str:
+    error = data.get("error")
+    reason = error.get("message", "") if isinstance(error, dict) else str(error or "")
+    return f"stack {_stack(data)} failed" + (f": {reason}" if reason else "")
+
+
+def _operation_completed(data: dict[str, Any]) -> str:
+    text = f"{data.get('operationType', 'operation')} {data.get('status', 'completed')}"
+    text += _took(data)
+    if data.get("stacksSucceeded") is not None or data.get("stacksFailed") is not None:
+        text += (
+            f": {data.get('stacksSucceeded', 0)} stacks succeeded, "
+            f"{data.get('stacksFailed', 0)} failed"
+        )
+    return text
+
+
+MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
+    events.OPERATION_STARTED: _operation_started,
+    events.STACK_STARTED: lambda d: (
+        f"stack {_stack(d)} started"
+        + (f" (layer {d['layer']})" if d.get("layer") is not None else "")
+    ),
+    events.STACK_PROGRESS: _stack_progress,
+    events.STACK_COMPLETED: lambda d: (
+        f"stack {_stack(d)} {d.get('status', 'completed')}" + _took(d)
+    ),
+    events.STACK_FAILED: _stack_failed,
+    events.OPERATION_COMPLETED: _operation_completed,
+    events.LOG: lambda d: str(d.get("message", "")),
+}
+
+
+def level_of(record: EventRecord) -> str:
+    data = record.payload
+    if record.type == events.LOG:
+        level = str(data.get("level", "info")).lower()
+        level = _LEVEL_ALIASES.get(level, level)
+        return level if level in LEVELS else "info"
+    if record.type == events.STACK_FAILED:
+        return "error"
+    if record.type == events.STACK_PROGRESS:
+        return "debug"
+    if record.type == events.OPERATION_COMPLETED:
+        status = str(data.get("status", "success"))
+        return _COMPLETION_LEVELS.get(status, "warn")
+    return "info"
+
+
+def log_entry(record: EventRecord, *, operation: str | None) -> dict[str, Any]:
+    data = event_data(record)
+    render = MESSAGES.get(record.type)
+    return {
+        "id": record.id,
+        "timestamp": record.at,
+        "level": level_of(record),
+        "type": record.type,
+        "message": render(data) if render else record.type,
+        "stack": data.get("stackName"),
+        "operation": data.get("operationType") or operation,
+        "operationId": record.operation_id,
+        "environment": record.environment,
+        "metadata": {k: v for k, v in data.items() if k not in _STANDARD_KEYS},
+    }
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    environment: str | None = None
+    stack: str | None = None
+    operation_id: str | None = None
+    min_level: int = 0
+    since: str | None = None  # ISO, compared as text with the events' `at`
+    search: str | None = None  # lowercased
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        now: float,
+        environment: str | None = None,
+        stack: str | None = None,
+        operation_id: str | None = None,
+        level: str | None = None,
+        since: str | None = None,
+        search: str | None = None,
+    ) -> LogFilter:
+        """From the query's values; `since` is a range back from `now` or an ISO time."""
+        after = None
+        if since is not None:
+            span = DURATION.fullmatch(since)
+            moment = now - int(span[1]) * _SECONDS[span[2]] if span else parse_time(since)
+            after = iso_at(max(moment, 0.0))
+        level = _LEVEL_ALIASES.get(level or "debug", level or "debug")
+        return cls(
+            environment=environment,
+            stack=stack,
+            operation_id=operation_id,
+            min_level=LEVELS[level],
+            since=after,
+            search=search.lower() if search else None,
+        )
+
+    def admits(self, record: EventRecord) -> bool:
+        """The checks that need no rendering, cheapest first."""
+        return (
+            (self.environment is None or record.environment == self.environment)
+            and (self.operation_id is None or record.operation_id == self.operation_id)
+            and (self.since is None or record.at >= self.since)
+            and (self.stack is None or record.payload.get("stackName") == self.stack)
+        )
+
+    def entry(
+        self, record: EventRecord, operations: Callable[[str], str | None]
+    ) -> dict[str, Any] | None:
+        """The record's log entry if it passes every filter."""
+        if not self.admits(record):
+            return None
+        entry = log_entry(record, operation=operations(record.operation_id))
+        if LEVELS[entry["level"]] < self.min_level:
+            return None
+        if self.search is not None and self.search not in entry["message"].lower():
+            return None
+        return entry

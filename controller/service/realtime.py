@@ -1,0 +1,265 @@
+"""The event hub: it tails the store's events and fans them out to this process's subscribers.
+
+Whoever records an operation's events (the local executor, GitHub's webhooks, a runner's
+callbacks) only appends them to the store. The hub of each uvicorn worker reads what is
+new (`list_events(after_id=…)`) every `CLOUD_REALTIME_POLL_MS` (every
+`CLOUD_REALTIME_ACTIVE_POLL_MS` for a second after it found some), or at once when
+`notify()` is called after an append in this process, and hands each event to the
+subscribers of its channels (`deployments/:id`, `…/operations/:opId`, `…/stacks/:stack`,
+`…/environments/:env`). So delivery works across workers and processes with no broker,
+and the store stays the one record: what a subscriber sees was persisted first.
+
+The store is read on a thread of the hub's own, so a slow query or a writer holding the
+database never stalls the event loop; the events are then published on the loop in one
+callback per batch. Publishing never waits on a subscriber: a `Sink` takes a delivery
+without blocking (each has a bounded queue of its own and drops itself when it is full),
+so a slow consumer cannot slow the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from controller.core.events import channels_of
+from controller.store.base import EventRecord, Store
+
+logger = logging.getLogger("cloud.realtime")
+
+BATCH = 500  # events read per query; a backlog is drained in several
+RETRY_SECONDS = 1.0  # pause after a failed read of the store
+ACTIVE_SECONDS = 1.0  # how long after finding events the store is read at the active pace
+
+
+def event_data(record: EventRecord) -> dict[str, Any]:
+    """The `data` of an event's message: its payload, with the ids the store recorded.
+
+    The record's deployment and operation are authoritative (set by the service, not by
+    whoever sent the payload), so an event can only ever reach its own deployment's
+    channels. A purely computational function.
+    """
+    return {
+        **record.payload,
+        "deploymentId": record.deployment_id,
+        "operationId": record.operation_id,
+    }
+
+
+def event_channels(record: EventRecord, data: dict[str, Any]) -> list[str]:
+    routing = {**data, "environment": record.environment or data.get("environment")}
+    return channels_of({"data": routing})
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One event on one channel, shared by every subscriber of that channel: the JSON of
+    the WebSocket message is encoded once, when the first subscriber asks for it."""
+
+    channel: str
+    record: EventRecord
+    data: dict[str, Any]
+    _text: str | None = field(default=None, repr=False)
+
+    def message(self) -> dict[str, Any]:
+        return {
+            "type": self.record.type,
+            "timestamp": self.record.at,
+            "channel": self.channel,
+            "data": self.data,
+        }
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = json.dumps(self.message(), separators=(",", ":"), default=str)
+        return self._text
+
+
+class Sink(Protocol):
+    """A subscriber. `offer` runs on the event loop, must not block and must not raise."""
+
+    def offer(self, delivery: Delivery) -> None: ...
+
+
+def latest_event_id(store: Store) -> int:
+    """The id of the newest event (0 when there is none).
+
+    The store protocol has no `max(id)`, so this probes `list_events(after_id=x,
+    limit=1)` (an indexed lookup) exponentially, then by bisection: O(log n) queries.
+    """
+    first = store.list_events(after_id=0, limit=1)
+    if not first:
+        return 0
+    known = first[0].id or 0  # an id that exists
+    high = max(known, 1) * 2  # grows until no event lies beyond it
+    while found := store.list_events(after_id=high, limit=1):
+        known = found[0].id or known
+        high = known * 2
+    while known < high:  # the newest id is in [known, high]
+        middle = (known + high + 1) // 2
+        found = store.list_events(after_id=middle - 1, limit=1)
+        if found:
+            known = max(known, found[0].id or middle)
+        else:
+            high = middle - 1
+    return known
+
+
+def recent_events(
+    store: Store, *, deployment_id: str, operation_id: str, limit: int
+) -> list[EventRecord]:
+    """The newest `limit` events an operation recorded, oldest first (what a subscriber
+    who arrives after the operation started has missed)."""
+    kept: deque[EventRecord] = deque(maxlen=limit)
+    cursor = 0
+    while True:
+        page = store.list_events(
+            operation_id=operation_id, deployment_id=deployment_id, after_id=cursor, limit=BATCH
+        )
+        kept.extend(page)
+        if len(page) < BATCH:
+            return list(kept)
+        cursor = page[-1].id or cursor
+
+
+class EventHub:
+    """Subscriptions by channel, and the thread that tails the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        poll_seconds: float = 0.05,
+        active_poll_seconds: float | None = None,
+        batch: int = BATCH,
+        retry_seconds: float = RETRY_SECONDS,
+    ) -> None:
+        self.store = store
+        self.poll_seconds = poll_seconds
+        # while events keep coming (an operation is running) the store is read more often:
+        # writers in other processes cannot notify(), and a read that finds nothing is cheap
+        self.active_poll_seconds = min(active_poll_seconds or poll_seconds, poll_seconds)
+        self.batch = batch
+        self.retry_seconds = retry_seconds
+        self.last_id: int | None = None
+        self.published = 0
+        self._sinks: dict[str, set[Sink]] = {}
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- subscriptions (event loop only) ------------------------------------------------
+
+    def subscribe(self, channel: str, sink: Sink) -> None:
+        self._sinks.setdefault(channel, set()).add(sink)
+
+    def unsubscribe(self, channel: str, sink: Sink) -> None:
+        sinks = self._sinks.get(channel)
+        if sinks is not None:
+            sinks.discard(sink)
+            if not sinks:
+                del self._sinks[channel]
+
+    def subscribers(self, channel: str | None = None) -> int:
+        if channel is not None:
+            return len(self._sinks.get(channel, ()))
+        return sum(len(sinks) for sinks in self._sinks.values())
+
+    # --- the background task ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start tailing from the newest event: history is not replayed to subscribers."""
+        if self._thread is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._stopping.clear()
+        try:
+            self.last_id = await asyncio.to_thread(latest_event_id, self.store)
+        except Exception as error:  # the thread retries; the service starts anyway
+            logger.warning("event hub: cannot read the store yet: %s", type(error).__name__)
+        self._thread = threading.Thread(target=self._run, name="event-hub", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        await asyncio.to_thread(thread.join, 5.0)
+
+    def notify(self) -> None:
+        """Read the store now rather than at the next poll. Safe from any thread."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        failing = False
+        active_until = 0.0
+        while not self._stopping.is_set():
+            active = time.monotonic() < active_until
+            self._wake.wait(self.active_poll_seconds if active else self.poll_seconds)
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
+            try:
+                if self._drain():
+                    active_until = time.monotonic() + ACTIVE_SECONDS
+            except Exception as error:
+                if not failing:
+                    logger.warning("event hub: reading events failed: %s", error)
+                failing = True
+                self._stopping.wait(self.retry_seconds)
+            else:
+                if failing:
+                    logger.info("event hub: reading events again")
+                failing = False
+
+    def _drain(self) -> int:
+        """Hand what is new to the event loop; how many events that was."""
+        if self.last_id is None:
+            self.last_id = latest_event_id(self.store)
+        found = 0
+        while not self._stopping.is_set():
+            records = self.store.list_events(after_id=self.last_id, limit=self.batch)
+            if not records:
+                break
+            found += len(records)
+            self.last_id = records[-1].id or self.last_id
+            self._call_soon(self.publish, records)
+            if len(records) < self.batch:
+                break
+        return found
+
+    def _call_soon(self, callback: Callable[[list[EventRecord]], None], records: Any) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed: the app is stopping
+            loop.call_soon_threadsafe(callback, records)
+
+    # --- fan-out (event loop) -----------------------------------------------------------
+
+    def publish(self, records: list[EventRecord]) -> None:
+        """Hand each event to the sinks of each of its channels, in order, without waiting."""
+        for record in records:
+            self.published += 1
+            data = event_data(record)
+            for channel in event_channels(record, data):
+                sinks = self._sinks.get(channel)
+                if not sinks:
+                    continue
+                delivery = Delivery(channel, record, data)
+                for sink in tuple(sinks):  # a sink may unsubscribe itself (overflow)
+                    try:
+                        sink.offer(delivery)
+                    except Exception:  # a broken subscriber must not starve the others
+                        logger.exception("event hub: a subscriber failed")

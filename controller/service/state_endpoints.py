@@ -1,0 +1,412 @@
+"""What is deployed, read from the engine's backend: stack status, outputs, resources,
+state export / import / sync (seeds/001 "State Endpoints", "Stack Endpoints"), and the
+metrics of a deployment's operations ("Monitoring Endpoints").
+
+Outputs marked secret come back as `[secret]`; an exported state has every secret value
+redacted (and so cannot be imported back: import takes a `pulumi stack export`). Import
+and sync hold the environment's operation lock, like a deploy, and are recorded as
+operations of their own.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from controller.core.catalog import Deployment
+from controller.core.environments import environment_view
+from controller.core.state_views import (
+    holds_redacted_secrets,
+    metrics,
+    pending_operations,
+    redact_secrets,
+    state_resources,
+)
+from controller.engines.base import Engine, EngineError, StackSpec, mask_outputs
+from controller.execution.specs import stack_spec
+from controller.operations.records import message_of
+from controller.service.access import DEPLOYMENT, STACK_OF_DEPLOYMENT
+from controller.service.deployment_endpoints import find_deployment
+from controller.service.errors import VALIDATION_INVALID_FORMAT, ApiError, not_found
+from controller.service.operation_payloads import (
+    DeploymentMetrics,
+    DeploymentOutputs,
+    EnvironmentQuery,
+    MetricsQuery,
+    OutputsQuery,
+    StackResources,
+    StackStatus,
+    StateExported,
+    StateExportQuery,
+    StateImported,
+    StateImportRequest,
+    StateSynced,
+    StateSyncRequest,
+)
+from controller.service.routing import Call, Endpoint, Reply
+from controller.service.views import default_environment
+
+
+def _engine(call: Call) -> Engine:
+    try:
+        return call.services.engine()
+    except EngineError as error:
+        raise ApiError(503, "SERVICE_UNAVAILABLE", f"the engine cannot run here: {error}") from None
+
+
+async def _target(call: Call, environment: str | None) -> tuple[Deployment, str]:
+    """The caller's deployment and the environment (default: its first enabled one)."""
+    state = await call.services.repo.fresh()
+    deployment = find_deployment(call, state, call.params["deployment_id"])
+    chosen = environment or default_environment(deployment)
+    if chosen is None or chosen not in deployment.manifest.environments:
+        raise not_found("environment", str(environment))
+    return deployment, chosen
+
+
+def _spec(call: Call, deployment: Deployment, stack: str, environment: str) -> StackSpec:
+    return stack_spec(
+        deployment, stack, environment, repo_root=call.services.settings.resolved_root()
+    )
+
+
+def _backend(what: str, work: Any, *args: Any) -> Any:
+    """An engine call; a backend failure is a 502 saying what was being done."""
+    try:
+        return work(*args)
+    except EngineError as error:
+        raise ApiError(502, "PULUMI_STATE_ERROR", f"{what}: {error}") from None
+
+
+# --- stacks ---------------------------------------------------------------------------------
+
+
+async def stack_status(call: Call) -> Reply:
+    query: EnvironmentQuery = call.query
+    deployment, environment = await _target(call, query.environment)
+    stack = call.params["stack_name"]
+    return Reply(await run_in_threadpool(_stack_status, call, deployment, stack, environment))
+
+
+def _stack_status(call: Call, deployment: Deployment, stack: str, environment: str) -> StackStatus:
+    engine = _engine(call)
+    spec = _spec(call, deployment, stack, environment)
+    known = stack in _instances(call, deployment, environment)
+    exists = _backend("reading the stack", engine.exists, spec)
+    if not exists and not known:
+        raise not_found("stack", stack)
+    store = call.services.store
+    status = "not_deployed"
+    record = None
+    outputs: dict[str, Any] = {}
+    resources: list[dict[str, Any]] = []
+    pending = 0
+    if exists:
+        record = _backend("reading the stack's record", engine.record, spec)
+        values, secret = _backend("reading outputs", engine.outputs, spec)
+        outputs = mask_outputs(values, secret)
+        checkpoint = _backend("exporting the state", engine.export_state, spec)
+        resources = state_resources(checkpoint)
+        pending = len(pending_operations(checkpoint))
+        status = "needs_repair" if pending else "deployed"
+    lock = store.get_lock(deployment.deployment_id, environment)
+    if lock is not None:
+        running = store.get_operation(lock.operation_id)
+        planned = {s["name"] for s in (running.payload.get("stacks", []) if running else [])}
+        if (
+            running is not None
+            and running.status in ("pending", "in_progress")
+            and (stack in planned)
+        ):
+            status = "destroying" if running.type == "destroy" else "deploying"
+    operation = store.get_operation(record.operation_id) if record and record.operation_id else None
+    duration = None
+    if operation is not None:
+        for event in store.list_events(operation_id=operation.id, limit=100_000):
+            if event.type == "stack.completed" and event.payload.get("stackName") == stack:
+                duration = event.payload.get("duration")
+    return StackStatus(
+        deployment_id=deployment.deployment_id,
+        stack_name=stack,
+        environment=environment,
+        status=status,
+        last_deployed_at=record.deployed_at if record else None,
+        last_deployed_by=operation.created_by if operation else None,
+        last_operation_id=record.operation_id if record else None,
+        commit=record.commit if record else None,
+        outputs=outputs,
+        resources=resources,
+        resource_count=len(resources),
+        deployment_duration=duration,
+        drift_detected=None,  # known only after a refresh: POST .../state/sync
+        pending_operations=pending,
+        simulated=engine.simulated,
+    )
+
+
+def _instances(call: Call, deployment: Deployment, environment: str) -> set[str]:
+    state = call.services.repo.current()
+    try:
+        view = environment_view(deployment, state.snapshot.catalog, environment)
+    except (KeyError, ValueError):
+        return set()
+    return set(view.instances)
+
+
+async def stack_resources(call: Call) -> Reply:
+    query: EnvironmentQuery = call.query
+    deployment, environment = await _target(call, query.environment)
+    stack = call.params["stack_name"]
+
+    def read() -> StackResources:
+        engine = _engine(call)
+        spec = _spec(call, deployment, stack, environment)
+        if not _backend("reading the stack", engine.exists, spec):
+            raise not_found("deployed stack", stack)
+        checkpoint = _backend("exporting the state", engine.export_state, spec)
+        resources = state_resources(checkpoint)
+        return StackResources(
+            deployment_id=deployment.deployment_id,
+            stack_name=stack,
+            environment=environment,
+            resources=resources,
+            resource_count=len(resources),
+            simulated=engine.simulated,
+        )
+
+    return Reply(await run_in_threadpool(read))
+
+
+async def deployment_outputs(call: Call) -> Reply:
+    query: OutputsQuery = call.query
+    deployment, environment = await _target(call, query.environment)
+
+    def read() -> DeploymentOutputs:
+        engine = _engine(call)
+        names = _backend(
+            "listing the stacks", engine.list_instances, deployment.deployment_id, environment
+        )
+        if query.stack is not None:
+            if query.stack not in names:
+                raise not_found("deployed stack", query.stack)
+            names = [query.stack]
+        found = {}
+        for name in names:
+            spec = _spec(call, deployment, name, environment)
+            values, secret = _backend("reading outputs", engine.outputs, spec)
+            found[name] = mask_outputs(values, secret)
+        return DeploymentOutputs(
+            deployment_id=deployment.deployment_id,
+            environment=environment,
+            outputs=found,
+            simulated=engine.simulated,
+        )
+
+    return Reply(await run_in_threadpool(read))
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+
+async def deployment_metrics(call: Call) -> Reply:
+    query: MetricsQuery = call.query
+    state = await call.services.repo.fresh()
+    deployment = find_deployment(call, state, call.params["deployment_id"])
+    store = call.services.store
+
+    def compute() -> DeploymentMetrics:
+        history = store.list_operations(
+            deployment_id=deployment.deployment_id, environment=query.environment, limit=10_000
+        )
+        rows = [
+            {
+                "id": op.id,
+                "type": op.type,
+                "status": op.status,
+                "startedAt": op.started_at or op.created_at,
+                "completedAt": op.completed_at,
+            }
+            for op in history
+        ]
+        messages = {
+            op.id: [message_of(e) for e in store.list_events(operation_id=op.id, limit=100_000)]
+            for op in history
+        }
+        now = datetime.fromtimestamp(call.services.clock(), UTC)
+        return DeploymentMetrics(
+            deployment_id=deployment.deployment_id,
+            environment=query.environment,
+            period=query.period,
+            metrics=metrics(rows, messages, now=now, period=query.period),
+        )
+
+    return Reply(await run_in_threadpool(compute))
+
+
+# --- state ----------------------------------------------------------------------------------
+
+
+async def export_state(call: Call) -> Reply:
+    query: StateExportQuery = call.query
+    deployment, environment = await _target(call, query.environment)
+
+    def read() -> StateExported:
+        engine = _engine(call)
+        names = (
+            [query.stack]
+            if query.stack
+            else _backend(
+                "listing the stacks",
+                engine.list_instances,
+                deployment.deployment_id,
+                environment,
+            )
+        )
+        states = {}
+        for name in names:
+            spec = _spec(call, deployment, name, environment)
+            if not _backend("reading the stack", engine.exists, spec):
+                raise not_found("deployed stack", name)
+            states[name] = redact_secrets(
+                _backend("exporting the state", engine.export_state, spec)
+            )
+        call.audit(deploymentId=deployment.deployment_id, stacks=sorted(states))
+        return StateExported(
+            deployment_id=deployment.deployment_id,
+            environment=environment,
+            stack=query.stack,
+            exported_at=call.services.now(),
+            state=states[query.stack] if query.stack else None,
+            stacks=None if query.stack else states,
+        )
+
+    return Reply(await run_in_threadpool(read))
+
+
+async def import_state(call: Call) -> Reply:
+    body: StateImportRequest = call.body
+    deployment, _ = await _target(call, body.environment)
+    if holds_redacted_secrets(body.state):
+        raise ApiError(
+            400,
+            VALIDATION_INVALID_FORMAT,
+            "state: it holds redacted secrets (an export of this API); import the output of "
+            "`pulumi stack export` instead",
+            details={"field": "state"},
+        )
+    pending = pending_operations(body.state)
+    if pending and not body.force:
+        raise ApiError(
+            409,
+            "RESOURCE_CONFLICT",
+            f"state: it has {len(pending)} pending operation(s) (an interrupted update); "
+            "check those resources, then import with force=true",
+            details={"field": "state", "pendingOperations": len(pending)},
+        )
+    engine = _engine(call)
+    spec = _spec(call, deployment, body.stack, body.environment)
+    by = call.user.email or call.user.username
+
+    def work() -> dict[str, Any]:
+        try:
+            engine.import_state(spec, body.state)
+        except EngineError as error:
+            raise ApiError(
+                400, VALIDATION_INVALID_FORMAT, f"state: {error}", details={"field": "state"}
+            ) from None
+        return {"stack": body.stack, "resources": len(state_resources(body.state))}
+
+    operation, result = await run_in_threadpool(
+        lambda: call.services.operations.exclusive(
+            deployment.deployment_id,
+            body.environment,
+            "import",
+            by=by,
+            work=work,
+            details={"stack": body.stack, "force": body.force},
+        )
+    )
+    call.audit(deploymentId=deployment.deployment_id, stack=body.stack, operationId=operation.id)
+    return Reply(
+        StateImported(
+            deployment_id=deployment.deployment_id,
+            environment=body.environment,
+            stack=body.stack,
+            imported_at=operation.completed_at or call.services.now(),
+            imported_by=by,
+            resource_count=result["resources"],
+        ),
+        message="State imported successfully",
+    )
+
+
+async def sync_state(call: Call) -> Reply:
+    body: StateSyncRequest = call.body
+    deployment, _ = await _target(call, body.environment)
+    engine = _engine(call)
+    by = call.user.email or call.user.username
+
+    def work() -> dict[str, Any]:
+        names = engine.list_instances(deployment.deployment_id, body.environment)
+        rows = []
+        for name in names:
+            spec = _spec(call, deployment, name, body.environment)
+            try:
+                pending = engine.pending_operations(spec)
+                if pending:
+                    rows.append(
+                        {"stack": name, "status": "needs_repair", "pendingOperations": len(pending)}
+                    )
+                    continue
+                result = engine.refresh(spec)
+                rows.append({"stack": name, "status": "synced", "counts": result.counts})
+            except EngineError as error:
+                rows.append({"stack": name, "status": "error", "error": str(error)})
+        return {"stacks": rows}
+
+    operation, result = await run_in_threadpool(
+        lambda: call.services.operations.exclusive(
+            deployment.deployment_id, body.environment, "sync", by=by, work=work
+        )
+    )
+    rows = result["stacks"]
+    call.audit(deploymentId=deployment.deployment_id, operationId=operation.id)
+    return Reply(
+        StateSynced(
+            deployment_id=deployment.deployment_id,
+            environment=body.environment,
+            synced_at=operation.completed_at or call.services.now(),
+            stacks_synced=sum(row["status"] == "synced" for row in rows),
+            conflicts=sum(row["status"] != "synced" for row in rows),
+            stacks=rows,
+        ),
+        message="State synced successfully",
+    )
+
+
+ENDPOINTS = [
+    Endpoint("GET", f"{STACK_OF_DEPLOYMENT}/status", stack_status,
+             "A stack's status in an environment: deployed, outputs, resources, last deploy",
+             "Stacks", reply=StackStatus, query=EnvironmentQuery, errors=(404, 502, 503)),
+    Endpoint("GET", f"{STACK_OF_DEPLOYMENT}/resources", stack_resources,
+             "The cloud resources a deployed stack holds", "Stacks", reply=StackResources,
+             query=EnvironmentQuery, errors=(404, 502, 503)),
+    Endpoint("GET", f"{DEPLOYMENT}/outputs", deployment_outputs,
+             "The outputs of the deployed stacks (secrets as [secret])", "Deployments",
+             reply=DeploymentOutputs, query=OutputsQuery, errors=(404, 502, 503)),
+    Endpoint("GET", f"{DEPLOYMENT}/metrics", deployment_metrics,
+             "Deploys, durations and resource changes over a period", "Monitoring",
+             reply=DeploymentMetrics, query=MetricsQuery, errors=(404,)),
+    Endpoint("GET", f"{DEPLOYMENT}/state/export", export_state,
+             "Export stack state (pulumi stack export), secrets redacted", "State",
+             reply=StateExported, query=StateExportQuery, errors=(404, 502, 503)),
+    Endpoint("POST", f"{DEPLOYMENT}/state/import", import_state,
+             "Import a stack's state (pulumi stack import), holding the environment's lock",
+             "State", reply=StateImported, body=StateImportRequest,
+             errors=(400, 404, 409, 503)),
+    Endpoint("POST", f"{DEPLOYMENT}/state/sync", sync_state,
+             "Refresh every deployed stack's state from the cloud; report conflicts",
+             "State", reply=StateSynced, body=StateSyncRequest, errors=(404, 409, 503)),
+]  # fmt: skip

@@ -1,0 +1,192 @@
+"""`GET /deployments/:id/logs` as JSON: the seeds' filters, isolation, and how events read
+as log lines. (The SSE form is in test_realtime_server.py: it needs a real socket.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from controller.core import rbac
+from controller.service.log_lines import level_of, log_entry
+from controller.store import EventRecord
+from tests.service.conftest import Harness
+from tests.service.event_helpers import record_event
+
+LOGS = "/api/v1/deployments/D1BRV40/logs"
+
+
+@pytest.fixture
+def recorded(harness: Harness) -> Harness:
+    """Two operations of D1BRV40 (dev, then prod) and one of D2K7Q1M."""
+    record_event(harness, "operation.started", operationType="deploy", environment="dev",
+                 startedBy="admin@example.com", stacksToProcess=2)  # fmt: skip
+    record_event(harness, "stack.started", stackName="network", layer=1)
+    record_event(harness, "log", stackName="network", level="info",
+                 message="Creating VPC vpc-0abc123", resourceType="aws:ec2/vpc:Vpc")  # fmt: skip
+    record_event(harness, "log", stackName="network", level="warning", message="Large NAT gateway")
+    record_event(harness, "stack.progress", stackName="network", progress=50)
+    failure = {"code": "RESOURCE_CREATION_FAILED", "message": "Insufficient capacity"}
+    record_event(harness, "stack.failed", stackName="database", error=failure)
+    record_event(harness, "operation.completed", operationType="deploy", status="failed",
+                 duration=12, stacksSucceeded=1, stacksFailed=1)  # fmt: skip
+    record_event(harness, "log", op="op-2", environment="prod", stackName="network",
+                 message="prod line")  # fmt: skip
+    record_event(harness, "log", deployment="D2K7Q1M", op="op-b", message="another deployment")
+    return harness
+
+
+def logs(harness: Harness, query: str = "", **headers: str) -> Any:
+    response = harness.client.get(f"{LOGS}{query}", headers=headers or harness.bearer())
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def test_the_logs_are_the_deployments_events_as_lines_in_the_seeds_shape(
+    recorded: Harness,
+) -> None:
+    data = logs(recorded)
+    assert data["deploymentId"] == "D1BRV40" and data["environment"] is None
+    assert data["total"] == data["returned"] == 8
+    ids = [entry["id"] for entry in data["logs"]]
+    assert ids == sorted(ids)
+    vpc = data["logs"][2]
+    assert vpc == {
+        "id": vpc["id"],
+        "timestamp": vpc["timestamp"],
+        "level": "info",
+        "type": "log",
+        "message": "Creating VPC vpc-0abc123",
+        "stack": "network",
+        "operation": "deploy",
+        "operationId": "op-1",
+        "environment": "dev",
+        "metadata": {"resourceType": "aws:ec2/vpc:Vpc"},
+    }
+    assert "another deployment" not in [entry["message"] for entry in data["logs"]]
+
+
+@pytest.mark.parametrize(
+    ("query", "messages"),
+    [
+        pytest.param("?environment=prod", ["prod line"], id="environment"),
+        pytest.param("?operationId=op-2", ["prod line"], id="operation"),
+        pytest.param("?stack=database", ["stack database failed: Insufficient capacity"],
+                     id="stack"),
+        pytest.param("?level=warn", ["Large NAT gateway",
+                                     "stack database failed: Insufficient capacity",
+                                     "deploy failed in 12s: 1 stacks succeeded, 1 failed"],
+                     id="level-is-a-minimum"),
+        pytest.param("?level=error&stack=database",
+                     ["stack database failed: Insufficient capacity"], id="combined"),
+        pytest.param("?search=VPC", ["Creating VPC vpc-0abc123"], id="search-ignores-case"),
+        pytest.param("?environment=dev&level=debug&search=network%3A",
+                     ["stack network: 50%"], id="progress-is-debug"),
+    ],
+)  # fmt: skip
+def test_the_seeds_filters(recorded: Harness, query: str, messages: list[str]) -> None:
+    data = logs(recorded, query)
+    assert [entry["message"] for entry in data["logs"]] == messages
+    assert data["total"] == len(messages)
+
+
+def test_limit_keeps_the_newest_entries_oldest_first(recorded: Harness) -> None:
+    data = logs(recorded, "?limit=2")
+    assert [entry["message"] for entry in data["logs"]] == [
+        "deploy failed in 12s: 1 stacks succeeded, 1 failed",
+        "prod line",
+    ]
+    assert (data["total"], data["returned"]) == (8, 2)
+
+
+def test_since_takes_a_range_or_a_time(harness: Harness) -> None:
+    record_event(harness, "log", message="last year", at="2020-01-01T00:00:00.000Z")
+    record_event(harness, "log", message="just now")
+    assert [e["message"] for e in logs(harness, "?since=1h")["logs"]] == ["just now"]
+    assert len(logs(harness, "?since=2019-12-31T00:00:00Z")["logs"]) == 2
+    assert logs(harness, "?since=2999-01-01")["logs"] == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?level=loud",
+        "?limit=0",
+        "?limit=1001",
+        "?since=yesterday",
+        "?since=2025-13-45",
+        "?operationId=../etc",
+        "?stack=Not_A_Stack",
+        "?colour=blue",
+    ],
+)
+def test_a_malformed_filter_is_400(harness: Harness, query: str) -> None:
+    response = harness.client.get(f"{LOGS}{query}", headers=harness.bearer())
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "VALIDATION_INVALID_FORMAT"
+
+
+def test_a_malformed_last_event_id_is_400_before_any_stream(harness: Harness) -> None:
+    response = harness.client.get(
+        LOGS,
+        headers={"Accept": "text/event-stream", "Last-Event-ID": "seven", **harness.bearer()},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["field"] == "Last-Event-ID"
+
+
+def test_another_organizations_deployment_is_404_like_a_missing_one(recorded: Harness) -> None:
+    outsider = recorded.bearer("bob", (rbac.DEVELOPER,), ("CompanyB",))
+    foreign = recorded.client.get(LOGS, headers=outsider)
+    missing = recorded.client.get("/api/v1/deployments/DZZZZZZ/logs", headers=outsider)
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json()["error"]["code"] == "RESOURCE_NOT_FOUND"
+    assert "Creating VPC" not in foreign.text
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [(rbac.DEVELOPER, 200), (rbac.AUDITOR, 200), (rbac.ENVIRONMENT_MANAGER, 403)],
+)
+def test_reading_logs_needs_the_logs_permission(harness: Harness, role: str, status: int) -> None:
+    response = harness.client.get(LOGS, headers=harness.bearer(f"u-{status}-{role[:3]}", (role,)))
+    assert response.status_code == status
+
+
+# --- events as log lines (purely computational) ----------------------------------------------
+
+
+def event(kind: str, **data: Any) -> EventRecord:
+    payload = {"deploymentId": "D1BRV40", "operationId": "op-1", **data}
+    return EventRecord("op-1", "D1BRV40", "dev", kind, "2025-10-09T16:00:00.000Z", None, payload, 7)
+
+
+@pytest.mark.parametrize(
+    ("record", "level", "message"),
+    [
+        pytest.param(event("log", level="warning", message="slow"), "warn", "slow", id="warning"),
+        pytest.param(event("log", level="CRITICAL", message="x"), "error", "x", id="critical"),
+        pytest.param(event("log", level="chatty", message="x"), "info", "x", id="unknown-level"),
+        pytest.param(event("operation.started", operationType="destroy", stacksToProcess=3),
+                     "info", "destroy started: 3 stacks", id="operation-started"),
+        pytest.param(event("stack.started", stackName="network", layer=1), "info",
+                     "stack network started (layer 1)", id="stack-started"),
+        pytest.param(event("stack.progress", stackName="network", progress=35,
+                           currentResource={"type": "aws:ec2/subnet:Subnet",
+                                            "name": "private-2", "action": "creating"}),
+                     "debug", "stack network: 35% - creating aws:ec2/subnet:Subnet private-2",
+                     id="stack-progress"),
+        pytest.param(event("stack.completed", stackName="network", status="deployed",
+                           duration=295), "info", "stack network deployed in 295s",
+                     id="stack-completed"),
+        pytest.param(event("stack.failed", stackName="compute", error="quota"), "error",
+                     "stack compute failed: quota", id="stack-failed-plain-error"),
+        pytest.param(event("operation.completed", status="success"), "info",
+                     "operation success", id="succeeded"),
+        pytest.param(event("operation.completed", status="cancelled"), "warn",
+                     "operation cancelled", id="cancelled"),
+    ],
+)  # fmt: skip
+def test_how_each_event_reads_as_a_log_line(record: EventRecord, level: str, message: str) -> None:
+    assert level_of(record) == level
+    assert log_entry(record, operation="deploy")["message"] == message
