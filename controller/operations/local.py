@@ -105,7 +105,7 @@ class LocalDispatcher:
             prepared.engine,
             repo_root=prepared.repo_root,
             settings=settings,
-            subscribers=[self._subscriber(operation.id)],
+            subscribers=[self._subscriber(operation.id, prepared)],
         )
         lock = self.store.get_lock(operation.deployment_id, operation.environment)
         if lock is None or lock.operation_id != operation.id:  # pragma: no cover - just taken
@@ -186,7 +186,9 @@ class LocalDispatcher:
 
     # --- running ----------------------------------------------------------------------------
 
-    def _subscriber(self, operation_id: str) -> Callable[[dict[str, Any]], None]:
+    def _subscriber(
+        self, operation_id: str, prepared: Prepared
+    ) -> Callable[[dict[str, Any]], None]:
         def record(message: dict[str, Any]) -> None:
             kind = message["type"]
             if kind == events.OPERATION_STARTED:
@@ -201,6 +203,7 @@ class LocalDispatcher:
                 reason = run.stop_reason if run else ""
                 if reason and not reason.startswith("cancelled"):
                     patch["error"] = {"code": INTERRUPTED, "message": f"stopped: {reason}"}
+                _clean_up(operation_id, prepared)  # a final operation leaves nothing behind
                 self.recorder.finish(
                     operation_id, data["status"], message=message, payload_patch=patch
                 )
@@ -223,6 +226,7 @@ class LocalDispatcher:
         except BaseException as error:  # whatever happens, the operation ends
             log.exception("operation %s crashed", operation.id)
             message = f"internal error: {type(error).__name__}: {error}"
+            _clean_up(operation.id, prepared)
             self.recorder.finish(
                 operation.id,
                 "failed",
@@ -232,14 +236,9 @@ class LocalDispatcher:
         finally:
             # An executor that ended without its operation.completed (it cannot, but a
             # finished thread must never leave a running operation behind).
+            _clean_up(operation.id, prepared)
             if self.store.get_operation(operation.id).status in RUNNING:  # type: ignore[union-attr]
                 self.recorder.finish(operation.id, "failed", error={"code": "OPERATION_FAILED"})
-            cleanup = prepared.extra.get("cleanup")
-            if callable(cleanup):
-                try:
-                    cleanup()
-                except Exception:
-                    log.exception("cleaning up after %s failed", operation.id)
             with self._lock:
                 self._runs.pop(operation.id, None)
 
@@ -330,3 +329,14 @@ class LocalDispatcher:
             error={"code": INTERRUPTED, "message": message},
             stacksInterrupted=cut or None,
         )
+
+
+def _clean_up(operation_id: str, prepared: Prepared) -> None:
+    """Remove what the operation's preparation left on disk (a rollback's snapshot of the
+    catalog), once, before the operation is reported final."""
+    cleanup = prepared.extra.pop("cleanup", None)
+    if callable(cleanup):
+        try:
+            cleanup()
+        except Exception:
+            log.exception("cleaning up after %s failed", operation_id)
