@@ -78,6 +78,9 @@ class SleepingEngine:
     def record(self, spec: StackSpec) -> None:
         return None
 
+    def pending_operations(self, spec: StackSpec) -> list[dict[str, Any]]:
+        return []  # nothing is ever interrupted here: no stack needs repair
+
     def list_instances(self, deployment_id: str, environment: str) -> list[str]:
         return []
 

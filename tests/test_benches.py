@@ -1,0 +1,48 @@
+"""The benchmarks still run, on a tiny scale, and measure what they say they measure.
+
+No figure is asserted here (timing belongs in the benchmarks): these fail when a
+benchmark breaks, e.g. when its stand-in engine falls behind the Engine protocol, or when
+it stops checking its own work (every event delivered, every instance planned).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO,
+        check=False,
+    )
+
+
+def test_executor_bench_runs_the_default_template_and_plans_every_instance():
+    run = bench("executor.py", "--scale", "0.0001", "--deployments", "3")
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"wall/critical = \d+\.\d+", run.stdout), run.stdout
+    # a changed network program changes network in every environment of every deployment
+    assert "9 instances changed in 9 environments" in run.stdout, run.stdout
+
+
+def test_validate_scale_bench_validates_and_layers_a_generated_repo():
+    run = bench("validate_scale.py", "--deployments", "3")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "deployments: 3, environments: 9, stack instances: 144" in run.stdout, run.stdout
+
+
+def test_realtime_bench_delivers_every_event_to_every_subscriber():
+    run = bench(
+        "realtime.py", "--subscribers", "5", "--events", "10", "--rate", "100", "--drain", "1"
+    )
+    # the exit code also carries the timing target; what must hold here is the delivery
+    assert "deliveries: 50 of 50   lost: 0" in run.stdout, run.stdout + run.stderr
