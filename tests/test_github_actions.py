@@ -13,7 +13,7 @@ import pytest
 import responses
 
 from controller.adapters.github_actions import GitHubActions
-from controller.adapters.github_api import RetryingCaller, make_github
+from controller.adapters.github_api import GitHubApiError, RetryingCaller, make_github
 from tests.conftest import REPO_ROOT
 
 API = "https://api.github.com:443/repos/acme/infra"
@@ -94,6 +94,81 @@ def test_run_status_maps_the_run_and_its_stack_jobs(mock):
     run, jobs = actions().run_status(RUN_ID)
     assert (run.operation_id, run.state) == (OPERATION, "success")
     assert [(j.stack, j.state) for j in jobs] == [("network", "succeeded"), ("security", "failed")]
+
+
+def test_run_status_asks_again_conditionally_and_uses_the_last_answer_on_304(mock):
+    """A 304 does not count against the rate limit: the reconciler's repeated reads of a
+    quiet run send the ETag of the last answer, and a 304 means the last answer holds."""
+    running = copy.deepcopy(JOB["workflow_job"]) | {"status": "in_progress", "conclusion": None}
+    answers = {
+        "run": [(200, {"ETag": 'W/"run-1"'}, RUN["workflow_run"]), (304, {}, None)],
+        "jobs": [
+            (200, {"ETag": 'W/"jobs-1"'}, {"total_count": 1, "jobs": [running]}),
+            (304, {}, None),
+            (200, {"ETag": 'W/"jobs-2"'}, {"total_count": 1, "jobs": [JOB["workflow_job"]]}),
+        ],
+    }
+    seen: list[tuple[str, str | None]] = []
+
+    def answer(kind):
+        def callback(request):
+            seen.append((kind, request.headers.get("If-None-Match")))
+            status, headers, body = (
+                answers[kind].pop(0) if len(answers[kind]) > 1 else (answers[kind][0])
+            )
+            return status, headers, json.dumps(body) if body is not None else ""
+
+        return callback
+
+    mock.add_callback(responses.GET, f"{API}/actions/runs/{RUN_ID}", callback=answer("run"))
+    mock.add_callback(
+        responses.GET,
+        re.compile(rf"{re.escape(API)}/actions/runs/{RUN_ID}/jobs.*"),
+        callback=answer("jobs"),
+    )
+    client = actions()
+    _, first = client.run_status(RUN_ID)
+    assert [(j.stack, j.state) for j in first] == [("network", "running")]
+    run, second = client.run_status(RUN_ID)  # both unchanged: 304, the last answers hold
+    assert run.operation_id == OPERATION and second == first
+    _, third = client.run_status(RUN_ID)  # the job finished: a new answer, a new ETag
+    assert [(j.stack, j.state) for j in third] == [("network", "succeeded")]
+    assert seen == [
+        ("run", None),
+        ("jobs", None),
+        ("run", 'W/"run-1"'),
+        ("jobs", 'W/"jobs-1"'),
+        ("run", 'W/"run-1"'),
+        ("jobs", 'W/"jobs-1"'),
+    ]
+
+
+def test_run_status_reads_every_page_of_a_large_run(mock):
+    jobs = [
+        copy.deepcopy(JOB["workflow_job"])
+        | {"id": 100 + n, "name": f"layer 1 (D1BRV40, dev, s{n}) / deploy s{n} (dev)"}
+        for n in range(130)
+    ]
+    mock.get(f"{API}/actions/runs/{RUN_ID}", json=RUN["workflow_run"])
+
+    def page(request):
+        number = int(re.search(r"page=(\d+)", request.url).group(1))
+        chunk = jobs[(number - 1) * 100 : number * 100]
+        return 200, {}, json.dumps({"total_count": len(jobs), "jobs": chunk})
+
+    mock.add_callback(
+        responses.GET, re.compile(rf"{re.escape(API)}/actions/runs/{RUN_ID}/jobs.*"), callback=page
+    )
+    _, found = actions().run_status(RUN_ID)
+    assert [j.stack for j in found] == [f"s{n}" for n in range(130)]
+
+
+def test_run_status_errors_go_through_the_retry_policy(mock):
+    sleeps: list[float] = []
+    mock.get(f"{API}/actions/runs/{RUN_ID}", status=502, json={"message": "Bad gateway"})
+    with pytest.raises(GitHubApiError, match=r"reading run .*gave up after 5 attempt\(s\).*502"):
+        actions(sleeps).run_status(RUN_ID)
+    assert sleeps == [1.0, 2.0, 4.0, 8.0]
 
 
 def result_zip(result):

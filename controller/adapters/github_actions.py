@@ -6,17 +6,24 @@ it, the run is found by its run-name, which carries `[<operation id>]`. Stack jo
 recognised by name (`deploy <stack> (<environment>)`) and each uploads its result as an
 artifact `result-<deployment>-<environment>-<stack>` holding one JSON file. Every call goes
 through the retry policy of `github_api`.
+
+The reconciler asks about the same quiet runs again and again, so the run and its jobs
+are read with conditional requests (`If-None-Match` with the ETag of the last answer): a
+304 costs nothing against the rate limit, and the last answer is used again.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import threading
 import zipfile
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from github import Github
@@ -33,6 +40,8 @@ from controller.core.webhooks import (
 )
 
 MAX_RESULT_BYTES = 1_000_000
+JOBS_PER_PAGE = 100
+CACHED_ANSWERS = 512  # ETags and bodies kept for conditional reads (the oldest go first)
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,10 @@ class GitHubActions:
     ref: str = "main"
     caller: RetryingCaller = field(default_factory=RetryingCaller)
     download: Callable[[str], bytes] | None = None  # fetches a pre-signed artifact URL
+    _answers: OrderedDict[str, tuple[str, Any]] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
+    _answers_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _repo(self) -> Any:
         return self.github.get_repo(self.repository)
@@ -82,43 +95,83 @@ class GitHubActions:
 
     def run_status(self, run_id: int) -> tuple[RunUpdate | None, list[JobUpdate]]:
         """The run's state and its stack jobs' states, read from the API (reconciliation)."""
-        run = self.caller.call(
-            f"reading run {run_id}", lambda: self._repo().get_workflow_run(run_id)
-        )
-        operation = operation_id_of(run.display_title)
+        base = f"/repos/{self.repository}/actions/runs/{run_id}"
+        run = self.get_json(f"reading run {run_id}", base)
+        operation = operation_id_of(run.get("display_title") or "")
         update = (
             RunUpdate(
                 operation,
-                run.id,
-                run_state(run.status, run.conclusion),
-                run.html_url,
-                run.conclusion,
+                int(run["id"]),
+                run_state(run["status"], run.get("conclusion")),
+                run.get("html_url"),
+                run.get("conclusion"),
             )
             if operation
             else None
         )
-        jobs = self.caller.call(f"listing jobs of run {run_id}", lambda: list(run.jobs()))
+        jobs: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            answer = self.get_json(
+                f"listing jobs of run {run_id}",
+                f"{base}/jobs",
+                {"filter": "latest", "per_page": JOBS_PER_PAGE, "page": page},
+            )
+            listed = answer.get("jobs") or []
+            jobs += listed
+            if len(listed) < JOBS_PER_PAGE or len(jobs) >= int(answer.get("total_count", 0)):
+                break
+            page += 1
         stack_jobs = []
         for job in jobs:
-            parsed = parse_job_name(job.name)
+            parsed = parse_job_name(job.get("name") or "")
             if parsed is None:
                 continue
             kind, stack, environment = parsed
             stack_jobs.append(
                 JobUpdate(
-                    run_id=run.id,
-                    job_id=job.id,
+                    run_id=int(run["id"]),
+                    job_id=int(job["id"]),
                     operation=kind,  # type: ignore[arg-type]
                     stack=stack,
                     environment=environment,
-                    state=job_state(job.status, job.conclusion),
-                    conclusion=job.conclusion,
-                    started_at=_iso(job.started_at),
-                    completed_at=_iso(job.completed_at),
-                    html_url=job.html_url,
+                    state=job_state(job["status"], job.get("conclusion")),
+                    conclusion=job.get("conclusion"),
+                    started_at=job.get("started_at"),
+                    completed_at=job.get("completed_at"),
+                    html_url=job.get("html_url"),
                 )
             )
         return update, stack_jobs
+
+    def get_json(self, what: str, path: str, parameters: dict[str, Any] | None = None) -> Any:
+        """GET `path` of the REST API, conditionally when it was read before: on 304 the
+        last answer is returned again. Errors go through the retry policy."""
+        key = f"{path}?{urlencode(sorted((parameters or {}).items()))}"
+        with self._answers_lock:
+            cached = self._answers.get(key)
+        requester = self.github.requester
+
+        def fetch() -> tuple[str | None, Any]:
+            headers = {"If-None-Match": cached[0]} if cached else {}
+            status, answer_headers, body = requester.requestJson(
+                "GET", path, parameters=parameters, headers=headers
+            )
+            if status == 304 and cached is not None:
+                return cached
+            data = json.loads(body) if body else None
+            if status >= 400:
+                raise requester.createException(status, answer_headers, data)
+            return {k.lower(): v for k, v in answer_headers.items()}.get("etag"), data
+
+        etag, data = self.caller.call(what, fetch)
+        if etag:
+            with self._answers_lock:
+                self._answers[key] = (etag, data)
+                self._answers.move_to_end(key)
+                while len(self._answers) > CACHED_ANSWERS:
+                    self._answers.popitem(last=False)
+        return data
 
     def results(self, run_id: int, *, only: str | None = None) -> dict[str, dict[str, Any]]:
         """Each stack job's result (status, counts, duration, masked outputs) by stack;
@@ -171,7 +224,3 @@ def _download(url: str) -> bytes:
     if len(response.content) > 10 * MAX_RESULT_BYTES:
         raise GitHubApiError("result artifact is larger than expected")
     return response.content
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None

@@ -489,8 +489,8 @@ class Reconciler:
         for operation in self.store.list_operations(statuses=RUNNING, limit=10_000):
             if operation.payload.get("dispatcher") != "github":
                 continue
-            latest = self.store.list_events(operation_id=operation.id, limit=1_000_000)
-            heard = max([operation.updated_at, *(e.at for e in latest[-1:])])
+            latest = self.store.last_event_at(operation.id)
+            heard = max(operation.updated_at, latest or "")
             if heard <= cutoff:
                 found.append(operation)
         return found

@@ -229,6 +229,10 @@ class Store(Protocol):
         limit: int = 1000,
     ) -> list[EventRecord]: ...
 
+    def last_event_at(self, operation_id: str) -> str | None:
+        """When the operation's latest event happened (None: it has none)."""
+        ...
+
     # --- operation locks and webhook deliveries -------------------------------------------
     def start_operation(
         self, operation: OperationRecord, lock: LockRecord, events: Sequence[EventRecord]

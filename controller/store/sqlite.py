@@ -480,6 +480,13 @@ class SQLiteStore:
             for row in rows
         ]
 
+    def last_event_at(self, operation_id: str) -> str | None:
+        row = self._one(
+            "SELECT at FROM events WHERE operation_id = ? ORDER BY id DESC LIMIT 1",
+            [operation_id],
+        )
+        return row[0] if row else None
+
     # --- operation locks and webhook deliveries -------------------------------------------
 
     def start_operation(

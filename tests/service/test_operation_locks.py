@@ -154,3 +154,20 @@ def test_an_operation_finishes_once_even_when_two_writers_race(store):
     assert (stored.status, stored.completed_at) == ("success", "2026-11-27T10:05:00.000Z")
     types = [e.type for e in store.list_events(operation_id="op-1")]
     assert types == ["operation.started", "operation.completed"]
+
+
+def test_last_event_at_is_the_latest_event_of_that_operation_only(store):
+    assert store.last_event_at("op-1") is None
+    store.start_operation(operation("op-1"), lock("op-1"), started("op-1"))
+    store.start_operation(
+        operation("op-2", "prod"), lock("op-2", environment="prod"), started("op-2", "prod")
+    )
+    later = EventRecord(
+        "op-1", "D1BRV40", "dev", "log", "2026-11-27T10:05:00.000Z", "in_progress", {}
+    )
+    store.append_event(later)
+    store.append_event(
+        EventRecord("op-2", "D1BRV40", "prod", "log", "2026-11-27T11:00:00.000Z", None, {})
+    )
+    assert store.last_event_at("op-1") == "2026-11-27T10:05:00.000Z"
+    assert store.last_event_at("op-2") == "2026-11-27T11:00:00.000Z"

@@ -388,6 +388,16 @@ def test_without_run_details_the_run_is_found_and_a_quiet_run_is_reconciled(gith
     services = github.harness.services
     from controller.operations.github import Reconciler
 
+    just_now = Reconciler(
+        services.store,
+        services.intake,
+        dispatcher,
+        clock=services.clock,
+        iso=services.operations.iso,
+        every=0,
+        quiet=60,
+    )
+    assert just_now.run_once() == []  # its events are recent: not quiet, not read
     reconciler = Reconciler(
         services.store,
         services.intake,
