@@ -46,3 +46,14 @@ def test_realtime_bench_delivers_every_event_to_every_subscriber():
     )
     # the exit code also carries the timing target; what must hold here is the delivery
     assert "deliveries: 50 of 50   lost: 0" in run.stdout, run.stdout + run.stderr
+
+
+def test_logs_bench_answers_every_filter():
+    run = bench("logs.py", "--events", "3000")
+    assert run.returncode == 0, run.stderr
+    assert "3,000 events stored" in run.stdout, run.stdout
+    answers = re.findall(r"([\d,]+) matched, (\d+) returned", run.stdout)
+    assert len(answers) == 8, run.stdout
+    matched = [int(m.replace(",", "")) for m, _ in answers]
+    assert matched[0] == 3000 and all(0 < m < 3000 for m in matched[1:]), run.stdout
+    assert all(int(r) == min(100, m) for m, (_, r) in zip(matched, answers, strict=True))

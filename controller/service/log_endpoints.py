@@ -29,7 +29,13 @@ from controller.service.access import DEPLOYMENT
 from controller.service.deployment_endpoints import find_deployment
 from controller.service.envelope import success
 from controller.service.errors import VALIDATION_INVALID_FORMAT, ApiError
-from controller.service.log_lines import DURATION, LogFilter, parse_time
+from controller.service.log_lines import (
+    DURATION,
+    LogFilter,
+    log_entry,
+    parse_time,
+    types_below,
+)
 from controller.service.openapi import REF
 from controller.service.payloads import Payload
 from controller.service.realtime import Delivery
@@ -105,13 +111,28 @@ class OperationTypes:
 # --- reading the store ---------------------------------------------------------------------
 
 
+def _pushed_down(log_filter: LogFilter) -> dict[str, Any]:
+    """The filters the store applies itself; search, and the level of lines whose level
+    depends on their payload, need the rendered line."""
+    return {
+        "operation_id": log_filter.operation_id,
+        "environment": log_filter.environment,
+        "stack": log_filter.stack,
+        "since": log_filter.since,
+        "exclude_types": types_below(log_filter.min_level),
+    }
+
+
 def event_pages(
-    store: Store, deployment_id: str, *, operation_id: str | None, after_id: int
+    store: Store, deployment_id: str, log_filter: LogFilter, *, after_id: int
 ) -> Iterator[list[EventRecord]]:
     cursor = after_id
     while True:
         page = store.list_events(
-            deployment_id=deployment_id, operation_id=operation_id, after_id=cursor, limit=PAGE
+            deployment_id=deployment_id,
+            after_id=cursor,
+            limit=PAGE,
+            **_pushed_down(log_filter),
         )
         if page:
             yield page
@@ -124,18 +145,31 @@ def read_logs(
     store: Store, deployment_id: str, log_filter: LogFilter, *, limit: int
 ) -> tuple[list[dict[str, Any]], int, int]:
     """The newest `limit` matching entries (oldest first), how many matched, and the id of
-    the newest event read."""
+    the newest entry returned (0 if none)."""
     operations = OperationTypes(store)
-    kept: deque[dict[str, Any]] = deque(maxlen=limit)
-    total = newest = 0
-    for page in event_pages(store, deployment_id, operation_id=log_filter.operation_id, after_id=0):
-        newest = page[-1].id or newest
+    if log_filter.min_level == 0 and log_filter.search is None:
+        # every event the store's filters let through is an entry: count them there, and
+        # read only the newest `limit`
+        total = store.count_events(deployment_id=deployment_id, **_pushed_down(log_filter))
+        records = store.list_events(
+            deployment_id=deployment_id,
+            limit=limit,
+            newest_first=True,
+            **_pushed_down(log_filter),
+        )
+        entries = [log_filter.entry(record, operations) for record in reversed(records)]
+        kept = [entry for entry in entries if entry is not None]
+        return kept, total, max((record.id or 0 for record in records), default=0)
+    # every event the store let through is checked, but only the newest `limit` rendered
+    window: deque[EventRecord] = deque(maxlen=limit)
+    total = 0
+    for page in event_pages(store, deployment_id, log_filter, after_id=0):
         for record in page:
-            entry = log_filter.entry(record, operations)
-            if entry is not None:
+            if log_filter.matches(record):
                 total += 1
-                kept.append(entry)
-    return list(kept), total, newest
+                window.append(record)
+    entries = [log_entry(record, operation=operations(record.operation_id)) for record in window]
+    return entries, total, max((record.id or 0 for record in window), default=0)
 
 
 # --- the endpoint --------------------------------------------------------------------------
@@ -237,9 +271,7 @@ async def stream_logs(
                 yield frame(entry)
         else:  # a reconnection: everything after what the client had, page by page
             last = resume_after
-            pages = event_pages(
-                store, deployment_id, operation_id=log_filter.operation_id, after_id=resume_after
-            )
+            pages = event_pages(store, deployment_id, log_filter, after_id=resume_after)
             while page := await run_in_threadpool(next, pages, None):
                 for record in page:
                     entry = log_filter.entry(record, operations)

@@ -117,6 +117,26 @@ def level_of(record: EventRecord) -> str:
     return "info"
 
 
+# Types whose level is fixed whatever their payload (level_of); the rest depend on it
+_FIXED_LEVELS = {
+    events.STACK_PROGRESS: "debug",
+    events.OPERATION_STARTED: "info",
+    events.STACK_STARTED: "info",
+    events.STACK_COMPLETED: "info",
+    events.STACK_FAILED: "error",
+}
+
+
+def types_below(min_level: int) -> tuple[str, ...]:
+    """Event types that can never reach `min_level`: the store can leave them out."""
+    return tuple(sorted(kind for kind, level in _FIXED_LEVELS.items() if LEVELS[level] < min_level))
+
+
+def message_of(record: EventRecord) -> str:
+    render = MESSAGES.get(record.type)
+    return render(event_data(record)) if render else record.type
+
+
 def log_entry(record: EventRecord, *, operation: str | None) -> dict[str, Any]:
     data = event_data(record)
     render = MESSAGES.get(record.type)
@@ -180,15 +200,18 @@ class LogFilter:
             and (self.stack is None or record.payload.get("stackName") == self.stack)
         )
 
+    def matches(self, record: EventRecord) -> bool:
+        """Whether the record passes every filter, rendering no more than the message."""
+        if not self.admits(record):
+            return False
+        if self.min_level and LEVELS[level_of(record)] < self.min_level:
+            return False
+        return self.search is None or self.search in message_of(record).lower()
+
     def entry(
         self, record: EventRecord, operations: Callable[[str], str | None]
     ) -> dict[str, Any] | None:
         """The record's log entry if it passes every filter."""
-        if not self.admits(record):
+        if not self.matches(record):
             return None
-        entry = log_entry(record, operation=operations(record.operation_id))
-        if LEVELS[entry["level"]] < self.min_level:
-            return None
-        if self.search is not None and self.search not in entry["message"].lower():
-            return None
-        return entry
+        return log_entry(record, operation=operations(record.operation_id))

@@ -225,9 +225,30 @@ class Store(Protocol):
         *,
         operation_id: str | None = None,
         deployment_id: str | None = None,
+        environment: str | None = None,
+        stack: str | None = None,
+        since: str | None = None,
+        exclude_types: Sequence[str] = (),
         after_id: int = 0,
         limit: int = 1000,
-    ) -> list[EventRecord]: ...
+        newest_first: bool = False,
+    ) -> list[EventRecord]:
+        """Events in id order (`newest_first`: the other way), filtered by operation,
+        deployment, environment, the payload's `stackName`, time (`at >= since`) and type."""
+        ...
+
+    def count_events(
+        self,
+        *,
+        operation_id: str | None = None,
+        deployment_id: str | None = None,
+        environment: str | None = None,
+        stack: str | None = None,
+        since: str | None = None,
+        exclude_types: Sequence[str] = (),
+    ) -> int:
+        """How many events `list_events` would list with these filters and no limit."""
+        ...
 
     def last_event_at(self, operation_id: str) -> str | None:
         """When the operation's latest event happened (None: it has none)."""

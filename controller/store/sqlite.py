@@ -462,23 +462,42 @@ class SQLiteStore:
         *,
         operation_id: str | None = None,
         deployment_id: str | None = None,
+        environment: str | None = None,
+        stack: str | None = None,
+        since: str | None = None,
+        exclude_types: Sequence[str] = (),
         after_id: int = 0,
         limit: int = 1000,
+        newest_first: bool = False,
     ) -> list[EventRecord]:
-        where, params = where_clause(
-            {
-                "operation_id = ?": operation_id,
-                "deployment_id = ?": deployment_id,
-                "id > ?": after_id,
-            }
+        where, params = _event_filter(
+            operation_id, deployment_id, environment, stack, since, exclude_types, after_id
         )
+        order = "DESC" if newest_first else "ASC"
         rows = self._all(
-            f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY id LIMIT ?", [*params, limit]
+            f"SELECT {EVENT_COLUMNS} FROM events{where} ORDER BY id {order} LIMIT ?",
+            [*params, limit],
         )
         return [
             EventRecord(*row[:6], payload=json.loads(row[6]), id=row[7])  # type: ignore[misc]
             for row in rows
         ]
+
+    def count_events(
+        self,
+        *,
+        operation_id: str | None = None,
+        deployment_id: str | None = None,
+        environment: str | None = None,
+        stack: str | None = None,
+        since: str | None = None,
+        exclude_types: Sequence[str] = (),
+    ) -> int:
+        where, params = _event_filter(
+            operation_id, deployment_id, environment, stack, since, exclude_types, 0
+        )
+        row = self._one(f"SELECT COUNT(*) FROM events{where}", params)
+        return int(row[0]) if row else 0
 
     def last_event_at(self, operation_id: str) -> str | None:
         row = self._one(
@@ -649,3 +668,31 @@ class SQLiteStore:
             )
             == 1
         )
+
+
+def _event_filter(
+    operation_id: str | None,
+    deployment_id: str | None,
+    environment: str | None,
+    stack: str | None,
+    since: str | None,
+    exclude_types: Sequence[str],
+    after_id: int,
+) -> tuple[str, list[Any]]:
+    """The WHERE of an events query: filtering in SQLite spares decoding rows nobody asked
+    for (a deployment's history grows with every operation)."""
+    where, params = where_clause(
+        {
+            "operation_id = ?": operation_id,
+            "deployment_id = ?": deployment_id,
+            "environment = ?": environment,
+            "json_extract(payload, '$.stackName') = ?": stack,
+            "at >= ?": since,
+            "id > ?": after_id or None,
+        }
+    )
+    if exclude_types:
+        marks = ", ".join("?" * len(exclude_types))
+        where += f"{' AND' if where else ' WHERE'} type NOT IN ({marks})"
+        params += list(exclude_types)
+    return where, params

@@ -190,3 +190,86 @@ def event(kind: str, **data: Any) -> EventRecord:
 def test_how_each_event_reads_as_a_log_line(record: EventRecord, level: str, message: str) -> None:
     assert level_of(record) == level
     assert log_entry(record, operation="deploy")["message"] == message
+
+
+# --- the store filters what it can, and the answer is the same -------------------------------
+
+
+def _history(store: Any) -> None:
+    """A varied history: every event type, three environments, two operations, levels from
+    debug to error, times over a week."""
+    import random
+
+    from controller.store.base import OperationRecord
+
+    chooser = random.Random(7)
+    for op in ("op-aaaaaaaa", "op-bbbbbbbb"):
+        store.create_operation(
+            OperationRecord(op, "D1BRV40", "dev", "deploy", "success",
+                            "2026-11-20T00:00:00.000Z", "2026-11-20T00:00:00.000Z", "a")
+        )  # fmt: skip
+    kinds = ["operation.started", "stack.started", "stack.progress", "stack.completed",
+             "stack.failed", "operation.completed", "log", "log", "stack.progress"]  # fmt: skip
+    for n in range(600):
+        kind = chooser.choice(kinds)
+        payload: dict[str, Any] = {"stackName": chooser.choice(["network", "dns", "security"])}
+        if kind == "log":
+            payload["level"] = chooser.choice(["debug", "info", "warning", "error"])
+            payload["message"] = chooser.choice(["Creating VPC", "NAT gateway", "done"])
+        if kind == "operation.completed":
+            payload |= {"status": chooser.choice(["success", "failed", "partial"])}
+        store.append_event(
+            EventRecord(chooser.choice(["op-aaaaaaaa", "op-bbbbbbbb"]), "D1BRV40",
+                        chooser.choice(["dev", "stage", "prod"]), kind,
+                        f"2026-11-{20 + n // 100:02d}T10:00:{n % 60:02d}.000Z", None, payload)
+        )  # fmt: skip
+
+
+FILTERS = [
+    {},
+    {"environment": "prod"},
+    {"stack": "dns"},
+    {"since": "2026-11-24T00:00:00Z"},
+    {"operation_id": "op-bbbbbbbb"},
+    {"level": "info"},
+    {"level": "warn", "environment": "stage"},
+    {"level": "error", "stack": "network", "since": "2026-11-22T00:00:00Z"},
+    {"search": "nat"},
+    {"search": "vpc", "level": "info", "operation_id": "op-aaaaaaaa"},
+]
+
+
+@pytest.mark.parametrize("given", FILTERS)
+def test_store_side_filtering_answers_what_filtering_every_event_would(
+    harness: Harness, given: dict[str, str]
+) -> None:
+    from controller.service.log_endpoints import OperationTypes, read_logs
+    from controller.service.log_lines import LogFilter
+
+    store = harness.store
+    _history(store)
+    log_filter = LogFilter.build(now=0.0, **given)
+    everything = store.list_events(deployment_id="D1BRV40", limit=10_000)
+    expected = [
+        entry
+        for record in everything
+        if (entry := log_filter.entry(record, OperationTypes(store))) is not None
+    ]
+    assert expected, "the history must exercise the filter"
+    for limit in (1, 25, 1000):
+        entries, total, newest = read_logs(store, "D1BRV40", log_filter, limit=limit)
+        assert total == len(expected)
+        assert entries == expected[-limit:]
+        assert newest == expected[-1]["id"]
+
+
+def test_the_types_the_store_leaves_out_never_reach_the_level() -> None:
+    from controller.service.log_lines import LEVELS, types_below
+
+    for level, rank in LEVELS.items():
+        for kind in types_below(rank):
+            for payload in ({}, {"level": "error", "status": "failed"}, {"level": "debug"}):
+                record = EventRecord("op-1", "D1BRV40", "dev", kind, "2026-11-27T10:00:00Z",
+                                     None, payload)  # fmt: skip
+                assert LEVELS[level_of(record)] < rank, (kind, level)
+    assert types_below(LEVELS["info"]) == ("stack.progress",)
