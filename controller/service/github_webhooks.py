@@ -23,12 +23,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from controller.core.webhooks import map_workflow_job, map_workflow_run, verify_signature
-from controller.service.envelope import success
+from controller.service.envelope import iso_at, success
 from controller.service.errors import AUTH_INVALID_TOKEN, VALIDATION_INVALID_FORMAT, ApiError
 
 log = logging.getLogger("cloud.webhooks")
 PATH = "/webhooks/github"
 HANDLED = ("workflow_run", "workflow_job", "push")
+# GitHub keeps deliveries (and lets them be redelivered) for 3 days; ids are kept longer
+DELIVERY_RETENTION_SECONDS = 7 * 86_400
 
 
 class GitHubWebhooks:
@@ -71,7 +73,12 @@ class GitHubWebhooks:
         if not isinstance(payload, dict):
             raise ApiError(400, VALIDATION_INVALID_FORMAT, "the body is not a JSON object")
         services = self.services
-        first = services.store.record_delivery(delivery, event=event, at=services.now())
+        first = services.store.record_delivery(
+            delivery,
+            event=event,
+            at=services.now(),
+            forget_before=iso_at(services.clock() - DELIVERY_RETENTION_SECONDS),
+        )
         if not first:
             return success(
                 request.scope, {"delivery": delivery, "duplicate": True}, message="already seen"

@@ -292,6 +292,10 @@ class Store(Protocol):
         """Remove the lock, only if `lock` (operation and owner) holds it."""
         ...
 
-    def record_delivery(self, delivery_id: str, *, event: str, at: str) -> bool:
-        """True the first time a delivery id is seen, False for a redelivery."""
+    def record_delivery(
+        self, delivery_id: str, *, event: str, at: str, forget_before: str | None = None
+    ) -> bool:
+        """True the first time a delivery id is seen, False for a redelivery. Deliveries
+        received before `forget_before` are forgotten first (GitHub redelivers for days,
+        not forever)."""
         ...

@@ -132,6 +132,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             event TEXT NOT NULL,
             received_at TEXT NOT NULL
         );
+        CREATE INDEX webhook_deliveries_received ON webhook_deliveries(received_at);
         """,
     ),
 )

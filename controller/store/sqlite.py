@@ -659,15 +659,18 @@ class SQLiteStore:
             == 1
         )
 
-    def record_delivery(self, delivery_id: str, *, event: str, at: str) -> bool:
-        return (
-            self._run(
+    def record_delivery(
+        self, delivery_id: str, *, event: str, at: str, forget_before: str | None = None
+    ) -> bool:
+        with self._transaction() as db:
+            if forget_before is not None:
+                db.execute("DELETE FROM webhook_deliveries WHERE received_at < ?", (forget_before,))
+            inserted = db.execute(
                 "INSERT OR IGNORE INTO webhook_deliveries (delivery_id, event, received_at) "
                 "VALUES (?,?,?)",
                 (delivery_id, event, at),
-            )
-            == 1
-        )
+            ).rowcount
+        return inserted == 1
 
 
 def _event_filter(

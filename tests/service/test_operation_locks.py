@@ -127,6 +127,20 @@ def test_a_delivery_is_recorded_once(store):
     assert not store.record_delivery("d-1", event="workflow_run", at="2026-11-27T10:00:01.000Z")
 
 
+def test_deliveries_older_than_the_retention_are_forgotten(store):
+    store.record_delivery("d-old", event="workflow_job", at="2026-11-01T10:00:00.000Z")
+    store.record_delivery("d-new", event="workflow_job", at="2026-11-26T10:00:00.000Z")
+    cutoff = "2026-11-20T10:00:00.000Z"
+    assert store.record_delivery(
+        "d-now", event="push", at="2026-11-27T10:00:00.000Z", forget_before=cutoff
+    )
+    # the old id is gone (seen as new again); the recent one is still known
+    assert store.record_delivery("d-old", event="workflow_job", at="2026-11-27T10:00:01.000Z")
+    assert not store.record_delivery(
+        "d-new", event="workflow_job", at="2026-11-27T10:00:02.000Z", forget_before=cutoff
+    )
+
+
 def test_an_operation_finishes_once_even_when_two_writers_race(store):
     store.start_operation(operation("op-1"), lock("op-1"), started("op-1"))
     done = EventRecord(
