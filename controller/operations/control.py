@@ -34,7 +34,13 @@ from controller.execution.preparation import (
 from controller.operations.planning import Announced, announce_deploy, announce_destroy
 from controller.operations.recorder import Recorder
 from controller.operations.records import FINAL, RUNNING, message_of, operation_view
-from controller.store.base import LockRecord, OperationRecord, Store
+from controller.store.base import (
+    LockRecord,
+    OperationRecord,
+    RunningLimit,
+    RunningLimitError,
+    Store,
+)
 
 Kind = Literal["deploy", "destroy"]
 ErrorKind = Literal["invalid", "not_found", "conflict", "unavailable", "quota"]
@@ -317,7 +323,6 @@ class Operations:
     def start(self, prepared: Prepared) -> OperationRecord:
         """Lock, record, dispatch. `OperationInProgressError` if another one holds the lock."""
         request = prepared.request
-        self._check_quota(request)
         epoch = self.clock()
         now = self.iso(epoch)
         operation_id = new_operation_id()
@@ -375,7 +380,18 @@ class Operations:
             retryOf=request.retry_of,
             rollbackOf=request.rollback_of,
         )
-        holder = self.recorder.start(record, lock, message)
+        allowed = CONCURRENT_OPERATIONS.get(request.tier)
+        limit = RunningLimit(request.started_by, allowed, RUNNING) if allowed else None
+        try:
+            holder = self.recorder.start(record, lock, message, running_limit=limit)
+        except RunningLimitError as error:  # counted and refused in the lock's transaction
+            raise OperationError(
+                "quota",
+                "QUOTA_EXCEEDED",
+                f"the {request.tier} tier allows {allowed} concurrent operation(s); "
+                f"{', '.join(error.running)} still running",
+                {"limit": allowed, "running": error.running},
+            ) from None
         if holder != lock:
             raise OperationInProgressError(holder)
         try:
@@ -390,24 +406,6 @@ class Operations:
             )
             raise OperationError("unavailable", "SERVICE_UNAVAILABLE", text) from None
         return record
-
-    def _check_quota(self, request: OperationRequest) -> None:
-        allowed = CONCURRENT_OPERATIONS.get(request.tier)
-        if allowed is None:
-            return
-        running = [
-            op
-            for op in self.store.list_operations(statuses=RUNNING, limit=1000)
-            if op.created_by == request.started_by
-        ]
-        if len(running) >= allowed:
-            raise OperationError(
-                "quota",
-                "QUOTA_EXCEEDED",
-                f"the {request.tier} tier allows {allowed} concurrent operation(s); "
-                f"{', '.join(op.id for op in running)} still running",
-                {"limit": allowed, "running": [op.id for op in running]},
-            )
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -648,7 +646,7 @@ class Operations:
             operationType=kind,
             startedBy=by,
         )
-        holder = self.recorder.start(record, lock, message)
+        holder = self.recorder.start(record, lock, message)  # brief: no quota
         if holder != lock:
             raise OperationInProgressError(holder)
         try:

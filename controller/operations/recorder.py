@@ -16,7 +16,13 @@ from typing import Any
 
 from controller.core import events
 from controller.operations.records import RUNNING, event_record
-from controller.store.base import EventRecord, LockRecord, OperationRecord, Store
+from controller.store.base import (
+    EventRecord,
+    LockRecord,
+    OperationRecord,
+    RunningLimit,
+    Store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +46,19 @@ class Recorder:
         self.on_finished = on_finished
 
     def start(
-        self, operation: OperationRecord, lock: LockRecord, message: dict[str, Any]
+        self,
+        operation: OperationRecord,
+        lock: LockRecord,
+        message: dict[str, Any],
+        *,
+        running_limit: RunningLimit | None = None,
     ) -> LockRecord:
         """Take the lock and record the operation with its `operation.started` message;
-        the lock that holds the environment is returned (another one's: nothing written)."""
-        holder = self.store.start_operation(operation, lock, [event_record(message)])
+        the lock that holds the environment is returned (another one's: nothing written).
+        `RunningLimitError` if the starter runs as many operations as `running_limit` allows."""
+        holder = self.store.start_operation(
+            operation, lock, [event_record(message)], running_limit=running_limit
+        )
         if holder == lock:
             self._wake()
         return holder

@@ -21,6 +21,25 @@ class StoreConflictError(StoreError):
     """A record with the same unique key exists (a username, an API key lookup prefix)."""
 
 
+@dataclass(frozen=True)
+class RunningLimit:
+    """At most `limit` operations of `created_by` in one of `statuses` at once."""
+
+    created_by: str
+    limit: int
+    statuses: tuple[str, ...]
+
+
+class RunningLimitError(StoreError):
+    """Starting the operation would pass its starter's `RunningLimit`; `running` are the
+    ids of the operations that count."""
+
+    def __init__(self, limit: RunningLimit, running: list[str]) -> None:
+        super().__init__(f"{len(running)} of {limit.limit} allowed operation(s) running")
+        self.limit = limit
+        self.running = running
+
+
 @dataclass(frozen=True, slots=True)
 class UserRecord:
     id: str
@@ -256,11 +275,18 @@ class Store(Protocol):
 
     # --- operation locks and webhook deliveries -------------------------------------------
     def start_operation(
-        self, operation: OperationRecord, lock: LockRecord, events: Sequence[EventRecord]
+        self,
+        operation: OperationRecord,
+        lock: LockRecord,
+        events: Sequence[EventRecord],
+        *,
+        running_limit: RunningLimit | None = None,
     ) -> LockRecord:
         """Take the deployment environment's lock and, only then, record the operation and
         its first events, in one transaction. Returns the lock that holds it now: `lock`
-        if taken, another operation's if that one's lease still runs (nothing recorded)."""
+        if taken, another operation's if that one's lease still runs (nothing recorded).
+        With `running_limit`, the count is in the same transaction: `RunningLimitError`
+        (nothing recorded) if the starter already runs as many as allowed."""
         ...
 
     def transition_operation(

@@ -24,6 +24,8 @@ from controller.store.base import (
     LockRecord,
     OperationRecord,
     RefreshTokenRecord,
+    RunningLimit,
+    RunningLimitError,
     SessionRecord,
     StoreError,
     UserRecord,
@@ -509,9 +511,27 @@ class SQLiteStore:
     # --- operation locks and webhook deliveries -------------------------------------------
 
     def start_operation(
-        self, operation: OperationRecord, lock: LockRecord, events: Sequence[EventRecord]
+        self,
+        operation: OperationRecord,
+        lock: LockRecord,
+        events: Sequence[EventRecord],
+        *,
+        running_limit: RunningLimit | None = None,
     ) -> LockRecord:
         with self._transaction() as db:
+            if running_limit is not None:
+                # counted under the write lock (BEGIN IMMEDIATE): no two starts both pass
+                marks = ", ".join("?" * len(running_limit.statuses))
+                running = [
+                    row[0]
+                    for row in db.execute(
+                        f"SELECT id FROM operations WHERE created_by = ? AND status IN ({marks}) "
+                        "ORDER BY created_at",
+                        (running_limit.created_by, *running_limit.statuses),
+                    )
+                ]
+                if len(running) >= running_limit.limit:
+                    raise RunningLimitError(running_limit, running)
             # One compare-and-set: insert, or replace a lock whose lease has run out. A lock
             # whose lease still runs is left alone and reported.
             changed = db.execute(

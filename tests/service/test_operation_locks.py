@@ -185,3 +185,36 @@ def test_last_event_at_is_the_latest_event_of_that_operation_only(store):
     )
     assert store.last_event_at("op-1") == "2026-11-27T10:05:00.000Z"
     assert store.last_event_at("op-2") == "2026-11-27T11:00:00.000Z"
+
+
+def _race_quota(args):
+    from controller.store.base import RunningLimit, RunningLimitError
+
+    path, n = args
+    store = open_store(path)
+    op_id = f"op-{n}"
+    environment = f"env{n}"  # each its own lock: only the quota stands between them
+    try:
+        store.start_operation(
+            operation(op_id, environment),
+            lock(op_id, owner=op_id, environment=environment),
+            started(op_id, environment),
+            running_limit=RunningLimit("alice", 2, ("pending", "in_progress")),
+        )
+        return True
+    except RunningLimitError:
+        return False
+    finally:
+        store.close()
+
+
+def test_a_running_limit_holds_across_processes_starting_at_once(tmp_path):
+    path = str(tmp_path / "quota.db")
+    open_store(path).close()
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        wins = list(pool.map(_race_quota, [(path, n) for n in range(12)]))
+    assert wins.count(True) == 2
+    store = open_store(path)
+    assert len(store.list_operations(deployment_id="D1BRV40")) == 2
+    assert len(store.list_events(deployment_id="D1BRV40")) == 2  # the losers wrote nothing
+    store.close()

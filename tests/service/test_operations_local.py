@@ -341,3 +341,38 @@ def test_example_3_a_websocket_client_follows_a_deploy_in_dependency_order(make_
     assert set(ids) == {data["operationId"]}
     final = harness.client.get(data["statusUrl"], headers=headers).json()["data"]
     assert final["status"] == "success"
+
+
+def test_a_tier_runs_only_its_quota_of_operations_at_once(make_harness, checkout):
+    from controller.store.base import OperationRecord
+
+    harness = local(make_harness, checkout)
+    free = harness.bearer("freebie", tier="free")  # the seeds' free tier: 1 at a time
+    now = harness.services.now()
+    elsewhere = OperationRecord(
+        "op-0123456789ab", "D2K7Q1M", "dev", "deploy", "in_progress", now, now,
+        "freebie@example.com", now,
+    )  # fmt: skip
+    harness.store.create_operation(elsewhere)
+    refused = harness.client.post(f"{D1}/deploy", json={"environment": "dev"}, headers=free)
+    assert refused.status_code == 429, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "QUOTA_EXCEEDED" and "free tier allows 1" in error["message"]
+    assert error["details"] == {"limit": 1, "running": [elsewhere.id]}
+    assert harness.store.get_lock("D1BRV40", "dev") is None  # nothing taken, nothing recorded
+    assert harness.store.list_operations(deployment_id="D1BRV40") == []
+    # another user's operations do not count; a standard user runs up to five
+    other = harness.client.post(
+        f"{D1}/deploy", json={"environment": "dev", "stackFilter": ["network"]},
+        headers=harness.bearer(),
+    )  # fmt: skip
+    assert other.status_code == 202, other.text
+    wait_until_done(harness, other.json()["data"]["statusUrl"], harness.bearer())
+    harness.store.update_operation(elsewhere.id, status="success", updated_at=now)
+    allowed = harness.client.post(
+        f"{D1}/deploy", json={"environment": "dev", "stackFilter": ["network"]}, headers=free
+    )
+    assert allowed.status_code == 202, allowed.text
+    assert wait_until_done(harness, allowed.json()["data"]["statusUrl"], free)["status"] == (
+        "success"
+    )
