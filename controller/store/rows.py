@@ -32,6 +32,7 @@ OPERATION_COLUMNS = (
     "id, deployment_id, environment, type, status, created_at, updated_at, created_by, "
     "started_at, completed_at, payload"
 )
+INSERT_OPERATION = f"INSERT INTO operations ({OPERATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 EVENT_COLUMNS = "operation_id, deployment_id, environment, type, at, status, payload, id"
 LOCK_COLUMNS = "deployment_id, environment, operation_id, owner, acquired_at, lease_expires_at"
 
@@ -101,6 +102,22 @@ def api_key_of(row: Sequence[Any]) -> ApiKeyRecord:
         expires_at=row[8],
         last_used_at=row[9],
         revoked_at=row[10],
+    )
+
+
+def operation_values(operation: OperationRecord) -> tuple[Any, ...]:
+    return (
+        operation.id,
+        operation.deployment_id,
+        operation.environment,
+        operation.type,
+        operation.status,
+        operation.created_at,
+        operation.updated_at,
+        operation.created_by,
+        operation.started_at,
+        operation.completed_at,
+        json.dumps(operation.payload, default=str),
     )
 
 

@@ -33,12 +33,14 @@ from controller.store.base import (
 from controller.store.migrations import LATEST_VERSION, MIGRATIONS
 from controller.store.rows import (
     EVENT_COLUMNS,
+    INSERT_OPERATION,
     KEY_COLUMNS,
     LOCK_COLUMNS,
     OPERATION_COLUMNS,
     USER_COLUMNS,
     api_key_of,
     operation_of,
+    operation_values,
     translated,
     user_of,
     user_values,
@@ -359,22 +361,7 @@ class SQLiteStore:
     # --- operations and events ----------------------------------------------------------
 
     def create_operation(self, operation: OperationRecord) -> OperationRecord:
-        self._run(
-            f"INSERT INTO operations ({OPERATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                operation.id,
-                operation.deployment_id,
-                operation.environment,
-                operation.type,
-                operation.status,
-                operation.created_at,
-                operation.updated_at,
-                operation.created_by,
-                operation.started_at,
-                operation.completed_at,
-                json.dumps(operation.payload, default=str),
-            ),
-        )
+        self._run(INSERT_OPERATION, operation_values(operation))
         return operation
 
     def get_operation(self, operation_id: str) -> OperationRecord | None:
@@ -558,22 +545,7 @@ class SQLiteStore:
                     (lock.deployment_id, lock.environment),
                 ).fetchone()
                 return LockRecord(*row)
-            db.execute(
-                f"INSERT INTO operations ({OPERATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    operation.id,
-                    operation.deployment_id,
-                    operation.environment,
-                    operation.type,
-                    operation.status,
-                    operation.created_at,
-                    operation.updated_at,
-                    operation.created_by,
-                    operation.started_at,
-                    operation.completed_at,
-                    json.dumps(operation.payload, default=str),
-                ),
-            )
+            db.execute(INSERT_OPERATION, operation_values(operation))
             for event in events:
                 self._insert_event(db, event)
         return lock
