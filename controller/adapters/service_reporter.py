@@ -16,20 +16,9 @@ from typing import Any
 
 import requests
 
+from controller.core.events import RUNNER_DATA_KEYS, RUNNER_TOKEN_HEADER
+
 FLUSH_AT_ONCE = {"stack.started", "stack.completed", "stack.failed"}
-DATA_KEYS = (
-    "layer",
-    "reason",
-    "duration",
-    "resourcesProcessed",
-    "resourcesTotal",
-    "resourcesCreated",
-    "currentResource",
-    "counts",
-    "outputs",
-    "error",
-    "simulated",
-)
 
 
 def runner_event(message: dict[str, Any]) -> dict[str, Any] | None:
@@ -49,7 +38,7 @@ def runner_event(message: dict[str, Any]) -> dict[str, Any] | None:
             event[field] = data[key]
     if isinstance(event.get("message"), str):
         event["message"] = event["message"][:8000]
-    event["data"] = {key: data[key] for key in DATA_KEYS if key in data}
+    event["data"] = {key: data[key] for key in RUNNER_DATA_KEYS if key in data}
     return event
 
 
@@ -97,7 +86,7 @@ class ServiceReporter:
                 response = self.session.post(
                     self.url,
                     json={"events": events},
-                    headers={"X-Cloud-Runner-Token": self.token},
+                    headers={RUNNER_TOKEN_HEADER: self.token},
                     timeout=self.timeout,
                 )
             except requests.RequestException as error:

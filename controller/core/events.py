@@ -28,6 +28,22 @@ EVENT_TYPES = (
     OPERATION_COMPLETED,
     LOG,
 )
+# What a CI runner may report of a stack event besides its type and stack (seeds/004):
+# the runner sends only these, and the service keeps only these
+RUNNER_DATA_KEYS = (
+    "layer",
+    "reason",
+    "duration",
+    "resourcesProcessed",
+    "resourcesTotal",
+    "resourcesCreated",
+    "currentResource",
+    "counts",
+    "outputs",
+    "error",
+    "simulated",
+)
+RUNNER_TOKEN_HEADER = "X-Cloud-Runner-Token"
 
 
 def event(kind: str, timestamp: str, **data: Any) -> dict[str, Any]:

@@ -419,21 +419,6 @@ ENDPOINTS = [
 
 # --- runner callbacks -------------------------------------------------------------------------
 
-RUNNER_TOKEN_HEADER = "x-cloud-runner-token"
-_RUNNER_DATA = (
-    "layer",
-    "reason",
-    "duration",
-    "resourcesProcessed",
-    "resourcesTotal",
-    "resourcesCreated",
-    "currentResource",
-    "counts",
-    "outputs",
-    "error",
-    "simulated",
-)
-
 
 async def runner_events(call: Call) -> Reply:
     """A CI job's steps (seeds/004 `POST /steps/`), with the operation's own token."""
@@ -442,7 +427,7 @@ async def runner_events(call: Call) -> Reply:
     services = call.services
     try:
         claims = services.runner_tokens.verify(
-            call.request.headers.get(RUNNER_TOKEN_HEADER, ""), operation_id
+            call.request.headers.get(events.RUNNER_TOKEN_HEADER, ""), operation_id
         )
     except RunnerTokenError as error:
         raise ApiError(
@@ -479,7 +464,7 @@ async def runner_events(call: Call) -> Reply:
             )
     recorder = services.recorder
     for item in body.events:
-        data = {key: item.data[key] for key in _RUNNER_DATA if key in item.data}
+        data = {key: item.data[key] for key in events.RUNNER_DATA_KEYS if key in item.data}
         message = events.event(
             item.type,
             services.now(),  # the service's clock orders events; the runner's is kept
