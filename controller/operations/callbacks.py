@@ -13,7 +13,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from controller.adapters.callbacks import CallbackSender
-from controller.core import events
 from controller.store.base import OperationRecord
 
 log = logging.getLogger(__name__)
@@ -42,12 +41,10 @@ class Callbacks:
         self,
         sender: CallbackSender,
         *,
-        record: Callable[[dict[str, Any]], Any],
-        now: Callable[[], str],
+        log: Callable[..., Any],
     ) -> None:
         self.sender = sender
-        self.record = record
-        self.now = now
+        self.log = log  # Recorder.log: the outcome becomes a log line of the operation
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-url")
         self.pending: list[Future[None]] = []
 
@@ -68,17 +65,7 @@ class Callbacks:
         except Exception as error:  # refused, unreachable, or answered an error
             level, message = "warning", f"webhookUrl callback failed: {error}"
         try:
-            self.record(
-                events.event(
-                    events.LOG,
-                    self.now(),
-                    deploymentId=operation.deployment_id,
-                    environment=operation.environment,
-                    operationId=operation.id,
-                    level=level,
-                    message=message,
-                )
-            )
+            self.log(operation, message, level=level)
         except Exception:
             log.exception("recording the webhookUrl outcome of %s failed", operation.id)
 

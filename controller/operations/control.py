@@ -462,17 +462,7 @@ class Operations:
         self.recorder.update(
             operation_id, payload_patch={"cancelRequestedBy": by, "cancelRequestedAt": self._now()}
         )
-        self.recorder.append(
-            events.event(
-                events.LOG,
-                self._now(),
-                deploymentId=operation.deployment_id,
-                environment=operation.environment,
-                operationId=operation_id,
-                level="warning",
-                message=f"cancel requested by {by}",
-            )
-        )
+        self.recorder.log(operation, f"cancel requested by {by}", level="warning")
         if not self.dispatcher.cancel(operation, by=by):
             raise OperationError(
                 "conflict",

@@ -139,7 +139,9 @@ class GitHubDispatcher:
                 self.sleep(self.find_wait * 2**attempt)
                 attempt += 1
                 run = self.actions.find_run(workflow, operation.id, since=since)
-            self._log(operation, f"dispatched {workflow}" + (f": run {run.run_id}" if run else ""))
+            self.recorder.log(
+                operation, f"dispatched {workflow}" + (f": run {run.run_id}" if run else "")
+            )
             if run is None:
                 self.recorder.update(operation.id, payload_patch={"dispatchedAt": self._now()})
                 return  # the webhooks or the reconciler will find it by its run-name
@@ -170,24 +172,13 @@ class GitHubDispatcher:
         except GitHubApiError as error:
             operation = self.store.get_operation(operation_id)
             if operation is not None:
-                self._log(operation, f"cancelling run {run_id} failed: {error}", level="error")
+                self.recorder.log(
+                    operation, f"cancelling run {run_id} failed: {error}", level="error"
+                )
 
     def _failed(self, operation: OperationRecord, message: str) -> None:
         error = {"code": DISPATCH_FAILED, "message": message}
         self.recorder.finish(operation.id, "failed", payload_patch={"error": error}, error=error)
-
-    def _log(self, operation: OperationRecord, message: str, *, level: str = "info") -> None:
-        self.recorder.append(
-            events.event(
-                events.LOG,
-                self._now(),
-                deploymentId=operation.deployment_id,
-                environment=operation.environment,
-                operationId=operation.id,
-                level=level,
-                message=message,
-            )
-        )
 
     def _now(self) -> str:
         return self.iso(self.clock())
@@ -262,14 +253,8 @@ class GitHubIntake:
         try:
             _, jobs = self.actions.run_status(run_id)
         except GitHubApiError as error:
-            self.recorder.append(
-                events.event(
-                    events.LOG,
-                    self._now(),
-                    **_context(operation),
-                    level="warning",
-                    message=f"could not read the jobs of run {run_id}: {error}",
-                )
+            self.recorder.log(
+                operation, f"could not read the jobs of run {run_id}: {error}", level="warning"
             )
             return
         for job in jobs:
@@ -414,15 +399,11 @@ class GitHubIntake:
         try:
             return self.actions.results(update.run_id, only=name).get(update.stack)
         except (GitHubApiError, OSError, ValueError) as error:
-            self.recorder.append(
-                events.event(
-                    events.LOG,
-                    self._now(),
-                    **_context(operation),
-                    stackName=update.stack,
-                    level="warning",
-                    message=f"could not read {name}: {error}",
-                )
+            self.recorder.log(
+                operation,
+                f"could not read {name}: {error}",
+                level="warning",
+                stackName=update.stack,
             )
             return None
 

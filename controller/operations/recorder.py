@@ -68,6 +68,23 @@ class Recorder:
         self._wake()
         return record
 
+    def log(
+        self, operation: OperationRecord, message: str, *, level: str = "info", **data: Any
+    ) -> EventRecord:
+        """Record a log line of `operation`, now."""
+        return self.append(
+            events.event(
+                events.LOG,
+                self.now(),
+                deploymentId=operation.deployment_id,
+                environment=operation.environment,
+                operationId=operation.id,
+                level=level,
+                message=message,
+                **data,
+            )
+        )
+
     def update(
         self,
         operation_id: str,

@@ -142,7 +142,7 @@ def build_services(
 
     recorder = Recorder(store, now=now, notify=hub.notify)
     sender = callback_sender or CallbackSender(allow_hosts=frozenset(settings.callback_allow_hosts))
-    callbacks = Callbacks(sender, record=recorder.append, now=now)
+    callbacks = Callbacks(sender, log=recorder.log)
     recorder.on_finished = callbacks
     runner_tokens = RunnerTokens(secret, issuer=settings.jwt_issuer, clock=clock)
     background: list[Background] = [hub, callbacks]
