@@ -62,6 +62,15 @@ class OperationError(Exception):
         self.details = details or {}
 
 
+def backend_unreadable(error: EngineError) -> OperationError:
+    """What is deployed could not be read from the engine's backend."""
+    return OperationError(
+        "unavailable",
+        "PULUMI_STATE_ERROR",
+        f"cannot read what is deployed from the engine's backend: {error}",
+    )
+
+
 class OperationInProgressError(OperationError):
     def __init__(self, holder: LockRecord) -> None:
         super().__init__(
@@ -99,6 +108,11 @@ class OperationRequest:
     commit: str | None = None  # run the repo as it was at this commit (a rollback)
     tier: str = "standard"
 
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        """The stacks it selects: the single stack, or the stackFilter globs."""
+        return (self.stack,) if self.stack else self.stack_filter
+
     def options(self) -> dict[str, Any]:
         return {
             "preview": self.preview,
@@ -124,11 +138,6 @@ class Prepared:
     job: DeployJob | None = None
     graph: nx.DiGraph | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def patterns(self) -> tuple[str, ...]:
-        request = self.request
-        return (request.stack,) if request.stack else request.stack_filter
 
 
 @dataclass(frozen=True)
@@ -250,7 +259,7 @@ class Operations:
                 f"{request.environment}/enable)",
                 {"environment": request.environment},
             )
-        patterns = (request.stack,) if request.stack else request.stack_filter
+        patterns = request.patterns
         try:
             job = prepare_deploy(
                 source.catalog,
@@ -262,11 +271,7 @@ class Operations:
                 selection=Selection(patterns, request.force),
             )
         except EngineError as error:
-            raise OperationError(
-                "unavailable",
-                "PULUMI_STATE_ERROR",
-                f"cannot read what is deployed from the engine's backend: {error}",
-            ) from None
+            raise backend_unreadable(error) from None
         if request.stack and request.stack not in job.view.instances:
             raise OperationError(
                 "not_found",
@@ -289,7 +294,7 @@ class Operations:
     def _prepare_destroy(
         self, request: OperationRequest, source: Source, deployment: Deployment, engine: Engine
     ) -> Prepared:
-        patterns = (request.stack,) if request.stack else request.stack_filter
+        patterns = request.patterns
         try:
             graph = destroy_graph(
                 source.catalog,
@@ -305,11 +310,7 @@ class Operations:
             code = "VALIDATION_INVALID_FORMAT" if kind == "invalid" else "RESOURCE_CONFLICT"
             raise OperationError(kind, code, message, {"field": "stackFilter"}) from None
         except EngineError as error:
-            raise OperationError(
-                "unavailable",
-                "PULUMI_STATE_ERROR",
-                f"cannot read what is deployed from the engine's backend: {error}",
-            ) from None
+            raise backend_unreadable(error) from None
         durations = {
             name: source.catalog.stacks[name].estimated_duration
             for name in graph.nodes
@@ -567,9 +568,7 @@ class Operations:
         try:
             deployed = self.engine().list_instances(deployment_id, environment)
         except EngineError as error:
-            raise OperationError(
-                "unavailable", "PULUMI_STATE_ERROR", f"cannot read what is deployed: {error}"
-            ) from None
+            raise backend_unreadable(error) from None
         if not deployed:
             raise OperationError(
                 "conflict",

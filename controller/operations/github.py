@@ -111,7 +111,7 @@ class GitHubDispatcher:
         values = {
             "deployment": operation.deployment_id,
             "environment": operation.environment,
-            "stacks": ",".join(prepared.patterns),
+            "stacks": ",".join(prepared.request.patterns),
             "operation-id": operation.id,
         }
         if operation.type == "destroy":
