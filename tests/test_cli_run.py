@@ -414,3 +414,17 @@ def test_the_pulumi_engine_without_its_cli_is_a_usage_error(capsys, repo, monkey
 def test_deploying_a_disabled_environment_is_refused(capsys, repo):
     code, _, err = cloud(capsys, repo, "deploy", "D1BRV40", "-e", "prod", "--engine", "simulate")
     assert code == 2 and "disabled" in err
+
+
+def test_a_stack_filter_that_matches_nothing_is_refused_before_anything_runs(capsys, repo):
+    def states():
+        return {p: p.read_bytes() for p in (repo / ".cloud/sim").rglob("*") if p.is_file()}
+
+    before = states()
+    code, _, err = cloud(
+        capsys, repo, "deploy", "D1BRV40", "-e", "dev", "--stacks", "nope-*", "--engine",
+        "simulate",
+    )  # fmt: skip
+    assert code == 2
+    assert "--stacks nope-* matches no stack of D1BRV40 in dev (" in err and "network" in err
+    assert states() == before

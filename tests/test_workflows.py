@@ -167,7 +167,7 @@ def test_what_the_service_dispatches_is_what_the_workflow_declares(kind, workflo
     dispatcher.service_url = "https://cloud.example.com"
     dispatcher.runner_token = lambda operation: "token"
     operation = OperationRecord("op-123456", "D1BRV40", "dev", kind, "pending", "t", "t", "me")
-    prepared = SimpleNamespace(patterns=stacks, request=SimpleNamespace(commit=commit))
+    prepared = SimpleNamespace(request=SimpleNamespace(commit=commit, patterns=stacks))
     sent = dispatcher.inputs(operation, prepared)
     declared = load(REPO_ROOT / ".github/workflows" / workflow)["on"]["workflow_dispatch"]["inputs"]
     assert set(sent) <= set(declared) and len(declared) <= 10

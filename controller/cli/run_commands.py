@@ -179,20 +179,18 @@ def deploy(args: argparse.Namespace) -> int:
         )
     patterns = (args.stack,) if getattr(args, "stack", None) else _patterns(args.stacks)
     engine = open_engine(args, repo)
-    job = prepare_deploy(
-        snapshot.catalog,
-        deployment,
-        environment,
-        engine=engine,
-        file_ids=repo.stack_file_ids(),
-        repo_root=repo.root,
-        selection=Selection(patterns, args.force),
-    )
-    if patterns and all(entry.status == "excluded" for entry in job.plan.entries):
-        raise UsageError(
-            f"--stacks {','.join(patterns)} matches no stack of "
-            f"{deployment.deployment_id} in {environment}"
+    try:
+        job = prepare_deploy(
+            snapshot.catalog,
+            deployment,
+            environment,
+            engine=engine,
+            file_ids=repo.stack_file_ids(),
+            repo_root=repo.root,
+            selection=Selection(patterns, args.force),
         )
+    except SelectionError as error:
+        raise UsageError(str(error)) from None
     if args.format == "text":
         sys.stderr.write(render_plan_text([job.plan], simulated=engine.simulated))
     settings = RunSettings(

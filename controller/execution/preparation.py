@@ -67,12 +67,18 @@ def prepare_deploy(
     repo_root: Path,
     selection: Selection = Selection(),
 ) -> DeployJob:
-    """Plan a deploy against what the engine's backend says was last deployed."""
+    """Plan a deploy against what the engine's backend says was last deployed.
+    `SelectionError` if the selection's patterns match none of the enabled stacks."""
     view = environment_view(deployment, catalog, environment)
+    selected = select_stacks(view.instances, selection.patterns)
+    if selected is not None and not selected:
+        raise SelectionError(
+            f"--stacks {','.join(selection.patterns)} matches no stack of "
+            f"{deployment.deployment_id} in {environment} ({', '.join(sorted(view.instances))})"
+        )
     fingerprints = fingerprint_view(view, file_ids)
     deployed = engine.list_instances(deployment.deployment_id, environment)
     records = read_records(engine, deployment, environment, view.instances, repo_root=repo_root)
-    selected = select_stacks(view.instances, selection.patterns)
     plan = plan_environment(
         view,
         fingerprints,

@@ -272,22 +272,21 @@ class Operations:
             )
         except EngineError as error:
             raise backend_unreadable(error) from None
-        if request.stack and request.stack not in job.view.instances:
-            raise OperationError(
-                "not_found",
-                "RESOURCE_NOT_FOUND",
-                f"{request.stack} is not a stack of {request.deployment_id} in "
-                f"{request.environment}",
-                {"stack": request.stack},
-            )
-        if patterns and all(entry.status == "excluded" for entry in job.plan.entries):
+        except SelectionError as error:
+            if request.stack:
+                raise OperationError(
+                    "not_found",
+                    "RESOURCE_NOT_FOUND",
+                    f"{request.stack} is not a stack of {request.deployment_id} in "
+                    f"{request.environment}",
+                    {"stack": request.stack},
+                ) from None
             raise OperationError(
                 "invalid",
                 "VALIDATION_INVALID_FORMAT",
-                f"stackFilter {list(patterns)} matches no stack of {request.deployment_id} in "
-                f"{request.environment} ({', '.join(sorted(job.view.instances))})",
+                str(error).replace("--stacks", "stackFilter"),
                 {"field": "stackFilter"},
-            )
+            ) from None
         announced = announce_deploy(job.plan, smart_skip=request.smart_skip and not request.force)
         return Prepared(request, deployment, announced, source.root, engine, source.commit, job=job)
 
