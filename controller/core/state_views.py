@@ -10,9 +10,11 @@ A purely computational module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+
+from controller.core.events import STACK_COMPLETED, STACK_FAILED
 
 SIGNATURE = "4dabf18193072939515e22adb298388d"
 SECRET_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"
@@ -67,17 +69,22 @@ def pending_operations(state: Mapping[str, Any]) -> list[dict[str, Any]]:
     return list((state.get("deployment") or {}).get("pending_operations") or [])
 
 
+# The only events `metrics` reads: a caller need not load the others
+METRIC_EVENTS = (STACK_COMPLETED, STACK_FAILED)
+
+
 def metrics(
     operations: Iterable[Mapping[str, Any]],
-    events: Mapping[str, list[Mapping[str, Any]]],
+    events: Callable[[str], list[Mapping[str, Any]]],
     *,
     now: datetime,
     period: str,
 ) -> dict[str, Any]:
     """Deploys and resources over `period` (an operation counts if it started in it).
 
-    `operations`: dicts with id, type, status, startedAt, completedAt; `events`: each
-    operation's messages (`{type, timestamp, data}`).
+    `operations`: dicts with id, type, status, startedAt, completedAt; `events`: an
+    operation's messages (`{type, timestamp, data}`) by its id, asked only for the
+    operations in `period` and only for their `METRIC_EVENTS`.
     """
     since = now - PERIODS[period]
     chosen = [op for op in operations if _at(op.get("startedAt")) >= since]
@@ -88,10 +95,10 @@ def metrics(
     failed_stacks = 0
     per_stack: dict[str, dict[str, Any]] = {}
     for op in chosen:
-        for event in events.get(str(op["id"]), []):
+        for event in events(str(op["id"])):
             data = event.get("data", {})
             name = data.get("stackName")
-            if event.get("type") == "stack.completed":
+            if event.get("type") == STACK_COMPLETED:
                 for kind, number in (data.get("counts") or {}).items():
                     counts[kind] = counts.get(kind, 0) + int(number)
                 if name and data.get("status") in ("deployed", "destroyed"):
@@ -100,7 +107,7 @@ def metrics(
                     row["ok"] += 1
                     if data.get("duration") is not None:
                         row["durations"].append(float(data["duration"]))
-            elif event.get("type") == "stack.failed" and name:
+            elif event.get("type") == STACK_FAILED and name:
                 failed_stacks += 1
                 row = per_stack.setdefault(name, {"runs": 0, "ok": 0, "durations": []})
                 row["runs"] += 1

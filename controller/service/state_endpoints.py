@@ -15,9 +15,11 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from controller.core import events
 from controller.core.catalog import Deployment
 from controller.core.environments import environment_view
 from controller.core.state_views import (
+    METRIC_EVENTS,
     holds_redacted_secrets,
     metrics,
     pending_operations,
@@ -124,8 +126,8 @@ def _stack_status(call: Call, deployment: Deployment, stack: str, environment: s
     operation = store.get_operation(record.operation_id) if record and record.operation_id else None
     duration = None
     if operation is not None:
-        for event in store.list_events(operation_id=operation.id, limit=100_000):
-            if event.type == "stack.completed" and event.payload.get("stackName") == stack:
+        for event in store.list_events(operation_id=operation.id, stack=stack, limit=100_000):
+            if event.type == events.STACK_COMPLETED:
                 duration = event.payload.get("duration")
     return StackStatus(
         deployment_id=deployment.deployment_id,
@@ -230,10 +232,14 @@ async def deployment_metrics(call: Call) -> Reply:
             }
             for op in history
         ]
-        messages = {
-            op.id: [message_of(e) for e in store.list_events(operation_id=op.id, limit=100_000)]
-            for op in history
-        }
+        others = tuple(kind for kind in events.EVENT_TYPES if kind not in METRIC_EVENTS)
+
+        def messages(operation_id: str) -> list[dict[str, Any]]:
+            found = store.list_events(
+                operation_id=operation_id, exclude_types=others, limit=100_000
+            )
+            return [message_of(event) for event in found]
+
         now = datetime.fromtimestamp(call.services.clock(), UTC)
         return DeploymentMetrics(
             deployment_id=deployment.deployment_id,
