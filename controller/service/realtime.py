@@ -24,7 +24,6 @@ import json
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -90,27 +89,9 @@ class Sink(Protocol):
 
 
 def latest_event_id(store: Store) -> int:
-    """The id of the newest event (0 when there is none).
-
-    The store protocol has no `max(id)`, so this probes `list_events(after_id=x,
-    limit=1)` (an indexed lookup) exponentially, then by bisection: O(log n) queries.
-    """
-    first = store.list_events(after_id=0, limit=1)
-    if not first:
-        return 0
-    known = first[0].id or 0  # an id that exists
-    high = max(known, 1) * 2  # grows until no event lies beyond it
-    while found := store.list_events(after_id=high, limit=1):
-        known = found[0].id or known
-        high = known * 2
-    while known < high:  # the newest id is in [known, high]
-        middle = (known + high + 1) // 2
-        found = store.list_events(after_id=middle - 1, limit=1)
-        if found:
-            known = max(known, found[0].id or middle)
-        else:
-            high = middle - 1
-    return known
+    """The id of the newest event (0 when there is none)."""
+    newest = store.list_events(limit=1, newest_first=True)
+    return (newest[0].id or 0) if newest else 0
 
 
 def recent_events(
@@ -118,16 +99,10 @@ def recent_events(
 ) -> list[EventRecord]:
     """The newest `limit` events an operation recorded, oldest first (what a subscriber
     who arrives after the operation started has missed)."""
-    kept: deque[EventRecord] = deque(maxlen=limit)
-    cursor = 0
-    while True:
-        page = store.list_events(
-            operation_id=operation_id, deployment_id=deployment_id, after_id=cursor, limit=BATCH
-        )
-        kept.extend(page)
-        if len(page) < BATCH:
-            return list(kept)
-        cursor = page[-1].id or cursor
+    newest = store.list_events(
+        operation_id=operation_id, deployment_id=deployment_id, limit=limit, newest_first=True
+    )
+    return newest[::-1]
 
 
 class EventHub:
