@@ -25,7 +25,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import time
 from pathlib import Path
 
 import httpx
+import serving
 
 REPO = Path(__file__).resolve().parents[1]
 PATH = "/api/v1/deployments"
@@ -66,7 +66,7 @@ def main() -> int:
             "CLOUD_RATE_LIMIT_TIERS": json.dumps({"enterprise": UNTHROTTLED}),
         }
         key = create_api_key(env)
-        port = free_port()
+        port = serving.free_port()
         log = Path(scratch) / "serve.log"
         with log.open("wb") as output:
             server = subprocess.Popen(
@@ -76,7 +76,7 @@ def main() -> int:
             )  # fmt: skip
         try:
             url = f"http://127.0.0.1:{port}"
-            wait_until_up(url, server, log)
+            serving.wait_until_up(url, server, log)
             warm(url, key)
             print(
                 f"GET {PATH} with an API key: {args.connections} clients, {args.duration:g} s, "
@@ -101,49 +101,13 @@ def main() -> int:
 
 
 def create_api_key(env: dict[str, str]) -> str:
-    """A Developer with the enterprise tier and a key scoped to reading deployments."""
+    """The bench user's key, in the store the server's settings name."""
     os.environ.update({k: v for k, v in env.items() if k.startswith("CLOUD_")})
-    from controller.service.envelope import timestamp
     from controller.service.settings import load_settings
-    from controller.service.tokens import hash_password, new_api_key, new_id
-    from controller.store import ApiKeyRecord, UserRecord, open_store
 
     settings, problems = load_settings()
     assert settings is not None, problems
-    store = open_store(settings.resolved_database())
-    now = timestamp()
-    user = store.create_user(
-        UserRecord(new_id("usr"), "bench", "bench@example.com", "Bench", ("Developer",),
-                   ("CompanyA", "CompanyB"), "enterprise", hash_password("unused password"),
-                   "local", False, now, now)
-    )  # fmt: skip
-    secret = new_api_key()
-    store.create_api_key(
-        ApiKeyRecord(new_id("key"), user.id, secret.lookup, secret.digest, "bench", "",
-                     ("deployments:read",), now, "2999-01-01T00:00:00.000Z", None, None)
-    )  # fmt: skip
-    store.close()
-    return secret.plaintext
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"cloud serve exited:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("cloud serve did not start in 30 s")
+    return serving.create_api_key(settings.resolved_database(), ("CompanyA", "CompanyB"))
 
 
 def warm(url: str, key: str) -> None:

@@ -37,17 +37,15 @@ import os
 import random
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import httpx
+import serving
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOYMENT = "D1BRV40"
@@ -97,9 +95,9 @@ def main() -> int:
             env["CLOUD_REALTIME_POLL_MS"] = str(args.poll_ms)
         if args.active_poll_ms is not None:
             env["CLOUD_REALTIME_ACTIVE_POLL_MS"] = str(args.active_poll_ms)
-        key = create_api_key(database)
+        key = serving.create_api_key(database, ("CompanyA",))
         operation_id = create_operation(database)
-        port = free_port()
+        port = serving.free_port()
         log = Path(scratch) / "serve.log"
         with log.open("wb") as output:
             server = subprocess.Popen(
@@ -107,7 +105,7 @@ def main() -> int:
                 env=env, cwd=root, stdout=output, stderr=subprocess.STDOUT,
             )  # fmt: skip
         try:
-            wait_until_up(f"http://127.0.0.1:{port}", server, log)
+            serving.wait_until_up(f"http://127.0.0.1:{port}", server, log)
             delays, lost, connect_s = measure(
                 f"ws://127.0.0.1:{port}/ws", key, database, operation_id, args
             )
@@ -160,63 +158,19 @@ def main() -> int:
 # --- set-up: the store the server will open ---------------------------------------------------
 
 
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def create_api_key(database: Path) -> str:
-    """A Developer (reads deployments and logs) of the enterprise tier, and an API key."""
-    from controller.service.tokens import hash_password, new_api_key, new_id
-    from controller.store import ApiKeyRecord, UserRecord, open_store
-
-    store = open_store(database)
-    stamp = now()
-    user = store.create_user(
-        UserRecord(new_id("usr"), "bench", "bench@example.com", "Bench", ("Developer",),
-                   ("CompanyA",), "enterprise", hash_password("unused password"), "local",
-                   False, stamp, stamp)
-    )  # fmt: skip
-    secret = new_api_key()
-    store.create_api_key(
-        ApiKeyRecord(new_id("key"), user.id, secret.lookup, secret.digest, "bench", "",
-                     ("deployments:read",), stamp, "2999-01-01T00:00:00.000Z", None, None)
-    )  # fmt: skip
-    store.close()
-    return secret.plaintext
-
-
 def create_operation(database: Path) -> str:
+    from controller.service.envelope import timestamp
     from controller.store import OperationRecord, open_store
 
     operation_id = f"op-{secrets.token_hex(6)}"
     store = open_store(database)
-    stamp = now()
+    stamp = timestamp()
     store.create_operation(
         OperationRecord(operation_id, DEPLOYMENT, ENVIRONMENT, "deploy", "in_progress", stamp,
                         stamp, "bench", started_at=stamp)
     )  # fmt: skip
     store.close()
     return operation_id
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"cloud serve exited:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("cloud serve did not start in 30 s")
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -268,6 +222,7 @@ def produce(database: Path, operation_id: str, *, events: int, rate: float) -> N
     """Append `events` stack.progress events, `rate` per second on average, as another
     process would. Arrivals are random (Poisson, fixed seed): a metronome at the hub's own
     polling rate would sample a single phase of the poll and skew the figures."""
+    from controller.service.envelope import timestamp
     from controller.store import EventRecord, open_store
 
     store = open_store(database)
@@ -291,7 +246,7 @@ def produce(database: Path, operation_id: str, *, events: int, rate: float) -> N
             }  # fmt: skip
             store.append_event(
                 EventRecord(operation_id, DEPLOYMENT, ENVIRONMENT, "stack.progress",
-                            now(), None, payload)
+                            timestamp(), None, payload)
             )  # fmt: skip
     finally:
         store.close()
