@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -118,3 +119,22 @@ def repo_copy(tmp_path: Path) -> Path:
             REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
         )
     return root
+
+
+def git(root: Path, *args: str) -> str:
+    """`git -C root …` with a fixed identity for commits; its output, stripped."""
+    return subprocess.run(
+        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+@pytest.fixture
+def checkout(repo_copy: Path) -> Path:
+    """`repo_copy` as a git checkout of `main` with everything in one commit."""
+    git(repo_copy, "init", "-q", "-b", "main")
+    git(repo_copy, "add", ".")
+    git(repo_copy, "commit", "-qm", "seed")
+    return repo_copy

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,11 @@ import responses
 from controller.action.commands import run_action as run_in_process
 from controller.adapters.github_api import make_github
 from tests.action_harness import run_action
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, git
 from tests.github_fake import FakeGitHub
 
 D1 = "deployments/D1BRV40-CompanyA-ecommerce"
 D2 = "deployments/D2K7Q1M-CompanyB-payments"
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ import contextlib
 import io
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from controller.cli.main import main
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, git
 
 D1 = "deployments/D1BRV40-CompanyA-ecommerce/manifest.yaml"
 
@@ -193,12 +192,9 @@ def test_a_dependent_runs_when_an_output_it_consumes_changes(capsys, repo):
 
 
 def test_changing_a_stack_file_changes_it_everywhere_and_nothing_else(capsys, repo):
-    def git(*args):
-        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-
-    git("init", "-q")
-    git("add", "stacks", "deployments")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base")
+    git(repo, "init", "-q")
+    git(repo, "add", "stacks", "deployments")
+    git(repo, "commit", "-qm", "base")
     program = repo / "stacks/network/__main__.py"
     program.write_text(program.read_text() + "\n# tuned\n")
     code, out, err = cloud(capsys, repo, "plan", "--base", "HEAD", "--format", "json")

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +15,7 @@ import pytest
 from controller.cli.main import main
 from controller.service.rate_limits import TIER_NAMES as SERVICE_TIERS
 from controller.store.sqlite import open_store
-from tests.conftest import REPO_ROOT
+from tests.service.serving import free_port, start_service
 
 PASSWORD = "a long enough password"
 
@@ -91,58 +88,15 @@ def test_the_cli_knows_the_services_tiers() -> None:
     assert TIER_NAMES == SERVICE_TIERS
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served(
-    monkeypatch: pytest.MonkeyPatch, data_dir: Path, repo_copy: Path
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path, checkout: Path
 ) -> Iterator[tuple[str, Path]]:
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo_copy, check=True)
-    subprocess.run(["git", "add", "."], cwd=repo_copy, check=True)
-    subprocess.run(
-        [
-            "git",
-            "-c",
-            "user.name=Seed",
-            "-c",
-            "user.email=seed@example.com",
-            "commit",
-            "-q",
-            "-m",
-            "seed",
-        ],
-        cwd=repo_copy,
-        check=True,
-    )
-    assert add_user(monkeypatch, repo_copy, "admin", "--role", "Administrator") == 0
+    assert add_user(monkeypatch, checkout, "admin", "--role", "Administrator") == 0
     port = free_port()
-    env = {**os.environ, "CLOUD_ENGINE": "simulate", "PYTHONPATH": str(REPO_ROOT)}
-    log = data_dir.parent / "serve.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "controller.cli.main", "serve", "--port", str(port)],
-            cwd=repo_copy,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+    process = start_service(checkout, port, data_dir.parent / "serve.log")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "cloud serve did not start"
-            time.sleep(0.1)
-        yield url, repo_copy
+        yield f"http://127.0.0.1:{port}", checkout
     finally:
         process.terminate()
         process.wait(timeout=10)

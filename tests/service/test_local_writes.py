@@ -3,13 +3,13 @@ and nothing read or written outside the repo, whatever the path says."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from controller.adapters.catalog_sources import LocalCatalogSource
+from tests.conftest import git
 from tests.service.conftest import Harness, HarnessFactory
 
 D1_FILE = "deployments/D1BRV40-CompanyA-ecommerce/manifest.yaml"
@@ -21,30 +21,6 @@ NEW = {
     "accounts": {"dev": "111111111111"},
 }
 NEW_FILE = "deployments/D0SHOP1-CompanyA-shop/manifest.yaml"
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-@pytest.fixture
-def checkout(repo_copy: Path) -> Path:
-    git(repo_copy, "init", "-q", "-b", "main")
-    git(repo_copy, "add", ".")
-    git(
-        repo_copy,
-        "-c",
-        "user.name=Seed",
-        "-c",
-        "user.email=seed@example.com",
-        "commit",
-        "-q",
-        "-m",
-        "seed",
-    )
-    return repo_copy
 
 
 def local(make_harness: HarnessFactory, root: Path, **options: object) -> Harness:

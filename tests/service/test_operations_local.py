@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from controller.adapters.catalog_sources import LocalCatalogSource
+from tests.conftest import git
 from tests.service.conftest import Harness, HarnessFactory
 
 D1 = "/api/v1/deployments/D1BRV40"
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-@pytest.fixture
-def checkout(repo_copy: Path) -> Path:
-    git(repo_copy, "init", "-q", "-b", "main")
-    git(repo_copy, "add", ".")
-    git(
-        repo_copy, "-c", "user.name=Seed", "-c", "user.email=s@example.com", "commit", "-qm", "seed"
-    )
-    return repo_copy
 
 
 def local(make_harness: HarnessFactory, root: Path, **options: Any) -> Harness:

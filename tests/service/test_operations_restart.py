@@ -2,47 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import REPO_ROOT
-from tests.service.test_cli_service import PASSWORD, add_user, data_dir, free_port  # noqa: F401
+from tests.service.serving import free_port, start_service
+from tests.service.test_cli_service import PASSWORD, add_user, data_dir  # noqa: F401
 
 D1 = "/api/v1/deployments/D1BRV40"
-
-
-def start_service(root: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "CLOUD_ENGINE": "simulate",
-        "CLOUD_OPERATION_PARALLEL": "2",
-        "PYTHONPATH": str(REPO_ROOT),
-    }
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "controller.cli.main", "serve", "--port", str(port)],
-            cwd=root,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, "cloud serve did not start"
-        time.sleep(0.1)
 
 
 def wait_for(check, timeout: float = 90.0, what: str = ""):
@@ -56,16 +26,10 @@ def wait_for(check, timeout: float = 90.0, what: str = ""):
 
 
 @pytest.fixture
-def checkout(repo_copy: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Path:  # noqa: F811
-    for args in (["init", "-q", "-b", "main"], ["add", "."]):
-        subprocess.run(["git", *args], cwd=repo_copy, check=True)
-    subprocess.run(
-        ["git", "-c", "user.name=S", "-c", "user.email=s@example.com", "commit", "-qm", "seed"],
-        cwd=repo_copy,
-        check=True,
-    )
-    assert add_user(monkeypatch, repo_copy, "admin", "--role", "Administrator") == 0
-    return repo_copy
+def checkout(checkout: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Path:  # noqa: F811
+    """The shared checkout, with its first administrator."""
+    assert add_user(monkeypatch, checkout, "admin", "--role", "Administrator") == 0
+    return checkout
 
 
 def test_a_killed_service_reports_the_operation_interrupted_and_a_retry_finishes_it(
@@ -74,7 +38,7 @@ def test_a_killed_service_reports_the_operation_interrupted_and_a_retry_finishes
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
-    process = start_service(checkout, port, log)
+    process = start_service(checkout, port, log, CLOUD_OPERATION_PARALLEL="2")
     http = httpx.Client(base_url=url, timeout=10)
     try:
         token = http.post(
@@ -97,7 +61,8 @@ def test_a_killed_service_reports_the_operation_interrupted_and_a_retry_finishes
         if process.poll() is None:
             process.kill()
 
-    process = start_service(checkout, port, log)  # the same store, a new process
+    # the same store, a new process
+    process = start_service(checkout, port, log, CLOUD_OPERATION_PARALLEL="2")
     try:
         after = wait_for(
             lambda: (d := http.get(status_url).json()["data"])["status"] != "in_progress" and d,

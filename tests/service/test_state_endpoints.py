@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from controller.core.state_views import REDACTED
-from tests.service.test_operations_local import D1, checkout, local, wait_until_done  # noqa: F401
+from tests.service.test_operations_local import D1, local, wait_until_done
 
 
 @pytest.fixture
-def deployed(make_harness, checkout):  # noqa: F811
+def deployed(make_harness, checkout):
     harness = local(make_harness, checkout)
     admin = harness.bearer()
     body = {
