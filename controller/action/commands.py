@@ -89,17 +89,7 @@ def plan(inputs: ActionInputs, github: GitHubContext) -> int:
     if inputs.operation == "destroy":
         plans = _destroy_plans(head, scope, engine, repo)
     elif inputs.base_ref:
-        try:
-            plans = plans_against_base(
-                GitRepo(repo.root),
-                inputs.base_ref,
-                head,
-                files,
-                scope,
-                file_ids=repo.stack_file_ids(),
-            )
-        except GitError as error:
-            raise ActionError(f"base-ref {inputs.base_ref}: {error}") from None
+        plans = _against_base(inputs, repo, head, files, scope)
     else:
         assert engine is not None
         plans = plans_against_records(
@@ -214,22 +204,29 @@ def release_lock(inputs: ActionInputs, github: GitHubContext) -> int:
     return 0
 
 
+def _against_base(
+    inputs: ActionInputs, repo: LocalRepo, head: RepoSnapshot, files: dict[str, str], scope: Scope
+) -> list[EnvironmentPlan]:
+    """The plans of the checkout against `base-ref` (an ActionError if git cannot say)."""
+    try:
+        return plans_against_base(
+            GitRepo(repo.root),
+            inputs.base_ref,
+            head,
+            files,
+            scope,
+            file_ids=repo.stack_file_ids(),
+        )
+    except GitError as error:
+        raise ActionError(f"base-ref {inputs.base_ref}: {error}") from None
+
+
 def destroy_plan(inputs: ActionInputs, github: GitHubContext) -> int:
     _require(inputs, "base_ref")
     repo = LocalRepo(inputs.root)
     files = repo.catalog_files()
     head = load_snapshot(files)
-    try:
-        plans = plans_against_base(
-            GitRepo(repo.root),
-            inputs.base_ref,
-            head,
-            files,
-            _scope(head, inputs),
-            file_ids=repo.stack_file_ids(),
-        )
-    except GitError as error:
-        raise ActionError(f"base-ref {inputs.base_ref}: {error}") from None
+    plans = _against_base(inputs, repo, head, files, _scope(head, inputs))
     removing = [p for p in plans if p.removals]
     for plan_ in removing:
         plan_.entries = []
