@@ -20,6 +20,11 @@ D1 = "deployments/D1BRV40-CompanyA-ecommerce"
 D2 = "deployments/D2K7Q1M-CompanyB-payments"
 
 
+def simulated(repo: Path, work: Path, **given: str):
+    """The action's steps with the simulated engine and no Pulumi CLI install."""
+    return run_action(repo, work, engine="simulate", install_pulumi="false", **given)
+
+
 @pytest.fixture
 def repo(tmp_path):
     """A git repo whose HEAD is the base commit (this project's catalog and examples)."""
@@ -102,15 +107,13 @@ def test_validate_annotates_and_fails_on_bad_input(repo, work):
 
 
 def test_run_stack_writes_the_result_and_holds_no_lock_afterwards(repo, work):
-    run = run_action(
+    run = simulated(
         repo,
         work,
         command="run-stack",
         deployment="D2K7Q1M",
         environment="dev",
         stack="network",
-        engine="simulate",
-        install_pulumi="false",
     )
     assert run.code == 0, run.stderr
     assert run.outputs["status"] == "succeeded"
@@ -122,30 +125,26 @@ def test_run_stack_writes_the_result_and_holds_no_lock_afterwards(repo, work):
 
 
 def test_a_stack_with_pending_operations_needs_repair_and_is_not_touched(repo, work):
-    run_action(
+    simulated(
         repo,
         work,
         command="run-stack",
         deployment="D2K7Q1M",
         environment="dev",
         stack="network",
-        engine="simulate",
-        install_pulumi="false",
     )
     state_file = repo / ".cloud/sim/D2K7Q1M/dev/network.json"
     state = json.loads(state_file.read_text())
     state["deployment"]["pending_operations"] = [{"type": "creating", "resource": {"urn": "urn:x"}}]
     state_file.write_text(json.dumps(state))
     commit_change(repo, f"{D2}/manifest.yaml", "vpcCidr: 10.20.0.0/16", "vpcCidr: 10.21.0.0/16")
-    run = run_action(
+    run = simulated(
         repo,
         work,
         command="run-stack",
         deployment="D2K7Q1M",
         environment="dev",
         stack="network",
-        engine="simulate",
-        install_pulumi="false",
     )
     assert run.code == 1
     result = json.loads(Path(run.outputs["result-file"]).read_text())
@@ -158,56 +157,48 @@ def test_release_lock_releases_only_the_lock_this_job_held(repo, work):
     lock = repo / ".cloud/sim/D2K7Q1M/dev/network.lock"
     lock.parent.mkdir(parents=True)
     lock.write_text("update by pid 1\n")
-    run = run_action(
+    run = simulated(
         repo,
         work,
         command="release-lock",
         deployment="D2K7Q1M",
         environment="dev",
         stack="network",
-        engine="simulate",
-        install_pulumi="false",
     )
     assert run.code == 0 and "no lock held by this job" in run.stdout
     assert lock.exists()  # another run's lock: left alone
     marker = work / "runner-temp/cloud/locks/D2K7Q1M-network-dev.held"
     marker.parent.mkdir(parents=True)
     marker.write_text("held")
-    run = run_action(
+    run = simulated(
         repo,
         work,
         command="release-lock",
         deployment="D2K7Q1M",
         environment="dev",
         stack="network",
-        engine="simulate",
-        install_pulumi="false",
     )
     assert run.code == 0
     assert not lock.exists() and not marker.exists()
 
 
 def test_a_removed_deployment_is_planned_for_destroy_with_its_resources(repo, work):
-    deployed = run_action(
+    deployed = simulated(
         repo,
         work,
         command="run-stack",
         deployment="D2K7Q1M",
         environment="dev",
         stack="network",
-        engine="simulate",
-        install_pulumi="false",
     )
     assert deployed.code == 0
     shutil.rmtree(repo / D2)
     git(repo, "commit", "-qam", "remove payments")
-    run = run_action(
+    run = simulated(
         repo,
         work,
         command="destroy-plan",
         base_ref="HEAD~1",
-        engine="simulate",
-        install_pulumi="false",
     )
     assert run.code == 0, run.stderr
     removals = json.loads(run.outputs["removals"])
@@ -226,7 +217,7 @@ def test_a_removed_deployment_is_planned_for_destroy_with_its_resources(repo, wo
         if r["stack"] == "network"
     )
     assert "aws:ec2/vpc:Vpc vpc" in network["resources"]
-    removed = run_action(
+    removed = simulated(
         repo,
         work,
         command="remove",
@@ -234,8 +225,6 @@ def test_a_removed_deployment_is_planned_for_destroy_with_its_resources(repo, wo
         environment="dev",
         stacks=dev["stacks"],
         base_ref="HEAD~1",
-        engine="simulate",
-        install_pulumi="false",
     )
     assert removed.code == 0, removed.stderr
     assert not (repo / ".cloud/sim/D2K7Q1M").exists()
@@ -244,27 +233,23 @@ def test_a_removed_deployment_is_planned_for_destroy_with_its_resources(repo, wo
 def test_a_dispatched_destroy_plans_the_deployed_stacks_in_reverse(repo, work):
     for stack in ("network", "security"):
         assert (
-            run_action(
+            simulated(
                 repo,
                 work,
                 command="run-stack",
                 deployment="D2K7Q1M",
                 environment="dev",
                 stack=stack,
-                engine="simulate",
-                install_pulumi="false",
             ).code
             == 0
         )
-    run = run_action(
+    run = simulated(
         repo,
         work,
         command="plan",
         deployment="D2K7Q1M",
         environment="dev",
         operation="destroy",
-        engine="simulate",
-        install_pulumi="false",
     )
     assert run.code == 0, run.stderr
     assert [i["stack"] for i in json.loads(run.outputs["layer-1"])] == ["security"]
