@@ -35,6 +35,16 @@ ORGS = ("CompanyA", "CompanyB")
 FAST_HASH = hash_password("correct horse battery", n=2**4)
 PASSWORD = "correct horse battery"
 HIGH = {"minute": 1_000_000, "hour": None, "day": None}
+# a new deployment as POST /deployments takes it, and where it lands in the repo
+D1_FILE = "deployments/D1BRV40-CompanyA-ecommerce/manifest.yaml"
+NEW = {
+    "organization": "CompanyA",
+    "project": "shop",
+    "template": "minimal",
+    "deploymentId": "D0SHOP1",
+    "accounts": {"dev": "111111111111"},
+}
+NEW_FILE = "deployments/D0SHOP1-CompanyA-shop/manifest.yaml"
 
 
 @cache

@@ -17,22 +17,20 @@ from github import Auth, Github
 from controller.adapters.github_repo import GitHubCatalogSource
 from controller.core.catalog import is_catalog_path
 from controller.core.fingerprints import blob_id
-from tests.service.conftest import Harness, HarnessFactory, example_files
+from tests.service.conftest import (
+    D1_FILE,
+    NEW,
+    NEW_FILE,
+    Harness,
+    HarnessFactory,
+    example_files,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "github"
 API = "https://api.github.com:443/repos/acme/platform"
 HEAD = "a1" * 20
 NEXT = "b2" * 20
 NEW_COMMIT = "c3" * 20
-D1_FILE = "deployments/D1BRV40-CompanyA-ecommerce/manifest.yaml"
-NEW = {
-    "organization": "CompanyA",
-    "project": "shop",
-    "template": "minimal",
-    "deploymentId": "D0SHOP1",
-    "accounts": {"dev": "111111111111"},
-}
-NEW_FILE = "deployments/D0SHOP1-CompanyA-shop/manifest.yaml"
 
 
 def fixture(name: str, **values: str) -> dict[str, Any]:

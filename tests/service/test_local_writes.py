@@ -10,17 +10,7 @@ import yaml
 
 from controller.adapters.catalog_sources import LocalCatalogSource
 from tests.conftest import git
-from tests.service.conftest import Harness, HarnessFactory
-
-D1_FILE = "deployments/D1BRV40-CompanyA-ecommerce/manifest.yaml"
-NEW = {
-    "organization": "CompanyA",
-    "project": "shop",
-    "template": "minimal",
-    "deploymentId": "D0SHOP1",
-    "accounts": {"dev": "111111111111"},
-}
-NEW_FILE = "deployments/D0SHOP1-CompanyA-shop/manifest.yaml"
+from tests.service.conftest import D1_FILE, NEW, NEW_FILE, Harness, HarnessFactory
 
 
 def local(make_harness: HarnessFactory, root: Path, **options: object) -> Harness:
