@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from controller.service.log_endpoints import read_logs
-from controller.service.log_lines import LogFilter
+from controller.service.endpoints.log_lines import LogFilter
+from controller.service.endpoints.logs import read_logs
 from controller.store.base import EventRecord, OperationRecord
 from controller.store.sqlite import open_store
 

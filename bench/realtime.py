@@ -159,7 +159,7 @@ def main() -> int:
 
 
 def create_operation(database: Path) -> str:
-    from controller.service.envelope import timestamp
+    from controller.service.http.envelope import timestamp
     from controller.store import OperationRecord, open_store
 
     operation_id = f"op-{secrets.token_hex(6)}"
@@ -222,7 +222,7 @@ def produce(database: Path, operation_id: str, *, events: int, rate: float) -> N
     """Append `events` stack.progress events, `rate` per second on average, as another
     process would. Arrivals are random (Poisson, fixed seed): a metronome at the hub's own
     polling rate would sample a single phase of the poll and skew the figures."""
-    from controller.service.envelope import timestamp
+    from controller.service.http.envelope import timestamp
     from controller.store import EventRecord, open_store
 
     store = open_store(database)

@@ -35,8 +35,8 @@ def wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
 def create_api_key(database: Path, organizations: Sequence[str]) -> str:
     """A Developer of the enterprise tier in `organizations`, and its API key (reads
     deployments), in the store at `database`."""
-    from controller.service.envelope import timestamp
-    from controller.service.tokens import hash_password, new_api_key, new_id
+    from controller.service.auth.tokens import hash_password, new_api_key, new_id
+    from controller.service.http.envelope import timestamp
     from controller.store import ApiKeyRecord, UserRecord, open_store
 
     store = open_store(database)

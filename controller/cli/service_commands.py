@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # The argument definitions are built for every `cloud` command, so this module imports
 # the service (starlette, PyJWT, the store) only when one of its commands runs.
 MIN_PASSWORD = 10
-TIER_NAMES = ("free", "standard", "enterprise")  # controller.service.rate_limits.TIERS
+TIER_NAMES = ("free", "standard", "enterprise")  # controller.service.http.rate_limits.TIERS
 
 
 def _settings(args: argparse.Namespace, **options: Any) -> Settings:
@@ -163,7 +163,7 @@ def users(args: argparse.Namespace) -> int:
 
 
 def add_user(args: argparse.Namespace) -> int:
-    from controller.service.tokens import hash_password, new_id
+    from controller.service.auth.tokens import hash_password, new_id
     from controller.store.base import StoreConflictError, UserRecord
     from controller.store.sqlite import open_store
 
@@ -236,6 +236,6 @@ def _read_password(*, from_stdin: bool) -> str:
 
 
 def _now() -> str:
-    from controller.service.envelope import timestamp
+    from controller.service.http.envelope import timestamp
 
     return timestamp()

@@ -21,19 +21,19 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from controller.service.access import SIGN_IN_PATHS
-from controller.service.authentication import AuthenticationMiddleware
-from controller.service.envelope import failure
-from controller.service.errors import internal_error, translate
-from controller.service.middleware import (
+from controller.service.auth.authentication import AuthenticationMiddleware
+from controller.service.http.access import SIGN_IN_PATHS
+from controller.service.http.envelope import failure
+from controller.service.http.errors import internal_error, translate
+from controller.service.http.middleware import (
     BodyLimitMiddleware,
     QueuedLog,
     RequestContextMiddleware,
     access_logger,
 )
-from controller.service.rate_limits import Policy, RateLimitMiddleware, tier_limits
-from controller.service.routes import ENDPOINTS, EXTRA_ROUTES
-from controller.service.routing import build_routes
+from controller.service.http.rate_limits import Policy, RateLimitMiddleware, tier_limits
+from controller.service.http.routes import ENDPOINTS, EXTRA_ROUTES
+from controller.service.http.routing import build_routes
 from controller.service.services import Services, build_services
 from controller.service.settings import Settings, load_settings
 

@@ -27,14 +27,14 @@ from controller.operations.control import Dispatcher, Operations
 from controller.operations.github import GitHubIntake
 from controller.operations.recorder import Recorder
 from controller.operations.runner_tokens import RunnerTokens
-from controller.service.authentication import Authenticator
+from controller.service.auth.authentication import Authenticator
+from controller.service.auth.oidc import OidcVerifier
+from controller.service.auth.tokens import AccessTokens, load_or_create_secret
 from controller.service.catalog_state import RepoState
-from controller.service.envelope import iso_at
-from controller.service.github_webhooks import GitHubWebhooks
-from controller.service.oidc import OidcVerifier
-from controller.service.realtime import EventHub
+from controller.service.endpoints.webhooks import GitHubWebhooks
+from controller.service.http.envelope import iso_at
+from controller.service.realtime.hub import EventHub
 from controller.service.settings import Settings
-from controller.service.tokens import AccessTokens, load_or_create_secret
 from controller.store.base import Store
 from controller.store.sqlite import open_store
 

@@ -23,9 +23,9 @@ from controller.adapters.local_repo import LocalRepo
 from controller.core import rbac
 from controller.engines.simulated import SimulatedEngine
 from controller.service.app import create_app
+from controller.service.auth.tokens import hash_password, new_id
 from controller.service.services import Services, build_services
 from controller.service.settings import Settings
-from controller.service.tokens import hash_password, new_id
 from controller.store.base import SessionRecord, UserRecord
 from tests.conftest import REPO_ROOT
 from tests.service.fakes import FakeInventory, MemorySource

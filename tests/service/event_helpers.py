@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import jwt
 
-from controller.service.tokens import new_id
+from controller.service.auth.tokens import new_id
 from controller.store import EventRecord, OperationRecord, SessionRecord
 from tests.service.conftest import SECRET, Harness
 

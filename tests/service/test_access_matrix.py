@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from controller.core import rbac
-from controller.service.access import AUTHENTICATED, PUBLIC, ROUTE_ACCESS
-from controller.service.routes import ENDPOINTS
+from controller.service.http.access import AUTHENTICATED, PUBLIC, ROUTE_ACCESS
+from controller.service.http.routes import ENDPOINTS
 from tests.service.conftest import Harness
 
 PARAMS = {

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from controller.cli.main import main
-from controller.service.rate_limits import TIER_NAMES as SERVICE_TIERS
+from controller.service.http.rate_limits import TIER_NAMES as SERVICE_TIERS
 from controller.store.sqlite import open_store
 from tests.service.serving import free_port, start_service
 

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from controller.core import rbac
-from controller.service.routes import ENDPOINTS
+from controller.service.http.routes import ENDPOINTS
 from tests.service.conftest import Harness, HarnessFactory, example_files
 from tests.service.fakes import MemorySource
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from controller.service.realtime import Delivery, EventHub, latest_event_id
+from controller.service.realtime.hub import Delivery, EventHub, latest_event_id
 from controller.store import EventRecord, OperationRecord, open_store
 from controller.store.sqlite import SQLiteStore
 

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from controller.core import rbac
-from controller.service.access import ROUTE_ACCESS
+from controller.service.http.access import ROUTE_ACCESS
 from tests.service.conftest import Harness, HarnessFactory
 
 

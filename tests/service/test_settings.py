@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from controller.cli.main import main
+from controller.service.auth.tokens import load_or_create_secret
 from controller.service.settings import Settings, load_settings
-from controller.service.tokens import load_or_create_secret
 from tests.conftest import REPO_ROOT
 
 

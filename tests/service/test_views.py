@@ -7,15 +7,15 @@ import pytest
 
 from controller.core.problems import Problem
 from controller.service.catalog_state import introduced_problems
-from controller.service.payloads import DeploymentListQuery
-from controller.service.rate_limits import FixedWindowLimiter, tier_limits
-from controller.service.replies import DeploymentSummary, EnvironmentState
-from controller.service.views import (
+from controller.service.endpoints.payloads import DeploymentListQuery
+from controller.service.endpoints.replies import DeploymentSummary, EnvironmentState
+from controller.service.endpoints.views import (
     describe_changes,
     environment_status,
     paginate,
     select_deployments,
 )
+from controller.service.http.rate_limits import FixedWindowLimiter, tier_limits
 from controller.store.base import OperationRecord
 
 

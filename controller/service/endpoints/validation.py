@@ -23,20 +23,13 @@ from controller.core.models import Manifest
 from controller.core.problems import Problem, did_you_mean
 from controller.core.scaffold import manifest_path, render_manifest, scaffold_manifest
 from controller.core.validation import validate_snapshot
-from controller.service.access import API, TEMPLATE
-from controller.service.deployment_endpoints import find_deployment, fresh_deployment_id
-from controller.service.errors import (
-    AUTHZ_FORBIDDEN,
-    VALIDATION_REQUIRED_FIELD,
-    ApiError,
-    not_found,
-)
-from controller.service.payloads import (
+from controller.service.endpoints.deployments import find_deployment, fresh_deployment_id
+from controller.service.endpoints.payloads import (
     GenerateRequest,
     ValidateDependenciesRequest,
     ValidateManifestRequest,
 )
-from controller.service.replies import (
+from controller.service.endpoints.replies import (
     Check,
     DependencyGraph,
     DependencyValidation,
@@ -45,8 +38,15 @@ from controller.service.replies import (
     TemplateValidation,
     ValidationResult,
 )
-from controller.service.routing import Call, Endpoint, Reply, validate_document
-from controller.service.views import default_environment, issue
+from controller.service.endpoints.views import default_environment, issue
+from controller.service.http.access import API, TEMPLATE
+from controller.service.http.errors import (
+    AUTHZ_FORBIDDEN,
+    VALIDATION_REQUIRED_FIELD,
+    ApiError,
+    not_found,
+)
+from controller.service.http.routing import Call, Endpoint, Reply, validate_document
 
 _TEMPLATE_CHECKS = {
     "stack-definitions": (

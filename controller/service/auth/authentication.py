@@ -22,10 +22,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from controller.adapters.local_git import Author
 from controller.core.rbac import effective_permissions
-from controller.service.envelope import iso_at
-from controller.service.errors import AUTH_INVALID_TOKEN, AUTH_TOKEN_EXPIRED, ApiError
-from controller.service.oidc import OidcError, OidcVerifier
-from controller.service.tokens import AccessTokens, api_key_lookup, same_digest
+from controller.service.auth.oidc import OidcError, OidcVerifier
+from controller.service.auth.tokens import AccessTokens, api_key_lookup, same_digest
+from controller.service.http.envelope import iso_at
+from controller.service.http.errors import AUTH_INVALID_TOKEN, AUTH_TOKEN_EXPIRED, ApiError
 from controller.store.base import Store, UserRecord
 
 PRINCIPAL = "cloud.principal"

@@ -14,12 +14,12 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from controller.service.access import API
-from controller.service.docs_page import DOCS_CSS, render_docs
-from controller.service.errors import SERVICE_UNAVAILABLE, ApiError
-from controller.service.openapi import openapi_document
-from controller.service.replies import Health, Info, ServiceState
-from controller.service.routing import Call, Endpoint, Reply
+from controller.service.endpoints.replies import Health, Info, ServiceState
+from controller.service.http.access import API
+from controller.service.http.docs_page import DOCS_CSS, render_docs
+from controller.service.http.errors import SERVICE_UNAVAILABLE, ApiError
+from controller.service.http.openapi import openapi_document
+from controller.service.http.routing import Call, Endpoint, Reply
 
 
 def _guarded(name: str, probe: Any) -> dict[str, Any]:

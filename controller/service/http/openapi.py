@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from controller.service.access import PUBLIC
-from controller.service.routing import PATH_PATTERNS, Endpoint
+from controller.service.http.access import PUBLIC
+from controller.service.http.routing import PATH_PATTERNS, Endpoint
 
 REF = "#/components/schemas/{model}"
 _STATUS_TEXT = {

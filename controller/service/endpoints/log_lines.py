@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller.core import events
-from controller.service.envelope import iso_at
-from controller.service.realtime import event_data
+from controller.service.http.envelope import iso_at
+from controller.service.realtime.hub import event_data
 from controller.store.base import EventRecord
 
 LEVELS = {"debug": 0, "info": 1, "warn": 2, "error": 3}

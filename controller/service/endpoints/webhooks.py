@@ -23,8 +23,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from controller.core.webhooks import map_workflow_job, map_workflow_run, verify_signature
-from controller.service.envelope import iso_at, success
-from controller.service.errors import AUTH_INVALID_TOKEN, VALIDATION_INVALID_FORMAT, ApiError
+from controller.service.http.envelope import iso_at, success
+from controller.service.http.errors import AUTH_INVALID_TOKEN, VALIDATION_INVALID_FORMAT, ApiError
 
 log = logging.getLogger("cloud.webhooks")
 PATH = "/webhooks/github"

@@ -19,8 +19,8 @@ from controller.core.catalog import Catalog, Deployment, manifest_file
 from controller.core.environments import environment_view
 from controller.core.graph import build_graph, critical_path_seconds, layers, template_graph
 from controller.core.problems import Problem
-from controller.service.payloads import DeploymentListQuery
-from controller.service.replies import (
+from controller.service.endpoints.payloads import DeploymentListQuery
+from controller.service.endpoints.replies import (
     Change,
     Check,
     ContactView,

@@ -24,10 +24,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controller.service.authentication import PRINCIPAL, Principal
-from controller.service.envelope import REQUEST_ID, STARTED, failure, timestamp
-from controller.service.errors import PAYLOAD_TOO_LARGE, ApiError, internal_error, translate
-from controller.service.rate_limits import HEADERS as RATE_LIMIT_HEADERS
+from controller.service.auth.authentication import PRINCIPAL, Principal
+from controller.service.http.envelope import REQUEST_ID, STARTED, failure, timestamp
+from controller.service.http.errors import PAYLOAD_TOO_LARGE, ApiError, internal_error, translate
+from controller.service.http.rate_limits import HEADERS as RATE_LIMIT_HEADERS
 from controller.store.base import AuditEntry, Store
 
 AUDIT_DETAILS = "cloud.audit"

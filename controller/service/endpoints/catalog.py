@@ -15,23 +15,15 @@ from pydantic import BaseModel
 
 from controller.core.catalog import Catalog, stack_file, template_file
 from controller.core.models import StackDefinition, Strict, Template
-from controller.service.access import API, STACK, TEMPLATE
 from controller.service.catalog_state import CatalogState
-from controller.service.deployment_endpoints import write, written_status
-from controller.service.errors import (
-    RESOURCE_ALREADY_EXISTS,
-    RESOURCE_CONFLICT,
-    ApiError,
-    not_found,
-    problems_error,
-)
-from controller.service.payloads import (
+from controller.service.endpoints.deployments import write, written_status
+from controller.service.endpoints.payloads import (
     StackCreateRequest,
     StackListQuery,
     StackUpdateRequest,
     TemplateUpdateRequest,
 )
-from controller.service.replies import (
+from controller.service.endpoints.replies import (
     StackDetail,
     StackList,
     StackRegistered,
@@ -43,8 +35,7 @@ from controller.service.replies import (
     TemplateList,
     TemplateUpdated,
 )
-from controller.service.routing import Call, Endpoint, Reply, validate_document
-from controller.service.views import (
+from controller.service.endpoints.views import (
     BUILT_IN_TEMPLATES,
     catalog_layers,
     change_of,
@@ -56,6 +47,15 @@ from controller.service.views import (
     template_kind,
     template_summaries,
 )
+from controller.service.http.access import API, STACK, TEMPLATE
+from controller.service.http.errors import (
+    RESOURCE_ALREADY_EXISTS,
+    RESOURCE_CONFLICT,
+    ApiError,
+    not_found,
+    problems_error,
+)
+from controller.service.http.routing import Call, Endpoint, Reply, validate_document
 
 
 def render_document(model: Strict, *, kind: str) -> str:

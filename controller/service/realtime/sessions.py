@@ -32,9 +32,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from controller.service.authentication import Principal
-from controller.service.envelope import iso_at
-from controller.service.errors import (
+from controller.service.auth.authentication import Principal
+from controller.service.http.envelope import iso_at
+from controller.service.http.errors import (
     AUTH_INVALID_TOKEN,
     AUTH_TOKEN_EXPIRED,
     AUTHZ_FORBIDDEN,
@@ -44,8 +44,7 @@ from controller.service.errors import (
     VALIDATION_INVALID_FORMAT,
     ApiError,
 )
-from controller.service.realtime import Delivery, event_data, recent_events
-from controller.service.realtime_access import (
+from controller.service.realtime.access import (
     CHANNEL_PATTERNS,
     URL_CREDENTIALS,
     ConnectionQuota,
@@ -59,6 +58,7 @@ from controller.service.realtime_access import (
     refusal,
     resolve,
 )
+from controller.service.realtime.hub import Delivery, event_data, recent_events
 
 logger = logging.getLogger("cloud.realtime")
 

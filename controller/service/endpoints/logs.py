@@ -25,23 +25,23 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from controller.core.models import EnvironmentName, StackName
-from controller.service.access import DEPLOYMENT
-from controller.service.deployment_endpoints import find_deployment
-from controller.service.envelope import success
-from controller.service.errors import VALIDATION_INVALID_FORMAT, ApiError
-from controller.service.log_lines import (
+from controller.service.endpoints.deployments import find_deployment
+from controller.service.endpoints.log_lines import (
     DURATION,
     LogFilter,
     log_entry,
     parse_time,
     types_below,
 )
-from controller.service.openapi import REF
-from controller.service.payloads import Payload
-from controller.service.realtime import Delivery
-from controller.service.realtime_access import OPERATION_ID_PATTERN
-from controller.service.replies import Reply as ReplyModel
-from controller.service.routing import Call, Endpoint, Reply
+from controller.service.endpoints.payloads import Payload
+from controller.service.endpoints.replies import Reply as ReplyModel
+from controller.service.http.access import DEPLOYMENT
+from controller.service.http.envelope import success
+from controller.service.http.errors import VALIDATION_INVALID_FORMAT, ApiError
+from controller.service.http.openapi import REF
+from controller.service.http.routing import Call, Endpoint, Reply
+from controller.service.realtime.access import OPERATION_ID_PATTERN
+from controller.service.realtime.hub import Delivery
 from controller.store.base import EventRecord, Store
 
 PAGE = 1000  # events read from the store per query

@@ -29,10 +29,8 @@ from controller.core.state_views import (
 from controller.engines.base import Engine, EngineError, StackSpec, mask_outputs
 from controller.execution.specs import stack_spec
 from controller.operations.records import message_of
-from controller.service.access import DEPLOYMENT, STACK_OF_DEPLOYMENT
-from controller.service.deployment_endpoints import find_deployment
-from controller.service.errors import VALIDATION_INVALID_FORMAT, ApiError, not_found
-from controller.service.operation_payloads import (
+from controller.service.endpoints.deployments import find_deployment
+from controller.service.endpoints.operation_payloads import (
     DeploymentMetrics,
     DeploymentOutputs,
     EnvironmentQuery,
@@ -47,8 +45,10 @@ from controller.service.operation_payloads import (
     StateSynced,
     StateSyncRequest,
 )
-from controller.service.routing import Call, Endpoint, Reply
-from controller.service.views import default_environment
+from controller.service.endpoints.views import default_environment
+from controller.service.http.access import DEPLOYMENT, STACK_OF_DEPLOYMENT
+from controller.service.http.errors import VALIDATION_INVALID_FORMAT, ApiError, not_found
+from controller.service.http.routing import Call, Endpoint, Reply
 
 
 def _engine(call: Call) -> Engine:

@@ -27,17 +27,8 @@ from controller.core.scaffold import (
     render_manifest,
     scaffold_manifest,
 )
-from controller.service.access import API, DEPLOYMENT
 from controller.service.catalog_state import CatalogState, WriteResult
-from controller.service.errors import (
-    AUTHZ_ORGANIZATION_MISMATCH,
-    DEPLOYMENT_HAS_ACTIVE_STACKS,
-    RESOURCE_ALREADY_EXISTS,
-    ApiError,
-    not_found,
-    problems_error,
-)
-from controller.service.payloads import (
+from controller.service.endpoints.payloads import (
     DeleteQuery,
     DeploymentCreateRequest,
     DeploymentListQuery,
@@ -45,7 +36,7 @@ from controller.service.payloads import (
     DeploymentUpdateRequest,
     DeploymentValidateRequest,
 )
-from controller.service.replies import (
+from controller.service.endpoints.replies import (
     DeploymentCreated,
     DeploymentDeleted,
     DeploymentDetail,
@@ -53,8 +44,7 @@ from controller.service.replies import (
     DeploymentUpdated,
     DeploymentValidation,
 )
-from controller.service.routing import Call, Endpoint, Reply, validate_document
-from controller.service.views import (
+from controller.service.endpoints.views import (
     change_of,
     checks,
     default_environment,
@@ -70,6 +60,16 @@ from controller.service.views import (
     summarize,
     visible_rows,
 )
+from controller.service.http.access import API, DEPLOYMENT
+from controller.service.http.errors import (
+    AUTHZ_ORGANIZATION_MISMATCH,
+    DEPLOYMENT_HAS_ACTIVE_STACKS,
+    RESOURCE_ALREADY_EXISTS,
+    ApiError,
+    not_found,
+    problems_error,
+)
+from controller.service.http.routing import Call, Endpoint, Reply, validate_document
 
 ALL_CHECKS = (
     "manifest",

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StrictBool, StrictInt
 
 from controller.core.models import EnvironmentName
-from controller.service.payloads import Payload
-from controller.service.replies import Reply
+from controller.service.endpoints.payloads import Payload
+from controller.service.endpoints.replies import Reply
 
 StackGlob = Annotated[str, Field(pattern=r"^[a-z0-9*?\[\]!-]{1,64}$", max_length=64)]
 OperationId = Annotated[str, Field(pattern=r"^op-[0-9a-f]{6,32}$")]

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from controller.service.authentication import AUTH_ERROR, PRINCIPAL, Principal
-from controller.service.errors import RATE_LIMIT_EXCEEDED, ApiError
+from controller.service.auth.authentication import AUTH_ERROR, PRINCIPAL, Principal
+from controller.service.http.errors import RATE_LIMIT_EXCEEDED, ApiError
 
 WINDOWS = {"minute": 60, "hour": 3600, "day": 86_400}
 HEADERS = "cloud.ratelimit_headers"

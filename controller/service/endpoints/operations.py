@@ -30,17 +30,9 @@ from controller.operations.control import (
 )
 from controller.operations.records import RUNNING
 from controller.operations.runner_tokens import RunnerTokenError
-from controller.service.access import DEPLOYMENT, OPERATION, STACK_OF_DEPLOYMENT
 from controller.service.catalog_state import CatalogState
-from controller.service.deployment_endpoints import find_deployment
-from controller.service.errors import (
-    AUTH_INVALID_TOKEN,
-    AUTHZ_FORBIDDEN,
-    VALIDATION_INVALID_FORMAT,
-    ApiError,
-    problems_error,
-)
-from controller.service.operation_payloads import (
+from controller.service.endpoints.deployments import find_deployment
+from controller.service.endpoints.operation_payloads import (
     CancelAccepted,
     DeployRequest,
     DestroyPreview,
@@ -53,7 +45,15 @@ from controller.service.operation_payloads import (
     RunnerEventsRequest,
     StackOperationRequest,
 )
-from controller.service.routing import Call, Endpoint, Reply
+from controller.service.http.access import DEPLOYMENT, OPERATION, STACK_OF_DEPLOYMENT
+from controller.service.http.errors import (
+    AUTH_INVALID_TOKEN,
+    AUTHZ_FORBIDDEN,
+    VALIDATION_INVALID_FORMAT,
+    ApiError,
+    problems_error,
+)
+from controller.service.http.routing import Call, Endpoint, Reply
 
 # --- starting -------------------------------------------------------------------------------
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from controller.core.models import Manifest
 from controller.core.scaffold import render_manifest
-from controller.service.access import DEPLOYMENT, ENVIRONMENT
-from controller.service.deployment_endpoints import (
+from controller.service.endpoints.deployments import (
     find_deployment,
     operations,
     parse_manifest,
@@ -20,16 +19,20 @@ from controller.service.deployment_endpoints import (
     write,
     written_status,
 )
-from controller.service.errors import not_found
-from controller.service.payloads import EnvironmentDisableRequest, EnvironmentEnableRequest
-from controller.service.replies import (
+from controller.service.endpoints.payloads import (
+    EnvironmentDisableRequest,
+    EnvironmentEnableRequest,
+)
+from controller.service.endpoints.replies import (
     EnvironmentList,
     EnvironmentToggled,
     ManifestUpdated,
     ManifestView,
 )
-from controller.service.routing import Call, Endpoint, Reply
-from controller.service.views import change_of, environment_status, environments_of
+from controller.service.endpoints.views import change_of, environment_status, environments_of
+from controller.service.http.access import DEPLOYMENT, ENVIRONMENT
+from controller.service.http.errors import not_found
+from controller.service.http.routing import Call, Endpoint, Reply
 
 
 async def list_environments(call: Call) -> Reply:

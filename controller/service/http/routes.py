@@ -2,7 +2,7 @@
 
 Each group of endpoints keeps its rows beside its handlers; this module puts the groups
 together in the order the documentation shows them. The access table
-(`controller.service.access`) must name exactly these routes.
+(`controller.service.http.access`) must name exactly these routes.
 """
 
 from __future__ import annotations
@@ -12,20 +12,18 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from controller.service import (
-    auth_endpoints,
-    catalog_endpoints,
-    deployment_endpoints,
-    github_webhooks,
-    log_endpoints,
-    manifest_endpoints,
-    operation_endpoints,
-    realtime_sessions,
-    state_endpoints,
-    system_endpoints,
-    validation_endpoints,
-)
-from controller.service.routing import Endpoint
+from controller.service.endpoints import auth as auth_endpoints
+from controller.service.endpoints import catalog as catalog_endpoints
+from controller.service.endpoints import deployments as deployment_endpoints
+from controller.service.endpoints import logs as log_endpoints
+from controller.service.endpoints import manifests as manifest_endpoints
+from controller.service.endpoints import operations as operation_endpoints
+from controller.service.endpoints import state as state_endpoints
+from controller.service.endpoints import system as system_endpoints
+from controller.service.endpoints import validation as validation_endpoints
+from controller.service.endpoints import webhooks as github_webhooks
+from controller.service.http.routing import Endpoint
+from controller.service.realtime import sessions as realtime_sessions
 
 ENDPOINTS: list[Endpoint] = [
     *auth_endpoints.ENDPOINTS,

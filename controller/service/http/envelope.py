@@ -16,7 +16,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Scope
 
-from controller.service.errors import ApiError
+from controller.service.http.errors import ApiError
 
 REQUEST_ID = "cloud.request_id"
 STARTED = "cloud.started"

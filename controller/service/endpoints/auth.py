@@ -11,19 +11,22 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 
 from controller.core import rbac
-from controller.service.access import API
-from controller.service.envelope import iso_at
-from controller.service.errors import (
-    AUTH_INVALID_CREDENTIALS,
-    AUTH_INVALID_TOKEN,
-    AUTH_TOKEN_EXPIRED,
-    AUTHZ_FORBIDDEN,
-    VALIDATION_INVALID_FORMAT,
-    ApiError,
-    not_found,
+from controller.service.auth.tokens import (
+    API_KEY_PREFIX,
+    new_api_key,
+    new_id,
+    new_refresh_token,
+    refresh_token_id,
+    same_digest,
+    verify_password,
 )
-from controller.service.payloads import ApiKeyRequest, AuditQuery, LoginRequest, RefreshRequest
-from controller.service.replies import (
+from controller.service.endpoints.payloads import (
+    ApiKeyRequest,
+    AuditQuery,
+    LoginRequest,
+    RefreshRequest,
+)
+from controller.service.endpoints.replies import (
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyRevoked,
@@ -36,17 +39,19 @@ from controller.service.replies import (
     SignedOut,
     UserView,
 )
-from controller.service.routing import Call, Endpoint, Reply
-from controller.service.tokens import (
-    API_KEY_PREFIX,
-    new_api_key,
-    new_id,
-    new_refresh_token,
-    refresh_token_id,
-    same_digest,
-    verify_password,
+from controller.service.endpoints.views import paginate
+from controller.service.http.access import API
+from controller.service.http.envelope import iso_at
+from controller.service.http.errors import (
+    AUTH_INVALID_CREDENTIALS,
+    AUTH_INVALID_TOKEN,
+    AUTH_TOKEN_EXPIRED,
+    AUTHZ_FORBIDDEN,
+    VALIDATION_INVALID_FORMAT,
+    ApiError,
+    not_found,
 )
-from controller.service.views import paginate
+from controller.service.http.routing import Call, Endpoint, Reply
 from controller.store.base import ApiKeyRecord, RefreshTokenRecord, SessionRecord, UserRecord
 
 

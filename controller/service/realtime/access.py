@@ -22,9 +22,9 @@ from starlette.concurrency import run_in_threadpool
 
 from controller.core import rbac
 from controller.core.models import DEPLOYMENT_ID_PATTERN, ENVIRONMENT_PATTERN, STACK_NAME_PATTERN
-from controller.service.authentication import Authenticator, Principal
+from controller.service.auth.authentication import Authenticator, Principal
 from controller.service.catalog_state import CatalogState
-from controller.service.errors import (
+from controller.service.http.errors import (
     AUTH_INVALID_TOKEN,
     AUTHZ_FORBIDDEN,
     RESOURCE_NOT_FOUND,

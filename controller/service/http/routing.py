@@ -24,17 +24,17 @@ from starlette.routing import Route
 from controller.core.documents import data_path, validate_data
 from controller.core.models import DEPLOYMENT_ID_PATTERN, ENVIRONMENT_PATTERN, STACK_NAME_PATTERN
 from controller.core.problems import Problem
-from controller.service.access import AUTHENTICATED, PUBLIC, ROUTE_ACCESS
-from controller.service.authentication import AUTH_ERROR, PRINCIPAL, Principal
-from controller.service.envelope import success
-from controller.service.errors import (
+from controller.service.auth.authentication import AUTH_ERROR, PRINCIPAL, Principal
+from controller.service.http.access import AUTHENTICATED, PUBLIC, ROUTE_ACCESS
+from controller.service.http.envelope import success
+from controller.service.http.errors import (
     AUTH_INVALID_TOKEN,
     AUTHZ_FORBIDDEN,
     VALIDATION_INVALID_FORMAT,
     VALIDATION_REQUIRED_FIELD,
     ApiError,
 )
-from controller.service.middleware import AUDIT_DETAILS
+from controller.service.http.middleware import AUDIT_DETAILS
 
 PATH_PATTERNS = {
     "deployment_id": DEPLOYMENT_ID_PATTERN,

@@ -1,0 +1,1 @@
+"""Live events: the event hub and the `/ws` WebSocket protocol."""
