@@ -202,3 +202,33 @@ def test_destroy_runs_in_reverse_order_and_refuses_to_orphan(mini_files, tmp_pat
     assert report.status == "success"
     assert [stack for op, stack in engine.calls] == ["app", "db", "sec", "net"]
     assert engine.stacks == {}
+
+
+def test_a_stack_that_did_not_run_is_announced_as_skipped_with_its_reason(mini_files, tmp_path):
+    engine = FakeEngine()
+    Run(mini_files, engine, tmp_path).deploy()
+    run = Run(mini_files, engine, tmp_path)
+    run.deploy()
+    skipped = [e for e in run.events if e["type"] == "stack.skipped"]
+    assert [e["data"]["stackName"] for e in skipped] == ["net", "sec", "db", "app"]
+    assert all(e["data"]["status"] == "skipped" and e["data"]["reason"] for e in skipped)
+    assert not [e for e in run.events if e["type"] == "stack.completed"]
+
+
+def test_blocked_stacks_are_skipped_not_completed(mini_files, tmp_path):
+    run = Run(mini_files, FakeEngine(fail={"sec": "boom"}), tmp_path, parallel=1)
+    run.deploy()
+    skipped = {
+        e["data"]["stackName"]: e["data"] for e in run.events if e["type"] == "stack.skipped"
+    }
+    assert skipped["db"]["status"] == "blocked" and skipped["db"]["reason"] == "upstream sec failed"
+
+
+def test_a_completed_stack_always_says_how_long_it_took_and_what_it_created(mini_files, tmp_path):
+    run = Run(mini_files, FakeEngine(), tmp_path)
+    run.deploy()
+    completed = [e["data"] for e in run.events if e["type"] == "stack.completed"]
+    assert len(completed) == 4
+    for data in completed:
+        assert isinstance(data["duration"], int | float) and data["duration"] >= 0
+        assert isinstance(data["resourcesCreated"], int)

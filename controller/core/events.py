@@ -1,7 +1,10 @@
 """The operation events of the API seeds, as plain dicts.
 
 `operation.started`, `stack.started`, `stack.progress`, `stack.completed`, `stack.failed`,
-`operation.completed` and `log`: the executor emits them, the CLI shows them, the service
+`operation.completed` and `log` (the seeds' seven), and `stack.skipped` for a stack that
+did not run (unchanged, blocked by a failed upstream, cancelled), with its reason: a
+`stack.completed` is only sent for a stack that ran, and always says how long it took and
+what it created. The executor emits them, the CLI shows them, the service
 stores them and relays them over WebSocket and SSE. Each carries the deployment, the
 operation and (where it applies) the stack and environment, so any subscriber can route
 it to the seeds' channels. The caller passes the timestamp: no clock here.
@@ -17,6 +20,7 @@ STACK_STARTED = "stack.started"
 STACK_PROGRESS = "stack.progress"
 STACK_COMPLETED = "stack.completed"
 STACK_FAILED = "stack.failed"
+STACK_SKIPPED = "stack.skipped"
 OPERATION_COMPLETED = "operation.completed"
 LOG = "log"
 EVENT_TYPES = (
@@ -25,6 +29,7 @@ EVENT_TYPES = (
     STACK_PROGRESS,
     STACK_COMPLETED,
     STACK_FAILED,
+    STACK_SKIPPED,
     OPERATION_COMPLETED,
     LOG,
 )

@@ -1,6 +1,7 @@
 """An operation's state, folded from its events: what the status endpoint and retry need.
 
-Events (`stack.started`, `stack.progress`, `stack.completed`, `stack.failed`, `log`,
+Events (`stack.started`, `stack.progress`, `stack.completed`, `stack.skipped`,
+`stack.failed`, `log`,
 `operation.*`) are the record; progress counts, the stacks running now, the stacks done,
 the latest log lines and an estimate of the time left are all derived from them, the same
 way whether the events came from the local executor, from a runner's callbacks or from
@@ -92,6 +93,10 @@ def fold_stacks(
             stack.resources_created = int(counts.get("create", data.get("resourcesCreated", 0)))
             stack.outputs = dict(data.get("outputs") or {})
             stack.progress = 100 if stack.status in DONE else stack.progress
+        elif kind_ == "stack.skipped":
+            stack.status = str(data.get("status", "skipped"))
+            stack.completed_at = event.get("timestamp")
+            stack.reason = data.get("reason", stack.reason) or stack.reason
         elif kind_ == "stack.failed":
             stack.status, stack.completed_at = "failed", event.get("timestamp")
             stack.error = (data.get("error") or {}).get("message")

@@ -288,7 +288,7 @@ class Executor:
                 reason = scheduler.reasons.get(name, "")
                 outcomes[name] = StackOutcome(name, state, reason, layer=layer(name))
                 self._emit(
-                    events.STACK_COMPLETED,
+                    events.STACK_SKIPPED,
                     stackName=name,
                     status=state,
                     reason=reason,
@@ -487,12 +487,7 @@ class Executor:
 
     def _skipped(self, name: str, layer: int, reason: str) -> StackOutcome:
         self._emit(
-            events.STACK_COMPLETED,
-            stackName=name,
-            status="skipped",
-            reason=reason,
-            layer=layer,
-            duration=0,
+            events.STACK_SKIPPED, stackName=name, status="skipped", reason=reason, layer=layer
         )
         with self._outputs_lock:
             outputs = self._outputs.get(name, ({}, frozenset()))

@@ -271,7 +271,7 @@ class GitHubIntake:
                 status, reason = "cancelled", f"not run: the run ended {update.conclusion}"
             self.recorder.append(
                 events.event(
-                    events.STACK_COMPLETED,
+                    events.STACK_SKIPPED,
                     self._now(),
                     **context,
                     stackName=stack.name,
@@ -375,6 +375,19 @@ class GitHubIntake:
         else:
             status = "skipped"
         counts = (result or {}).get("counts") or {}
+        if status in ("skipped", "cancelled"):  # the job did not run the stack
+            self.recorder.append(
+                events.event(
+                    events.STACK_SKIPPED,
+                    at,
+                    **context,
+                    status=status,
+                    layer=layer,
+                    reason=(result or {}).get("reason") or f"the job ended {update.state}",
+                    jobUrl=update.html_url,
+                )
+            )
+            return
         self.recorder.append(
             events.event(
                 events.STACK_COMPLETED,

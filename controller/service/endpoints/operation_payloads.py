@@ -115,7 +115,9 @@ class RunnerEventsRequest(Payload):
 
 
 class RunnerEvent(Payload):
-    type: Literal["stack.started", "stack.progress", "stack.completed", "stack.failed", "log"]
+    type: Literal[
+        "stack.started", "stack.progress", "stack.completed", "stack.skipped", "stack.failed", "log"
+    ]
     stack_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")] | None = None
     timestamp: str | None = Field(None, max_length=40)
     status: str | None = Field(None, max_length=40)
