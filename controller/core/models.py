@@ -176,6 +176,9 @@ class StackDefinition(Strict):
     configuration: dict[ConfigKey, ConfigSpec] = Field(default_factory=dict)
     estimated_duration: int = Field(default=60, ge=1, description="seconds")
     estimated_resources: int = Field(default=0, ge=0)
+    estimated_monthly_cost: float | None = Field(
+        default=None, ge=0, description="USD per month per instance, an estimate"
+    )
     resources: list[ResourceDoc] = Field(default_factory=list)
 
     @model_validator(mode="after")

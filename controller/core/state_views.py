@@ -79,12 +79,17 @@ def metrics(
     *,
     now: datetime,
     period: str,
+    total_resources: int = 0,
+    estimated_monthly: float | None = None,
 ) -> dict[str, Any]:
     """Deploys and resources over `period` (an operation counts if it started in it).
 
     `operations`: dicts with id, type, status, startedAt, completedAt; `events`: an
     operation's messages (`{type, timestamp, data}`) by its id, asked only for the
-    operations in `period` and only for their `METRIC_EVENTS`.
+    operations in `period` and only for their `METRIC_EVENTS`. `total_resources` is what
+    the deployed stacks hold now, `estimated_monthly` what they are estimated to cost.
+    `resources.failed` counts the stack updates that failed (each left at least one
+    resource change undone).
     """
     since = now - PERIODS[period]
     chosen = [op for op in operations if _at(op.get("startedAt")) >= since]
@@ -121,13 +126,20 @@ def metrics(
         },
         "destroys": sum(op.get("type") == "destroy" for op in chosen),
         "resources": {
+            "total": total_resources,
             "created": counts["create"],
             "updated": counts["update"] + counts.get("replace", 0),
             "deleted": counts["delete"],
             "unchanged": counts["same"],
+            "failed": failed_stacks,
             "failedStacks": failed_stacks,
         },
-        "costs": None,  # not known to the controller: see your cloud's billing
+        "costs": {
+            "estimatedMonthly": estimated_monthly,
+            "currency": "USD",
+            "basis": "the stack definitions' estimatedMonthlyCost of what is deployed",
+            "trend": None,  # the controller keeps no cost history; see your cloud's billing
+        },
         "stacks": [
             {
                 "name": name,

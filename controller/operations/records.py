@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.store.base import EventRecord, OperationRecord
+from controller.core.statuses import StackState
+from controller.store.base import EventRecord, OperationRecord, StackStateRecord
 
 RUNNING = ("pending", "in_progress")
 KINDS = ("deploy", "destroy", "preview", "import", "sync")
@@ -44,3 +45,51 @@ def operation_view(operation: OperationRecord) -> dict[str, Any]:
         "startedBy": operation.created_by,
         "stacks": payload.get("stacks", []),
     }
+
+
+def stack_state_of(record: StackStateRecord) -> StackState:
+    details = record.details
+    return StackState(
+        status=record.status,
+        at=record.at,
+        operation_id=record.operation_id,
+        deployed_at=details.get("deployedAt"),
+        deployed_by=details.get("deployedBy"),
+        duration=details.get("duration"),
+        resource_count=int(details.get("resourceCount") or 0),
+        outputs=details.get("outputs") or {},
+        error=details.get("error"),
+    )
+
+
+def stack_state_record(
+    deployment_id: str, environment: str, stack: str, state: StackState
+) -> StackStateRecord:
+    details = {
+        "deployedAt": state.deployed_at,
+        "deployedBy": state.deployed_by,
+        "duration": state.duration,
+        "resourceCount": state.resource_count,
+        "outputs": dict(state.outputs),
+        "error": dict(state.error) if state.error else None,
+    }
+    return StackStateRecord(
+        deployment_id,
+        environment,
+        stack,
+        state.status,
+        state.at,
+        state.operation_id,
+        {key: value for key, value in details.items() if value is not None},
+    )
+
+
+def stack_states(
+    records: list[StackStateRecord],
+) -> dict[tuple[str, str], dict[str, StackState]]:
+    """`{(deployment, environment): {stack: state}}` of stored stack states."""
+    found: dict[tuple[str, str], dict[str, StackState]] = {}
+    for record in records:
+        key = (record.deployment_id, record.environment)
+        found.setdefault(key, {})[record.stack] = stack_state_of(record)
+    return found

@@ -102,8 +102,6 @@ def build_services(
         store = open_store(settings.resolved_database())
     if source is None:
         source = _source(settings, github_client)
-    if inventory is None:
-        inventory = EngineInventory(settings.engine, repo_root=root, env=os.environ)
     secret = (
         settings.jwt_secret.get_secret_value().encode()
         if settings.jwt_secret is not None
@@ -136,6 +134,8 @@ def build_services(
     )
     repo = RepoState(source, refresh_seconds=settings.repo_refresh_seconds, monotonic=monotonic)
     engine = engine or LazyEngine(settings.engine, root)
+    if inventory is None:
+        inventory = EngineInventory(settings.engine, repo_root=root, env=os.environ, engine=engine)
 
     def now() -> str:
         return iso_at(clock())

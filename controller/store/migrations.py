@@ -135,6 +135,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX webhook_deliveries_received ON webhook_deliveries(received_at);
         """,
     ),
+    Migration(
+        4,
+        "the recorded state of each stack instance (what statuses are derived from)",
+        """
+        CREATE TABLE stack_states (
+            deployment_id TEXT NOT NULL,
+            environment TEXT NOT NULL,
+            stack TEXT NOT NULL,
+            status TEXT NOT NULL,
+            at TEXT NOT NULL,
+            operation_id TEXT NOT NULL,
+            details TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (deployment_id, environment, stack)
+        );
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

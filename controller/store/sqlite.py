@@ -27,6 +27,7 @@ from controller.store.base import (
     RunningLimit,
     RunningLimitError,
     SessionRecord,
+    StackStateRecord,
     StoreError,
     UserRecord,
 )
@@ -37,10 +38,13 @@ from controller.store.rows import (
     KEY_COLUMNS,
     LOCK_COLUMNS,
     OPERATION_COLUMNS,
+    STACK_STATE_COLUMNS,
     USER_COLUMNS,
     api_key_of,
     operation_of,
     operation_values,
+    stack_state_of,
+    stack_state_values,
     translated,
     user_of,
     user_values,
@@ -431,6 +435,24 @@ class SQLiteStore:
             operation = operation_of(row)
             latest[(operation.deployment_id, operation.environment)] = operation
         return latest
+
+    def put_stack_state(self, state: StackStateRecord) -> None:
+        self._run(
+            f"INSERT OR REPLACE INTO stack_states ({STACK_STATE_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+            stack_state_values(state),
+        )
+
+    def list_stack_states(self, *, deployment_id: str | None = None) -> list[StackStateRecord]:
+        def read() -> list[StackStateRecord]:
+            where, params = where_clause({"deployment_id = ?": deployment_id})
+            rows = self._all(
+                f"SELECT {STACK_STATE_COLUMNS} FROM stack_states{where} "
+                "ORDER BY deployment_id, environment, stack",
+                params,
+            )
+            return [stack_state_of(row) for row in rows]
+
+        return list(self._cached(("stack-states", deployment_id), read))
 
     def append_event(self, event: EventRecord) -> EventRecord:
         with self._transaction() as db:

@@ -48,6 +48,12 @@ class Principal:
     key_id: str | None = None
 
     @property
+    def identity(self) -> str:
+        """How every `…By` field names the caller: the e-mail (the seeds' form), else the
+        user name."""
+        return self.email or self.username
+
+    @property
     def author(self) -> Author:
         return Author(self.name or self.username, self.email or f"{self.username}@cloud.invalid")
 

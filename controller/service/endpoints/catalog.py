@@ -168,7 +168,7 @@ async def register_stack(call: Call) -> Reply:
             name=definition.name,
             display_name=definition.display_name,
             registered_at=call.services.now(),
-            registered_by=call.user.username,
+            registered_by=call.user.identity,
             path=path,
             warnings=warnings,
             change=change_of(result.outcome),
@@ -203,7 +203,7 @@ async def update_stack(call: Call) -> Reply:
         StackUpdated(
             name=name,
             updated_at=call.services.now(),
-            updated_by=call.user.username,
+            updated_by=call.user.identity,
             changes=changes,
             warnings=warnings,
             change=change,
@@ -243,7 +243,7 @@ async def unregister_stack(call: Call) -> Reply:
         StackUnregistered(
             name=name,
             unregistered_at=call.services.now(),
-            unregistered_by=call.user.username,
+            unregistered_by=call.user.identity,
             change=change_of(result.outcome),
         ),
         status=written_status(result, 200),
@@ -294,7 +294,7 @@ async def create_template(call: Call) -> Reply:
             type=template_kind(template.name),  # type: ignore[arg-type]
             version=template.version,
             created_at=call.services.now(),
-            created_by=call.user.username,
+            created_by=call.user.identity,
             path=path,
             change=change_of(result.outcome),
         ),
@@ -326,7 +326,7 @@ async def update_template(call: Call) -> Reply:
             name=name,
             version=updated.version,
             updated_at=call.services.now(),
-            updated_by=call.user.username,
+            updated_by=call.user.identity,
             changes=changes,
             change=change,
         ),
@@ -370,7 +370,7 @@ async def delete_template(call: Call) -> Reply:
         TemplateDeleted(
             name=name,
             deleted_at=call.services.now(),
-            deleted_by=call.user.username,
+            deleted_by=call.user.identity,
             change=change_of(result.outcome),
         ),
         status=written_status(result, 200),

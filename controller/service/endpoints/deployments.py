@@ -11,7 +11,7 @@ organization is refused (`AUTHZ_ORGANIZATION_MISMATCH`).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +27,7 @@ from controller.core.scaffold import (
     render_manifest,
     scaffold_manifest,
 )
+from controller.operations.records import stack_states
 from controller.service.catalog_state import CatalogState, WriteResult
 from controller.service.endpoints.payloads import (
     DeleteQuery,
@@ -45,6 +46,7 @@ from controller.service.endpoints.replies import (
     DeploymentValidation,
 )
 from controller.service.endpoints.views import (
+    Recorded,
     change_of,
     checks,
     default_environment,
@@ -110,8 +112,13 @@ def broken_manifest(state: CatalogState, deployment_id: str) -> str | None:
     return None
 
 
-def operations(call: Call) -> Mapping[tuple[str, str], Any]:
-    return call.services.store.latest_operations()
+def recorded(call: Call, deployment_id: str | None = None) -> Recorded:
+    """What statuses are derived from: the latest operations and the stacks' states."""
+    store = call.services.store
+    return Recorded(
+        store.latest_operations(),
+        stack_states(store.list_stack_states(deployment_id=deployment_id)),
+    )
 
 
 def parse_manifest(data: dict[str, Any], *, where: str) -> Manifest:
@@ -215,9 +222,9 @@ async def create_deployment(call: Call) -> Reply:
             template=manifest.template,
             status="initialized",
             created_at=call.services.now(),
-            created_by=user.username,
+            created_by=user.identity,
             directory=created.directory,
-            environments=environments_of(created, catalog, {}),
+            environments=environments_of(created, catalog, Recorded()),
             stacks=stack_instances(created, catalog, environment) if environment else [],
             change=change_of(result.outcome),
         ),
@@ -235,15 +242,25 @@ def fresh_deployment_id(taken: set[str]) -> str:
 async def list_deployments(call: Call) -> Reply:
     query: DeploymentListQuery = call.query
     state = await call.services.repo.fresh()
-    ops = operations(call)
-    ops_key = tuple(sorted((k, v.updated_at, v.status) for k, v in ops.items()))
+    found = recorded(call)
+    ops_key = tuple(sorted((k, v.updated_at, v.status) for k, v in found.operations.items()))
+    states_key = (
+        len(found.states),
+        max((s.at for states in found.states.values() for s in states.values()), default=""),
+    )
     user = call.user
     visibility = None if rbac.is_administrator(user.roles) else user.organizations
-    key = ("deployments", ops_key, visibility, tuple(sorted(query.model_dump().items())))
+    key = (
+        "deployments",
+        ops_key,
+        states_key,
+        visibility,
+        tuple(sorted(query.model_dump().items())),
+    )
 
     def compute() -> dict[str, Any]:
         rows = [
-            summarize(deployment, state.files.times, ops)
+            summarize(deployment, state.files.times, found)
             for deployment in state.snapshot.deployments.values()
         ]
         selected = select_deployments(visible_rows(rows, sees(call)), query)
@@ -266,7 +283,8 @@ async def get_deployment(call: Call) -> Reply:
         state.snapshot.catalog,
         environment=environment,
         times=state.files.times,
-        operations=operations(call),
+        authors=state.files.authors,
+        recorded=recorded(call, deployment.deployment_id),
     )
     return Reply(detail)
 
@@ -312,7 +330,7 @@ async def save_manifest(call: Call, deployment: Deployment, updated: Manifest) -
                 status=400,
             )
     changes = describe_changes(full_dict(current), full_dict(updated))
-    now, by = call.services.now(), call.user.username
+    now, by = call.services.now(), call.user.identity
     deployment_id = current.deployment_id
     if not changes:
         return Reply(
@@ -384,7 +402,7 @@ async def delete_deployment(call: Call) -> Reply:
         DeploymentDeleted(
             deployment_id=deployment_id,
             deleted_at=call.services.now(),
-            deleted_by=call.user.username,
+            deleted_by=call.user.identity,
             forced=query.force,
             change=change_of(result.outcome),
         ),

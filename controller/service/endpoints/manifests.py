@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from controller.core.models import Manifest
 from controller.core.scaffold import render_manifest
+from controller.core.statuses import summarize_environment
 from controller.service.endpoints.deployments import (
     find_deployment,
-    operations,
     parse_manifest,
+    recorded,
     save_manifest,
     write,
     written_status,
@@ -24,12 +25,13 @@ from controller.service.endpoints.payloads import (
     EnvironmentEnableRequest,
 )
 from controller.service.endpoints.replies import (
+    EnvironmentDisabled,
+    EnvironmentEnabled,
     EnvironmentList,
-    EnvironmentToggled,
     ManifestUpdated,
     ManifestView,
 )
-from controller.service.endpoints.views import change_of, environment_status, environments_of
+from controller.service.endpoints.views import change_of, environments_of
 from controller.service.http.access import DEPLOYMENT, ENVIRONMENT
 from controller.service.http.errors import not_found
 from controller.service.http.routing import Call, Endpoint, Reply
@@ -38,7 +40,9 @@ from controller.service.http.routing import Call, Endpoint, Reply
 async def list_environments(call: Call) -> Reply:
     state = await call.services.repo.fresh()
     deployment = find_deployment(call, state, call.params["deployment_id"])
-    views = environments_of(deployment, state.snapshot.catalog, operations(call))
+    views = environments_of(
+        deployment, state.snapshot.catalog, recorded(call, deployment.deployment_id)
+    )
     return Reply(
         EnvironmentList(
             deployment_id=deployment.deployment_id, environments=views, total=len(views)
@@ -62,7 +66,7 @@ async def _toggle(call: Call, *, enabled: bool) -> Reply:
     if name not in manifest.environments:
         raise not_found("environment", name)
     deployment_id = deployment.deployment_id
-    now, by = call.services.now(), call.user.username
+    now, by = call.services.now(), call.user.identity
     change = None
     status = 200
     if manifest.environments[name].enabled != enabled:
@@ -79,15 +83,22 @@ async def _toggle(call: Call, *, enabled: bool) -> Reply:
         change = change_of(result.outcome)
         status = written_status(result, 200)
     call.audit(deploymentId=deployment_id, environment=name, enabled=enabled)
-    operation = operations(call).get((deployment_id, name))
+    found = recorded(call, deployment_id)
+    summary = summarize_environment(
+        found.of(deployment_id, name),
+        enabled=enabled,
+        running=found.running(deployment_id, name),
+    )
+    toggled = EnvironmentEnabled if enabled else EnvironmentDisabled
     return Reply(
-        EnvironmentToggled(
+        toggled(
             deployment_id=deployment_id,
             environment=name,
             enabled=enabled,
-            changed_at=now,
-            changed_by=by,
-            status=environment_status(enabled, operation),
+            at=now,
+            by=by,
+            status=summary.status,
+            stacks_deployed=summary.stacks_deployed,
             change=change,
         ),
         status=status,
@@ -132,10 +143,10 @@ ENDPOINTS = [
              "List a deployment's environments", "Environments", reply=EnvironmentList,
              errors=(404, 422)),
     Endpoint("POST", f"{ENVIRONMENT}/enable", enable_environment, "Enable an environment",
-             "Environments", reply=EnvironmentToggled, body=EnvironmentEnableRequest,
+             "Environments", reply=EnvironmentEnabled, body=EnvironmentEnableRequest,
              body_required=False, errors=(404, 409, 422, 502)),
     Endpoint("POST", f"{ENVIRONMENT}/disable", disable_environment, "Disable an environment",
-             "Environments", reply=EnvironmentToggled, body=EnvironmentDisableRequest,
+             "Environments", reply=EnvironmentDisabled, body=EnvironmentDisableRequest,
              body_required=False, errors=(404, 409, 422, 502)),
     Endpoint("GET", f"{DEPLOYMENT}/manifest", get_manifest, "A deployment's manifest",
              "Deployments", reply=ManifestView, errors=(404, 422)),

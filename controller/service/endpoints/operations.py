@@ -67,7 +67,7 @@ def _parallel(value: bool | int) -> int | None:
 
 
 def _by(call: Call) -> str:
-    return call.user.email or call.user.username
+    return call.user.identity
 
 
 async def deploy_deployment(call: Call) -> Reply:

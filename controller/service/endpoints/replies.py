@@ -196,19 +196,41 @@ class EnvironmentView(Reply):
     region: str
     account: str | None
     status: str
-    stacks: int
+    stacks: int = Field(description="stacks enabled in this environment")
+    stacks_deployed: int = 0
+    stacks_failed: int = 0
+    last_deployed_at: str | None = None
+    endpoints: dict[str, str] = Field(
+        default_factory=dict, description="the URLs the deployed stacks export"
+    )
+    resource_count: int = 0
+    estimated_monthly_cost: float | None = Field(
+        None, description="USD: the stack definitions' estimates (null when disabled)"
+    )
 
 
 class StackInstance(Reply):
     name: str
     layer: int | None
-    status: str
+    status: str = Field(
+        description="pending (never deployed) | deploying | deployed | failed | destroying | "
+        "destroyed"
+    )
     dependencies: list[str]
+    outputs: dict[str, Any] = Field(default_factory=dict, description="secrets as [secret]")
+    resource_count: int = 0
+    last_deployed_at: str | None = None
 
 
 class ContactView(Reply):
     email: str
     team: str
+
+
+class DeploymentMetricsView(Reply):
+    total_resources: int
+    deployment_duration: float | None = Field(description="seconds of the latest good deploy")
+    estimated_monthly_cost: float = Field(description="USD, enabled environments")
 
 
 class DeploymentDetail(Reply):
@@ -222,13 +244,16 @@ class DeploymentDetail(Reply):
     directory: str
     created_at: str | None
     updated_at: str | None
+    created_by: str | None = None
     last_deployed_at: str | None
+    last_deployed_by: str | None = None
     contact: ContactView | None
     tags: dict[str, str]
     environments: list[EnvironmentView]
     environment: str | None = Field(description="the environment `stacks` is laid out for")
     stacks: list[StackInstance]
     manifest: dict[str, Any]
+    metrics: DeploymentMetricsView
 
 
 class DeploymentCreated(Reply):
@@ -282,13 +307,25 @@ class EnvironmentList(Reply):
     total: int
 
 
-class EnvironmentToggled(Reply):
+class EnvironmentEnabled(Reply):
     deployment_id: str
     environment: str
     enabled: bool
-    changed_at: str
-    changed_by: str
+    enabled_at: str = Field(validation_alias="at")
+    enabled_by: str = Field(validation_alias="by")
     status: str
+    stacks_deployed: int = 0
+    change: Change | None
+
+
+class EnvironmentDisabled(Reply):
+    deployment_id: str
+    environment: str
+    enabled: bool
+    disabled_at: str = Field(validation_alias="at")
+    disabled_by: str = Field(validation_alias="by")
+    status: str
+    stacks_deployed: int = Field(0, description="still deployed: disabling destroys nothing")
     change: Change | None
 
 
@@ -317,6 +354,7 @@ class StackSummary(Reply):
     outputs: list[str]
     estimated_resources: int
     estimated_duration: int
+    estimated_monthly_cost: float | None = None
     templates: list[str]
 
 
@@ -338,6 +376,7 @@ class StackDetail(Reply):
     resources: list[ResourceDoc]
     estimated_resources: int
     estimated_duration: int
+    estimated_monthly_cost: float | None = None
     templates: list[str]
 
 
@@ -373,6 +412,7 @@ class TemplateSummary(Reply):
     stacks: list[str]
     environments: list[str]
     estimated_resources: int
+    estimated_monthly_cost: float
 
 
 class TemplateList(Reply):
@@ -398,6 +438,7 @@ class TemplateDetail(Reply):
     default_config: dict[str, dict[str, Any]]
     environments: dict[str, TemplateEnvironment]
     estimated_resources: int
+    estimated_monthly_cost: float = Field(description="USD per environment, the stacks' sum")
     deployment_time: int | None = Field(description="critical path in seconds")
 
 
