@@ -20,6 +20,7 @@ from controller.service.endpoints.deployments import write, written_status
 from controller.service.endpoints.payloads import (
     StackCreateRequest,
     StackListQuery,
+    StackUnregisterQuery,
     StackUpdateRequest,
     TemplateUpdateRequest,
 )
@@ -51,6 +52,7 @@ from controller.service.http.access import API, STACK, TEMPLATE
 from controller.service.http.errors import (
     RESOURCE_ALREADY_EXISTS,
     RESOURCE_CONFLICT,
+    VALIDATION_INVALID_FORMAT,
     ApiError,
     not_found,
     problems_error,
@@ -213,8 +215,21 @@ async def update_stack(call: Call) -> Reply:
 
 
 async def unregister_stack(call: Call) -> Reply:
-    state = await call.services.repo.fresh()
+    query: StackUnregisterQuery = call.query
     name = call.params["stack_name"]
+    if query.deployment_id is not None or query.environment is not None:
+        deployment = query.deployment_id or "{deploymentId}"
+        raise ApiError(
+            400,
+            VALIDATION_INVALID_FORMAT,
+            "DELETE /api/v1/stacks/{name} unregisters the stack type from the catalog; to "
+            f"destroy {name} in one deployment environment use POST /api/v1/deployments/"
+            f'{deployment}/stacks/{name}/destroy with {{"environment": '
+            f'"{query.environment or "…"}"}}',
+            details={"field": "deployment_id" if query.deployment_id else "environment"},
+            suggestion=f"POST /api/v1/deployments/{deployment}/stacks/{name}/destroy",
+        )
+    state = await call.services.repo.fresh()
     catalog = state.snapshot.catalog
     if name not in catalog.stacks:
         raise not_found("stack", name)
@@ -390,7 +405,8 @@ ENDPOINTS = [
     Endpoint("PUT", STACK, update_stack, "Update a stack definition", "Stacks",
              reply=StackUpdated, body=StackUpdateRequest, errors=(404, *_WRITE_ERRORS)),
     Endpoint("DELETE", STACK, unregister_stack, "Unregister a stack type", "Stacks",
-             reply=StackUnregistered, errors=(404, *_WRITE_ERRORS)),
+             reply=StackUnregistered, query=StackUnregisterQuery,
+             errors=(400, 404, *_WRITE_ERRORS)),
     Endpoint("GET", f"{API}/templates", list_templates, "List templates", "Templates",
              reply=TemplateList),
     Endpoint("POST", f"{API}/templates", create_template, "Create a template", "Templates",

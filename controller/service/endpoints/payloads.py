@@ -171,6 +171,16 @@ class StackCreateRequest(StackDefinition):
     layer: int | None = Field(None, ge=1, le=100, description="ignored: layers are computed")
 
 
+class StackUnregisterQuery(Payload):
+    force: bool = Field(
+        False, description="accepted (seeds/001); a stack type still in use is refused either way"
+    )
+    deployment_id: str | None = Field(
+        None, alias="deployment_id", description="refused: see POST …/stacks/{name}/destroy"
+    )
+    environment: str | None = Field(None, description="refused, with deployment_id")
+
+
 class StackUpdateRequest(Payload):
     display_name: str | None = None
     description: str | None = None

@@ -55,6 +55,10 @@ class RequestContextMiddleware:
         self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if len(path) > 1 and path.endswith("/"):
+            # `/deployments/` (seeds/004's spelling) is `/deployments`: served, not a bare 307
+            scope["path"] = path.rstrip("/") or "/"
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -226,6 +230,10 @@ class BodyLimitMiddleware:
         self.by_prefix = by_prefix or {}  # paths with a limit of their own (webhooks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if len(path) > 1 and path.endswith("/"):
+            # `/deployments/` (seeds/004's spelling) is `/deployments`: served, not a bare 307
+            scope["path"] = path.rstrip("/") or "/"
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
