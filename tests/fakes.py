@@ -39,11 +39,13 @@ class FakeEngine:
         self,
         outputs_for: Callable[[StackSpec], dict[str, Any]] = mini_outputs,
         *,
-        fail: Mapping[str, str] | None = None,
+        fail: Mapping[str, str | Exception] | None = None,
         secret: Mapping[str, set[str]] | None = None,
+        flaky: Mapping[str, int] | None = None,
     ) -> None:
         self.outputs_for = outputs_for
         self.fail = dict(fail or {})
+        self.flaky = dict(flaky or {})  # stack -> how many of its next ups fail
         self.secret = {k: frozenset(v) for k, v in (secret or {}).items()}
         self.stacks: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
@@ -54,7 +56,8 @@ class FakeEngine:
         with self.lock:
             self.calls.append((operation, spec.stack))
         if spec.stack in self.fail:
-            raise EngineError(self.fail[spec.stack])
+            failure = self.fail[spec.stack]
+            raise failure if isinstance(failure, Exception) else EngineError(failure)
 
     def preview(self, spec: StackSpec, *, on_event: EventSink = ignore_events) -> OperationResult:
         self._call("preview", spec)
@@ -70,6 +73,13 @@ class FakeEngine:
     ) -> OperationResult:
         self._call("up", spec)
         on_event(EngineEvent("resource.started", "test:Thing", "thing", "create"))
+        with self.lock:
+            flaky = self.flaky.get(spec.stack, 0)
+            if flaky:
+                self.flaky[spec.stack] = flaky - 1
+        if flaky:
+            on_event(EngineEvent("resource.failed", "test:Thing", "thing", "create"))
+            raise EngineError(f"{spec.stack}: thing failed (transient)")
         on_event(EngineEvent("resource.finished", "test:Thing", "thing", "create"))
         on_event(EngineEvent("log", message=f"deployed {spec.stack}"))
         outputs = self.outputs_for(spec)

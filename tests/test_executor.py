@@ -232,3 +232,27 @@ def test_a_completed_stack_always_says_how_long_it_took_and_what_it_created(mini
     for data in completed:
         assert isinstance(data["duration"], int | float) and data["duration"] >= 0
         assert isinstance(data["resourcesCreated"], int)
+
+
+def test_a_failed_stack_names_the_resource_that_failed(mini_files, tmp_path):
+    run = Run(mini_files, FakeEngine(flaky={"sec": 1}), tmp_path, parallel=1)
+    run.deploy()
+    failed = next(e["data"] for e in run.events if e["type"] == "stack.failed")
+    assert failed["stackName"] == "sec"
+    assert failed["error"]["resource"] == {"type": "test:Thing", "name": "thing"}
+
+
+def test_a_stack_locked_by_another_update_fails_as_resource_locked(mini_files, tmp_path):
+    from controller.engines.base import StackBusyError
+
+    run = Run(mini_files, FakeEngine(fail={"net": StackBusyError("locked by x")}), tmp_path)
+    run.deploy()
+    failed = next(e["data"] for e in run.events if e["type"] == "stack.failed")
+    assert failed["error"]["code"] == "RESOURCE_LOCKED"
+
+
+def test_a_started_stack_announces_the_resources_it_expects(mini_files, tmp_path):
+    run = Run(mini_files, FakeEngine(), tmp_path)
+    run.deploy()
+    started = [e["data"] for e in run.events if e["type"] == "stack.started"]
+    assert started and all(isinstance(d["resourcesTotal"], int) for d in started)

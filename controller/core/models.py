@@ -51,12 +51,12 @@ def _text_matching(kind: str, pattern: str, explain: str, *, hint_for_numbers: s
             hint = hint_for_numbers if isinstance(value, int | float) else ""
             raise PydanticCustomError(
                 kind,
-                "{explain}, got {value!r}{hint}",
-                {"explain": explain, "value": value, "hint": hint},
+                "{explain}, got {value}{hint}",
+                {"explain": explain, "value": repr(value), "hint": hint},
             )
         if not compiled.match(value):
             raise PydanticCustomError(
-                kind, "{explain}, got {value!r}", {"explain": explain, "value": value}
+                kind, "{explain}, got {value}", {"explain": explain, "value": repr(value)}
             )
         return value
 

@@ -80,6 +80,7 @@ def fold_stacks(
         if kind_ == "stack.started":
             stack.status, stack.started_at = running, event.get("timestamp")
             stack.reason = data.get("reason", stack.reason)
+            stack.resources_total = data.get("resourcesTotal", stack.resources_total)
         elif kind_ == "stack.progress":
             stack.progress = int(data.get("progress", stack.progress))
             stack.resources_created = int(data.get("resourcesProcessed", stack.resources_created))

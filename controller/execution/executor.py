@@ -42,6 +42,7 @@ from controller.engines.base import (
     EngineError,
     EngineEvent,
     OperationResult,
+    StackBusyError,
     empty_counts,
     mask_outputs,
 )
@@ -171,6 +172,7 @@ class Executor:
         self._emit_lock = threading.Lock()
         self._outputs_lock = threading.Lock()
         self._outputs: dict[str, tuple[dict[str, Any], frozenset[str]]] = {}
+        self._failed_resources: dict[str, dict[str, str]] = {}  # stack -> the resource
         self._stop = threading.Event()
         self._stop_reason = ""
 
@@ -369,6 +371,7 @@ class Executor:
             stackName=name,
             layer=entry.layer,
             estimatedDuration=entry.estimated_duration,
+            resourcesTotal=instance.definition.estimated_resources,
             reason=reason,
         )
         try:
@@ -407,7 +410,7 @@ class Executor:
                 )
                 result = self.engine.up(spec, record=record, on_event=progress)
         except EngineError as error:
-            return self._failed(name, entry.layer, str(error), started)
+            return self._failed(name, entry.layer, str(error), started, code=_code_of(error))
         if result.outputs or not preview:
             with self._outputs_lock:
                 self._outputs[name] = (dict(result.outputs), result.secret_outputs)
@@ -426,7 +429,7 @@ class Executor:
         try:
             result = self.engine.destroy(spec, on_event=self._progress_sink(name, 0))
         except EngineError as error:
-            return self._failed(name, layer, str(error), started)
+            return self._failed(name, layer, str(error), started, code=_code_of(error))
         return self._succeeded(name, layer, result, started, reason="destroyed")
 
     # --- helpers ----------------------------------------------------------------------------
@@ -463,6 +466,13 @@ class Executor:
             nonlocal processed
             if item.kind == "log":
                 self._emit(events.LOG, stackName=name, level=item.level, message=item.message)
+                return
+            if item.kind == "resource.failed":
+                with self._outputs_lock:
+                    self._failed_resources[name] = {
+                        "type": item.resource_type,
+                        "name": item.resource_name,
+                    }
                 return
             if item.kind != "resource.finished":
                 return
@@ -512,12 +522,12 @@ class Executor:
     def _failed(
         self, name: str, layer: int, message: str, started: float, *, code: str = "STACK_FAILED"
     ) -> StackOutcome:
-        self._emit(
-            events.STACK_FAILED,
-            stackName=name,
-            layer=layer,
-            error={"code": code, "message": message},
-        )
+        with self._outputs_lock:
+            resource = self._failed_resources.pop(name, None)
+        error = {"code": code, "message": message}
+        if resource is not None:
+            error["resource"] = resource  # type: ignore[assignment]
+        self._emit(events.STACK_FAILED, stackName=name, layer=layer, error=error)
         return StackOutcome(
             name,
             "failed",
@@ -565,3 +575,9 @@ class Executor:
                     subscriber(message)
                 except Exception:  # a broken display must not break a deploy
                     log.exception("event subscriber failed")
+
+
+def _code_of(error: EngineError) -> str:
+    """The seeds' code of a stack's failure: another update holding its lock is
+    `RESOURCE_LOCKED`, anything else `STACK_FAILED`."""
+    return "RESOURCE_LOCKED" if isinstance(error, StackBusyError) else "STACK_FAILED"

@@ -43,7 +43,7 @@ from controller.store.base import (
 )
 
 Kind = Literal["deploy", "destroy"]
-ErrorKind = Literal["invalid", "not_found", "conflict", "unavailable", "quota"]
+ErrorKind = Literal["invalid", "not_found", "conflict", "unavailable", "quota", "locked"]
 
 # The seeds' operation quotas: concurrent operations per tier.
 CONCURRENT_OPERATIONS: dict[str, int | None] = {"free": 1, "standard": 5, "enterprise": 20}
@@ -83,6 +83,30 @@ class OperationInProgressError(OperationError):
                 "deploymentId": holder.deployment_id,
                 "environment": holder.environment,
                 "since": holder.acquired_at,
+                "statusUrl": status_url(holder.deployment_id, holder.operation_id),
+            },
+        )
+        self.holder = holder
+
+
+class ResourceLockedError(OperationError):
+    """A change that is not an operation of its own (a state import, a sync) found the
+    environment locked by one (seeds/001 `RESOURCE_LOCKED`, 423)."""
+
+    def __init__(self, holder: LockRecord, lock_type: str) -> None:
+        super().__init__(
+            "locked",
+            "RESOURCE_LOCKED",
+            f"{holder.deployment_id} / {holder.environment} is locked by operation "
+            f"{holder.operation_id} ({lock_type}); wait for it to end or cancel it",
+            {
+                "deploymentId": holder.deployment_id,
+                "environment": holder.environment,
+                "lockedBy": holder.operation_id,
+                "lockedAt": holder.acquired_at,
+                "lockType": lock_type,
+                # the key seeds/001's OPERATION_IN_PROGRESS uses, for clients that read it
+                "operationId": holder.operation_id,
                 "statusUrl": status_url(holder.deployment_id, holder.operation_id),
             },
         )
@@ -636,7 +660,8 @@ class Operations:
         )
         holder = self.recorder.start(record, lock, message)  # brief: no quota
         if holder != lock:
-            raise OperationInProgressError(holder)
+            running = self.store.get_operation(holder.operation_id)
+            raise ResourceLockedError(holder, running.type if running else "operation")
         try:
             result = work()
         except BaseException as error:

@@ -46,7 +46,8 @@ def test_errors_are_the_seeds_envelope_with_headers(
     assert response.status_code == status
     body = response.json()
     assert body["success"] is False and set(body) == {"success", "error", "meta"}
-    assert set(body["error"]) == {"code", "message", "details", "suggestion"}
+    assert set(body["error"]) == {"code", "message", "details", "suggestion", "documentationUrl"}
+    assert body["error"]["documentationUrl"] == f"/docs#error-{code}"
     assert body["error"]["code"] == code and body["error"]["suggestion"]
     for name, value in SECURITY_HEADERS.items():
         assert response.headers[name] == value
@@ -115,6 +116,7 @@ def test_an_unexpected_error_is_a_bare_500_logged_with_its_request_id(
         "message": "internal server error",
         "details": {},
         "suggestion": error["suggestion"],
+        "documentationUrl": "/docs#error-INTERNAL_ERROR",
     }
     assert "secret" not in response.text and "Traceback" not in response.text
     request_id = response.headers["x-request-id"]

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from controller.core.catalog import Catalog, stack_file, template_file
 from controller.core.models import StackDefinition, Strict, Template
-from controller.service.catalog_state import CatalogState
+from controller.service.catalog_state import CatalogState, WriteRefused
 from controller.service.endpoints.deployments import write, written_status
 from controller.service.endpoints.payloads import (
     StackCreateRequest,
@@ -53,6 +53,7 @@ from controller.service.http.errors import (
     RESOURCE_ALREADY_EXISTS,
     RESOURCE_CONFLICT,
     VALIDATION_INVALID_FORMAT,
+    VALIDATION_INVALID_TEMPLATE,
     ApiError,
     not_found,
     problems_error,
@@ -295,7 +296,7 @@ async def create_template(call: Call) -> Reply:
             )
 
     absent(await call.services.repo.fresh())
-    result = await write(
+    result = await _template_write(
         call,
         {path: render_document(template, kind="Template")},
         message=f"Create template {template.name}",
@@ -329,7 +330,7 @@ async def update_template(call: Call) -> Reply:
     changes = describe_changes(full_dict(current), full_dict(updated))
     change, status = None, 200
     if changes:
-        result = await write(
+        result = await _template_write(
             call,
             {path: render_document(updated, kind="Template")},
             message=f"Update template {name}\n\n" + "\n".join(changes),
@@ -347,6 +348,17 @@ async def update_template(call: Call) -> Reply:
         ),
         status=status,
     )
+
+
+async def _template_write(call: Call, changes: dict[str, str | None], **options: Any) -> Any:
+    """A template's write: refused as a whole with seeds/001's `VALIDATION_INVALID_TEMPLATE`
+    (the precise problems in the details)."""
+    try:
+        return await write(call, changes, **options)
+    except WriteRefused as refused:
+        raise problems_error(
+            refused.problems, status=422, code=VALIDATION_INVALID_TEMPLATE
+        ) from None
 
 
 async def delete_template(call: Call) -> Reply:

@@ -29,6 +29,7 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
     ("GET", f"{API}/health"): PUBLIC,
     ("GET", f"{API}/info"): PUBLIC,
     ("GET", f"{API}/openapi.json"): PUBLIC,
+    ("GET", f"{API}/openapi.yaml"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/docs.css"): PUBLIC,
     # authentication

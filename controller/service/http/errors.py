@@ -21,6 +21,7 @@ from controller.adapters.local_repo import RepoPathError
 from controller.core.problems import Problem, ProblemError
 from controller.operations.control import OperationError
 from controller.service.catalog_state import WriteRefused
+from controller.service.http.error_codes import documentation_url
 from controller.store.base import StoreConflictError, StoreError
 
 # Seed codes (seeds/001, "Common Error Codes") and the few this service adds.
@@ -32,6 +33,7 @@ AUTHZ_RESOURCE_ACCESS_DENIED = "AUTHZ_RESOURCE_ACCESS_DENIED"
 AUTHZ_ORGANIZATION_MISMATCH = "AUTHZ_ORGANIZATION_MISMATCH"
 VALIDATION_REQUIRED_FIELD = "VALIDATION_REQUIRED_FIELD"
 VALIDATION_INVALID_FORMAT = "VALIDATION_INVALID_FORMAT"
+VALIDATION_INVALID_TEMPLATE = "VALIDATION_INVALID_TEMPLATE"
 RESOURCE_NOT_FOUND = "RESOURCE_NOT_FOUND"
 RESOURCE_ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
 RESOURCE_CONFLICT = "RESOURCE_CONFLICT"
@@ -102,6 +104,7 @@ class ApiError(Exception):
             "message": self.message,
             "details": self.details,
             "suggestion": self.suggestion,
+            "documentationUrl": documentation_url(self.code),
         }
 
 
@@ -109,8 +112,11 @@ def not_found(kind: str, name: str) -> ApiError:
     return ApiError(404, RESOURCE_NOT_FOUND, f"{kind} {name!r} not found", details={kind: name})
 
 
-def problems_error(problems: list[Problem], *, status: int | None = None) -> ApiError:
-    """A 422 (business rules) or 400 (format) carrying every problem with file and line."""
+def problems_error(
+    problems: list[Problem], *, status: int | None = None, code: str | None = None
+) -> ApiError:
+    """A 422 (business rules) or 400 (format) carrying every problem with file and line;
+    `code` names the failure as a whole (the first problem's code otherwise)."""
     errors = [p for p in problems if p.severity == "error"] or problems
     first = errors[0]
     if status is None:
@@ -122,7 +128,7 @@ def problems_error(problems: list[Problem], *, status: int | None = None) -> Api
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     return ApiError(
         status,
-        first.code,
+        code or first.code,
         message,
         details={"problems": [problem_view(p) for p in problems]},
         suggestion="Fix the problems listed in details; nothing was written",
@@ -174,6 +180,7 @@ _OPERATION_STATUS = {
     "conflict": 409,
     "unavailable": 503,
     "quota": 429,
+    "locked": 423,
 }
 
 

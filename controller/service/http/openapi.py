@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from controller.service.http.access import PUBLIC
+from controller.service.http.error_codes import ERROR_CODES
 from controller.service.http.routing import PATH_PATTERNS, Endpoint
 
 REF = "#/components/schemas/{model}"
@@ -59,6 +60,10 @@ def openapi_document(endpoints: list[Endpoint], *, version: str) -> dict[str, An
         "servers": [{"url": "/"}],
         "tags": [{"name": tag} for tag in dict.fromkeys(e.tag for e in endpoints)],
         "paths": paths,
+        "x-error-codes": [
+            {"code": code, "status": status, "description": meaning}
+            for code, (status, meaning) in ERROR_CODES.items()
+        ],
         "components": {
             "schemas": schemas,
             "securitySchemes": {
@@ -152,8 +157,7 @@ def _error_statuses(endpoint: Endpoint) -> set[int]:
     statuses = {429, *endpoint.errors}
     if endpoint.access != PUBLIC:
         statuses |= {401, 403}
-    if endpoint.body is not None or endpoint.query is not None or "{" in endpoint.path:
-        statuses.add(400)
+    statuses.add(400)  # a query parameter the route does not know, at least
     if endpoint.body is not None or endpoint.method in ("POST", "PUT"):
         statuses |= {400, 413}
     if "{" in endpoint.path:
@@ -176,12 +180,16 @@ def _envelope_schemas() -> dict[str, Any]:
         "Error": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["code", "message", "details", "suggestion"],
+            "required": ["code", "message", "details", "suggestion", "documentationUrl"],
             "properties": {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
                 "details": {"type": "object"},
                 "suggestion": {"type": "string"},
+                "documentationUrl": {
+                    "type": "string",
+                    "description": "the code's section of the docs page (/docs#error-CODE)",
+                },
             },
         },
         "Failure": {
