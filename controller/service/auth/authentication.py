@@ -42,10 +42,15 @@ class Principal:
     roles: tuple[str, ...]
     organizations: tuple[str, ...]
     tier: str
-    via: Literal["jwt", "api_key", "oidc"]
+    via: Literal["jwt", "api_key", "oidc", "service_token"]
     permissions: frozenset[str]
     session_id: str | None = None
     key_id: str | None = None
+    deployments: tuple[str, ...] | None = None  # a service token's one deployment
+
+    def reaches(self, deployment_id: str) -> bool:
+        """Whether the credentials are scoped to let it see this deployment at all."""
+        return self.deployments is None or deployment_id in self.deployments
 
     @property
     def identity(self) -> str:
@@ -59,7 +64,9 @@ class Principal:
 
     @property
     def actor_type(self) -> str:
-        return {"jwt": "user", "api_key": "api_key", "oidc": "oidc"}[self.via]
+        return {"jwt": "user", "api_key": "api_key", "oidc": "oidc", "service_token": "service"}[
+            self.via
+        ]
 
 
 def _invalid(message: str) -> ApiError:
@@ -126,7 +133,7 @@ class Authenticator:
 
     def from_access_token(self, token: str) -> Principal:
         try:
-            claims = self.tokens.verify(token)
+            claims = self.tokens.verify(token, kinds=("access", "service"))
         except jwt.ExpiredSignatureError:
             raise ApiError(401, AUTH_TOKEN_EXPIRED, "JWT token has expired") from None
         except jwt.PyJWTError:
@@ -137,6 +144,14 @@ class Authenticator:
         user = self.store.get_user(str(claims["sub"]))
         if user is None or user.disabled:
             raise _invalid("account disabled")
+        if claims["typ"] == "service":
+            return _principal(
+                user,
+                "service_token",
+                scopes=tuple(claims.get("scope") or ()),
+                session_id=session.id,
+                deployments=(str(claims.get("svc")),),
+            )
         return _principal(user, "jwt", session_id=session.id)
 
     def from_external_token(self, token: str) -> Principal:
@@ -181,11 +196,12 @@ def _profile(user: UserRecord) -> tuple[Any, ...]:
 
 def _principal(
     user: UserRecord,
-    via: Literal["jwt", "api_key", "oidc"],
+    via: Literal["jwt", "api_key", "oidc", "service_token"],
     *,
     scopes: tuple[str, ...] | None = None,
     session_id: str | None = None,
     key_id: str | None = None,
+    deployments: tuple[str, ...] | None = None,
 ) -> Principal:
     return Principal(
         user_id=user.id,
@@ -199,6 +215,7 @@ def _principal(
         permissions=effective_permissions(user.roles, scopes),
         session_id=session_id,
         key_id=key_id,
+        deployments=deployments,
     )
 
 

@@ -93,6 +93,8 @@ def sees(call: Call) -> Callable[[str], bool]:
 def find_deployment(call: Call, state: CatalogState, deployment_id: str) -> Deployment:
     """The caller's deployment, or 404 (also for another organization's: never its data)."""
     deployment = state.snapshot.deployments.get(deployment_id)
+    if deployment is not None and not call.user.reaches(deployment_id):
+        raise not_found("deployment", deployment_id)  # a service token's other deployments
     if deployment is None or not sees(call)(deployment.manifest.organization):
         broken = broken_manifest(state, deployment_id)
         if deployment is None and broken and rbac.is_administrator(call.user.roles):
@@ -249,7 +251,10 @@ async def list_deployments(call: Call) -> Reply:
         max((s.at for states in found.states.values() for s in states.values()), default=""),
     )
     user = call.user
-    visibility = None if rbac.is_administrator(user.roles) else user.organizations
+    visibility = (
+        None if rbac.is_administrator(user.roles) else user.organizations,
+        user.deployments,
+    )
     key = (
         "deployments",
         ops_key,
@@ -263,7 +268,8 @@ async def list_deployments(call: Call) -> Reply:
             summarize(deployment, state.files.times, found)
             for deployment in state.snapshot.deployments.values()
         ]
-        selected = select_deployments(visible_rows(rows, sees(call)), query)
+        visible = [row for row in visible_rows(rows, sees(call)) if user.reaches(row.deployment_id)]
+        selected = select_deployments(visible, query)
         page, pagination = paginate(selected, page=query.page, limit=query.limit)
         return DeploymentList(deployments=page, pagination=pagination).dump()
 

@@ -47,6 +47,17 @@ class LoginRequest(Payload):
     mfa_code: str | None = Field(None, max_length=16, description="accepted; MFA is not enabled")
 
 
+class ServiceTokenRequest(Payload):
+    """seeds/004 `POST /service-token`: a bearer for one deployment's CI (its `service`)."""
+
+    service: DeploymentId = Field(description="the deployment the token may act on")
+    origin: str = Field(min_length=1, max_length=100, description="who uses it (github, …)")
+    expiration_in_days: int = Field(alias="expiration_in_days", ge=1, le=180)
+    permissions: list[str] | None = Field(
+        None, description="default: deployments:read, deployments:deploy, stacks:deploy, logs:read"
+    )
+
+
 class RefreshRequest(Payload):
     refresh_token: str = Field(min_length=1, max_length=200)
 

@@ -88,6 +88,7 @@ class UserView(Reply):
 
 class LoginData(Reply):
     access_token: str
+    id_token: str = Field(description="who signed in (claims: email, name, roles); not a bearer")
     refresh_token: str
     expires_in: int
     refresh_expires_in: int
@@ -97,6 +98,7 @@ class LoginData(Reply):
 
 class RefreshData(Reply):
     access_token: str
+    id_token: str
     refresh_token: str
     expires_in: int
     refresh_expires_in: int
@@ -111,7 +113,7 @@ class SignedOut(Reply):
 class MeData(UserView):
     tier: str
     permissions: list[str]
-    authenticated_via: Literal["jwt", "api_key", "oidc"]
+    authenticated_via: Literal["jwt", "api_key", "oidc", "service_token"]
     key_id: str | None = None
 
 

@@ -36,6 +36,8 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
     ("POST", f"{API}/auth/login"): PUBLIC,
     ("POST", f"{API}/auth/refresh"): PUBLIC,
     ("POST", f"{API}/auth/logout"): AUTHENTICATED,
+    ("POST", f"{API}/token"): PUBLIC,  # seeds/004, form-encoded
+    ("POST", f"{API}/service-token"): AUTHENTICATED,  # seeds/004; scope checked by the handler
     ("POST", f"{API}/auth/api-keys"): rbac.API_KEYS_MANAGE,
     ("GET", f"{API}/auth/api-keys"): rbac.API_KEYS_MANAGE,
     ("DELETE", f"{API}/auth/api-keys/{{key_id}}"): rbac.API_KEYS_MANAGE,
@@ -94,4 +96,4 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
 }
 
 # Routes whose every call counts against the per-address sign-in budget.
-SIGN_IN_PATHS: Final = frozenset({f"{API}/auth/login", f"{API}/auth/refresh"})
+SIGN_IN_PATHS: Final = frozenset({f"{API}/auth/login", f"{API}/auth/refresh", f"{API}/token"})

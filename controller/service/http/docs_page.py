@@ -78,8 +78,9 @@ def _operation(method: str, path: str, operation: dict[str, Any]) -> str:
         )
     body = operation.get("requestBody")
     if body:
-        schema = body["content"]["application/json"]["schema"]
-        html.append(f"<div><small>body: {_link(schema)}</small></div>")
+        media, content = next(iter(body["content"].items()))
+        kind = "" if media == "application/json" else f" ({escape(media)})"
+        html.append(f"<div><small>body{kind}: {_link(content['schema'])}</small></div>")
     replies = []
     for status, response in operation.get("responses", {}).items():
         content = response.get("content", {}).get("application/json", {}).get("schema", {})

@@ -30,6 +30,8 @@ _STATUS_TEXT = {
     404: "Not found",
     409: "Conflict",
     413: "Request body too large",
+    423: "Locked by another operation",
+    424: "A pre-flight check failed",
     422: "Validation failed (the change would break the catalog)",
     429: "Rate limit exceeded",
     502: "The repository could not be updated",
@@ -90,7 +92,9 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     }
     if endpoint.description:
         operation["description"] = endpoint.description
-    if endpoint.body is not None:
+    if "requestBody" in endpoint.extra:
+        operation["requestBody"] = endpoint.extra["requestBody"]
+    elif endpoint.body is not None:
         operation["requestBody"] = {
             "required": endpoint.body_required,
             "content": {"application/json": {"schema": refs[(endpoint.body, "validation")]}},
@@ -121,7 +125,18 @@ def _parameters(endpoint: Endpoint, refs: dict[Any, Any]) -> list[dict[str, Any]
 
 def _responses(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     if endpoint.raw:
-        return endpoint.extra["responses"]
+        responses = dict(endpoint.extra["responses"])
+        for code in sorted(_error_statuses(endpoint)):
+            responses.setdefault(
+                str(code),
+                {
+                    "description": _STATUS_TEXT.get(code, "Error"),
+                    "content": {
+                        "application/json": {"schema": {"$ref": REF.format(model="Failure")}}
+                    },
+                },
+            )
+        return responses
     data = refs[(endpoint.reply, "serialization")] if endpoint.reply else {}
     success = {
         "type": "object",

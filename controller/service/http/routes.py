@@ -37,9 +37,10 @@ ENDPOINTS: list[Endpoint] = [
     *system_endpoints.ENDPOINTS,
 ]
 
-# Routes that are not request/response endpoints of the table (a WebSocket, a receiver
-# authenticated by its own signature), each built from the services.
-EXTRA_ROUTES: list[Callable[[Any], BaseRoute]] = [
-    realtime_sessions.websocket_route,
-    github_webhooks.webhook_route,
+# Routes that are not request/response endpoints of the table (the WebSocket at /ws and at
+# seeds/004's /deployments/ws/{client_id}, a receiver authenticated by its own signature),
+# each group built from the services.
+EXTRA_ROUTES: list[Callable[[Any], list[BaseRoute]]] = [
+    realtime_sessions.websocket_routes,
+    lambda services: [github_webhooks.webhook_route(services)],
 ]
