@@ -145,3 +145,17 @@ def test_consumed_outputs_come_from_placeholders(view):
 )
 def test_dynamic_decision(recorded_, now, runs, reason):
     assert dynamic_decision(recorded_, now) == (runs, reason)
+
+
+def test_unmet_inputs_name_the_stack_the_upstream_and_the_output():
+    from controller.core.planning import unmet_inputs
+
+    consumes = {"app": [("db", "endpoint"), ("net", "vpcId")], "db": [("net", "vpcId")]}
+    assert unmet_inputs(consumes, selected={"app"}, available={"net": {"vpcId"}}) == [
+        ("app", "db", "endpoint")
+    ]
+    assert unmet_inputs(consumes, selected={"app", "db"}, available={}) == [
+        ("app", "net", "vpcId"),
+        ("db", "net", "vpcId"),
+    ]
+    assert unmet_inputs(consumes, selected={"app", "db", "net"}, available={}) == []

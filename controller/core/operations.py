@@ -186,3 +186,16 @@ def summarize(
 
 def _parse(timestamp: str) -> datetime:
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+def failure_of(failed: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The `error` of an operation that failed because stacks did: `{code, message, stacks}`
+    from each failed stack's `stack.failed` error."""
+    stacks = [
+        {"name": name, "code": str(error.get("code", "STACK_FAILED")),
+         "message": str(error.get("message", "failed"))}
+        for name, error in failed.items()
+    ]  # fmt: skip
+    summary = "; ".join(f"{s['name']}: {s['message']}" for s in stacks)
+    count = f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''} failed"
+    return {"code": "OPERATION_FAILED", "message": f"{count}: {summary}", "stacks": stacks}

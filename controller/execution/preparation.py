@@ -15,10 +15,16 @@ from pathlib import Path
 import networkx as nx
 
 from controller.core.catalog import Catalog, Deployment
-from controller.core.environments import environment_view
+from controller.core.environments import EnvironmentView, environment_view
 from controller.core.fingerprints import fingerprint_view
 from controller.core.graph import build_graph
-from controller.core.planning import Previous, plan_environment, select_stacks
+from controller.core.planning import (
+    Previous,
+    consumed_outputs,
+    plan_environment,
+    select_stacks,
+    unmet_inputs,
+)
 from controller.engines.base import DeployRecord, Engine
 from controller.execution.executor import DeployJob
 from controller.execution.specs import stack_spec
@@ -66,9 +72,12 @@ def prepare_deploy(
     file_ids: Mapping[str, str],
     repo_root: Path,
     selection: Selection = Selection(),
+    require_inputs: bool = True,
 ) -> DeployJob:
     """Plan a deploy against what the engine's backend says was last deployed.
-    `SelectionError` if the selection's patterns match none of the enabled stacks."""
+    `SelectionError` if the selection's patterns match none of the enabled stacks;
+    `UnmetInputsError` (with `require_inputs`, i.e. not for a preview) if a selected stack
+    consumes an output of an upstream the selection leaves out that was never deployed."""
     view = environment_view(deployment, catalog, environment)
     selected = select_stacks(view.instances, selection.patterns)
     if selected is not None and not selected:
@@ -78,6 +87,8 @@ def prepare_deploy(
         )
     fingerprints = fingerprint_view(view, file_ids)
     deployed = engine.list_instances(deployment.deployment_id, environment)
+    if selected is not None and require_inputs:
+        check_inputs(view, selected, set(deployed), engine=engine, repo_root=repo_root)
     records = read_records(engine, deployment, environment, view.instances, repo_root=repo_root)
     plan = plan_environment(
         view,
@@ -92,6 +103,42 @@ def prepare_deploy(
 
 class SelectionError(ValueError):
     """A stack filter that matches nothing, or a destroy that would orphan dependents."""
+
+
+class UnmetInputsError(SelectionError):
+    """A filter that leaves out an upstream whose outputs a selected stack needs and that
+    has none recorded: `missing` lists (stack, upstream, output)."""
+
+    def __init__(self, missing: list[tuple[str, str, str]]) -> None:
+        stack, upstream, output = missing[0]
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        super().__init__(
+            f"{upstream} is not selected, but {stack} needs its output {output!r} "
+            f"({{{{RUNTIME:{upstream}:{output}}}}}) and {upstream} has never been deployed "
+            f"here{more}; select {upstream} too, or deploy it first"
+        )
+        self.missing = missing
+
+
+def check_inputs(
+    view: EnvironmentView,
+    selected: set[str],
+    deployed: set[str],
+    *,
+    engine: Engine,
+    repo_root: Path,
+) -> None:
+    """`UnmetInputsError` unless every output the selected stacks consume from the stacks
+    left out is recorded in the backend."""
+    consumes = {name: consumed_outputs(view.instances[name]) for name in selected}
+    needed = {up for pairs in consumes.values() for up, _ in pairs if up not in selected}
+    available = {}
+    for upstream in sorted(needed & deployed):
+        spec = stack_spec(view.deployment, upstream, view.environment, repo_root=repo_root)
+        available[upstream] = set(engine.outputs(spec)[0])
+    missing = unmet_inputs(consumes, selected=selected, available=available)
+    if missing:
+        raise UnmetInputsError(missing)
 
 
 def destroy_graph(

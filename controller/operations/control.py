@@ -28,6 +28,7 @@ from controller.execution.executor import DeployJob
 from controller.execution.preparation import (
     Selection,
     SelectionError,
+    UnmetInputsError,
     destroy_graph,
     prepare_deploy,
 )
@@ -43,7 +44,9 @@ from controller.store.base import (
 )
 
 Kind = Literal["deploy", "destroy"]
-ErrorKind = Literal["invalid", "not_found", "conflict", "unavailable", "quota", "locked"]
+ErrorKind = Literal[
+    "invalid", "not_found", "conflict", "unavailable", "quota", "locked", "unprocessable"
+]
 
 # The seeds' operation quotas: concurrent operations per tier.
 CONCURRENT_OPERATIONS: dict[str, int | None] = {"free": 1, "standard": 5, "enterprise": 20}
@@ -293,9 +296,24 @@ class Operations:
                 file_ids=source.file_ids(),
                 repo_root=source.root,
                 selection=Selection(patterns, request.force),
+                require_inputs=not request.preview,
             )
         except EngineError as error:
             raise backend_unreadable(error) from None
+        except UnmetInputsError as error:
+            field = "stack" if request.stack else "stackFilter"
+            raise OperationError(
+                "unprocessable",
+                "VALIDATION_UNRESOLVABLE_PLACEHOLDER",
+                str(error),
+                {
+                    "field": field,
+                    "missing": [
+                        {"stack": stack, "upstream": upstream, "output": output}
+                        for stack, upstream, output in error.missing
+                    ],
+                },
+            ) from None
         except SelectionError as error:
             if request.stack:
                 raise OperationError(

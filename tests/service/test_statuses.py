@@ -99,3 +99,44 @@ def test_a_sync_records_what_was_deployed_outside_the_service(
     assert dev["stacksDeployed"] == 1
     network = next(s for s in detail["stacks"] if s["name"] == "network")
     assert network["status"] == "deployed" and network["outputs"]["vpcId"]
+
+
+def test_a_stack_filter_that_cannot_run_is_422_at_request_time(
+    make_harness: HarnessFactory, checkout
+) -> None:
+    """seeds/001's example filter on a deployment where nothing ran: refused with the
+    upstream and the output named, nothing started (it used to be 202, then fail)."""
+    harness = local(make_harness, checkout)
+    admin = harness.bearer()
+    body = {"environment": "dev", "stackFilter": ["network", "security", "compute-*"]}
+    refused = harness.client.post(f"{D1}/deploy", json=body, headers=admin)
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "VALIDATION_UNRESOLVABLE_PLACEHOLDER"
+    assert {"stack": "compute-lambda", "upstream": "secrets", "output": "appSecretArn"} in error[
+        "details"
+    ]["missing"]
+    assert "secrets" in error["message"] and error["details"]["field"] == "stackFilter"
+    assert harness.store.list_operations() == []
+    single = harness.client.post(
+        f"{D1}/stacks/compute-lambda/deploy", json={"environment": "dev"}, headers=admin
+    )
+    assert single.status_code == 422 and single.json()["error"]["details"]["field"] == "stack"
+    preview = harness.client.post(f"{D1}/deploy", json=body | {"preview": True}, headers=admin)
+    assert preview.status_code == 202, preview.text  # a preview just skips what it cannot see
+
+
+def test_a_failed_operation_says_why_in_its_error(make_harness: HarnessFactory, checkout) -> None:
+    from tests.fakes import FakeEngine
+
+    harness = local(make_harness, checkout, engine=lambda: FakeEngine(fail={"network": "boom"}))
+    admin = harness.bearer()
+    body = {"environment": "dev", "stackFilter": ["network"]}
+    started = harness.client.post(f"{D1}/deploy", json=body, headers=admin)
+    done = wait_until_done(harness, started.json()["data"]["statusUrl"], admin)
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "OPERATION_FAILED"
+    assert "network" in done["error"]["message"] and "boom" in done["error"]["message"]
+    assert done["error"]["stacks"] == [
+        {"name": "network", "code": "STACK_FAILED", "message": "boom"}
+    ]

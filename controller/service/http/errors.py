@@ -181,6 +181,7 @@ _OPERATION_STATUS = {
     "unavailable": 503,
     "quota": 429,
     "locked": 423,
+    "unprocessable": 422,
 }
 
 
