@@ -137,3 +137,25 @@ class FakeEngine:
 
     def ups(self) -> list[str]:
         return [stack for operation, stack in self.calls if operation == "up"]
+
+
+class Breakable:
+    """Another engine with failures put in on purpose: `up` fails while `breaks(spec)`
+    says why; every spec it was asked to deploy is kept."""
+
+    def __init__(self, engine: Any, breaks: Callable[[StackSpec], str | None]) -> None:
+        self.engine = engine
+        self.breaks = breaks
+        self.name = engine.name
+        self.simulated = engine.simulated
+        self.ups: list[StackSpec] = []
+
+    def up(self, spec: StackSpec, **options: Any) -> OperationResult:
+        self.ups.append(spec)
+        reason = self.breaks(spec)
+        if reason:
+            raise EngineError(reason)
+        return self.engine.up(spec, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)

@@ -256,3 +256,22 @@ def test_a_started_stack_announces_the_resources_it_expects(mini_files, tmp_path
     run.deploy()
     started = [e["data"] for e in run.events if e["type"] == "stack.started"]
     assert started and all(isinstance(d["resourcesTotal"], int) for d in started)
+
+
+def test_max_retries_retries_a_failed_stack_before_failing_it(mini_files, tmp_path):
+    run = Run(mini_files, FakeEngine(flaky={"sec": 2}), tmp_path, parallel=1, max_retries=2)
+    report = run.deploy()
+    assert report.status == "success", report.to_dict()
+    assert not [e for e in run.events if e["type"] == "stack.failed"]
+    retried = [e["data"]["message"] for e in run.events if e["type"] == "log"]
+    assert any("attempt 1 of 3 failed" in line and "retrying" in line for line in retried)
+    again = Run(mini_files, FakeEngine(flaky={"sec": 2}), tmp_path, parallel=1, max_retries=1)
+    assert again.deploy().outcomes["sec"].state == "failed"
+
+
+def test_the_runs_environment_reaches_every_stack_it_runs(mini_files, tmp_path):
+    engine = FakeEngine()
+    Run(mini_files, engine, tmp_path, env={"RELEASE": "42"}).deploy()
+    assert {name: dict(spec.env) for name, spec in engine.specs.items()} == {
+        name: {"RELEASE": "42"} for name in ("net", "sec", "db", "app")
+    }

@@ -349,3 +349,11 @@ def test_a_real_up_on_a_file_backend(tmp_path, monkeypatch):  # pragma: no cover
     assert real.record(spec) == RECORD
     real.destroy(spec)
     assert not real.exists(spec)
+
+
+def test_the_operations_environment_reaches_the_pulumi_workspace(engine, workspaces):
+    from dataclasses import replace
+
+    engine.up(replace(SPEC, env={"RELEASE": "42"}), record=RECORD)
+    _, _, env, _ = workspaces.opened[-1]
+    assert env["RELEASE"] == "42" and "PULUMI_BACKEND_URL" in env

@@ -10,6 +10,7 @@ GitHub's webhooks. A purely computational module.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -199,3 +200,15 @@ def failure_of(failed: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     summary = "; ".join(f"{s['name']}: {s['message']}" for s in stacks)
     count = f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''} failed"
     return {"code": "OPERATION_FAILED", "message": f"{count}: {summary}", "stacks": stacks}
+
+
+# Names of environment variables whose values are secrets: never stored, logged or shown.
+SECRET_NAME = re.compile(
+    r"secret|token|password|passwd|passphrase|credential|private|api_?key|(^|_)key($|_)", re.I
+)
+MASK = "[secret]"
+
+
+def masked_env(env: Mapping[str, str]) -> dict[str, str]:
+    """An operation's `env` as it may be kept and shown: secret-looking values masked."""
+    return {name: MASK if SECRET_NAME.search(name) else value for name, value in env.items()}

@@ -35,6 +35,8 @@ class StackSpec:
     config: Mapping[str, Any]
     secret_keys: frozenset[str] = frozenset()
     context: Mapping[str, Any] = field(default_factory=dict)
+    # the operation's environment variables (seeds/004 `env`), given to the program's process
+    env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def stack_name(self) -> str:

@@ -241,7 +241,8 @@ class PulumiEngine:
         }
 
     def _open(self, spec: StackSpec, *, create: bool) -> StackLike | None:
-        return self.workspaces.open(spec, self.project_dir(spec), self._env(), create=create)
+        env = {**spec.env, **self._env()}  # the operation's variables, never over the backend's
+        return self.workspaces.open(spec, self.project_dir(spec), env, create=create)
 
     def _prepared(self, spec: StackSpec, *, record: DeployRecord | None) -> StackLike:
         stack = self._open(spec, create=True)

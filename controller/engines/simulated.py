@@ -198,7 +198,7 @@ class SimulatedEngine:
                 message=f"simulated {'preview' if preview else 'update'} of {spec.stack_name}",
             )
         )
-        result = run_program(request, timeout=self.timeout)
+        result = run_program(request, timeout=self.timeout, env=spec.env)
         for entry in result.logs:
             on_event(EngineEvent("log", message=entry["message"], level=entry["level"]))
         if result.error:

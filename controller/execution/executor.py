@@ -136,6 +136,8 @@ class RunSettings:
     smart_skip: bool = True
     commit: str | None = None
     started_by: str = "cli"
+    max_retries: int = 0  # attempts of a failed stack update beyond the first (seeds/003)
+    env: Mapping[str, str] = field(default_factory=dict)  # the programs' environment (seeds/004)
 
 
 @dataclass
@@ -390,6 +392,7 @@ class Executor:
             repo_root=self.repo_root,
             config=resolved.values,
             secret_keys=resolved.secret_keys,
+            env=self.settings.env,
         )
         progress = self._progress_sink(name, instance.definition.estimated_resources)
         if not preview:
@@ -408,7 +411,9 @@ class Executor:
                     commit=self.settings.commit,
                     operation_id=self.settings.operation_id,
                 )
-                result = self.engine.up(spec, record=record, on_event=progress)
+                result = self._with_retries(
+                    name, lambda: self.engine.up(spec, record=record, on_event=progress)
+                )
         except EngineError as error:
             return self._failed(name, entry.layer, str(error), started, code=_code_of(error))
         if result.outputs or not preview:
@@ -418,7 +423,9 @@ class Executor:
 
     def _destroy_one(self, deployment: Deployment, environment: str, name: str) -> StackOutcome:
         layer = self._layer(name)
-        spec = stack_spec(deployment, name, environment, repo_root=self.repo_root)
+        spec = stack_spec(
+            deployment, name, environment, repo_root=self.repo_root, env=self.settings.env
+        )
         if not self.engine.exists(spec):
             return self._skipped(name, layer, "nothing deployed")
         started = self.clock.monotonic()
@@ -427,7 +434,9 @@ class Executor:
         if repair:
             return self._failed(name, layer, repair, started, code="NEEDS_REPAIR")
         try:
-            result = self.engine.destroy(spec, on_event=self._progress_sink(name, 0))
+            result = self._with_retries(
+                name, lambda: self.engine.destroy(spec, on_event=self._progress_sink(name, 0))
+            )
         except EngineError as error:
             return self._failed(name, layer, str(error), started, code=_code_of(error))
         return self._succeeded(name, layer, result, started, reason="destroyed")
@@ -494,6 +503,28 @@ class Executor:
             )
 
         return sink
+
+    def _with_retries(self, name: str, attempt: Callable[[], OperationResult]) -> OperationResult:
+        """`attempt` once, and again up to `max_retries` times while it fails (never once
+        a stop was asked, nor for a stack another update holds)."""
+        total = 1 + max(0, self.settings.max_retries)
+        for number in range(1, total + 1):
+            try:
+                return attempt()
+            except StackBusyError:
+                raise
+            except EngineError as error:
+                if number == total or self._stop.is_set():
+                    raise
+                with self._outputs_lock:
+                    self._failed_resources.pop(name, None)
+                self._emit(
+                    events.LOG,
+                    stackName=name,
+                    level="warning",
+                    message=f"attempt {number} of {total} failed: {error}; retrying",
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _skipped(self, name: str, layer: int, reason: str) -> StackOutcome:
         self._emit(

@@ -100,6 +100,8 @@ class LocalDispatcher:
             smart_skip=request.smart_skip and not request.force,
             commit=prepared.commit,
             started_by=request.started_by,
+            max_retries=request.max_retries,
+            env=dict(request.env),
         )
         executor = Executor(
             prepared.engine,

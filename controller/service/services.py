@@ -27,6 +27,7 @@ from controller.operations.control import Dispatcher, Operations
 from controller.operations.github import GitHubIntake
 from controller.operations.recorder import Recorder
 from controller.operations.runner_tokens import RunnerTokens
+from controller.service import operation_sources
 from controller.service.auth.authentication import Authenticator
 from controller.service.auth.oidc import OidcVerifier
 from controller.service.auth.tokens import AccessTokens, load_or_create_secret
@@ -143,7 +144,8 @@ def build_services(
     recorder = Recorder(store, now=now, notify=hub.notify)
     sender = callback_sender or CallbackSender(allow_hosts=frozenset(settings.callback_allow_hosts))
     callbacks = Callbacks(sender, log=recorder.log)
-    recorder.on_finished = callbacks
+    finished: list[Callable[[Any], None]] = [callbacks]
+    recorder.on_finished = lambda operation: _each(finished, operation)
     runner_tokens = RunnerTokens(secret, issuer=settings.jwt_issuer, clock=clock)
     background: list[Background] = [hub, callbacks]
     dispatcher, intake = _dispatcher(
@@ -188,9 +190,20 @@ def build_services(
         intake=intake,
         background=background,
     )
+    operations.sources = operation_sources.sources(services)
+    finished.append(operations.follow_up)  # rollbackOnFailure
     services.webhooks = GitHubWebhooks(services)
     background.append(services.webhooks)
     return services
+
+
+def _each(hooks: list[Callable[[Any], None]], operation: Any) -> None:
+    """Every after-finish hook; one failing does not keep the others from running."""
+    for hook in hooks:
+        try:
+            hook(operation)
+        except Exception:
+            logger.exception("after-finish hook %s failed", getattr(hook, "__name__", hook))
 
 
 def _check_callback(url: str, sender: CallbackSender) -> None:

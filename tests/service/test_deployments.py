@@ -137,6 +137,7 @@ def test_listing_filters_paginates_and_sorts(harness: Harness, admin) -> None:
     first = page(limit=2, page=1, sortBy="deploymentId", sortOrder="desc")
     assert [d["deploymentId"] for d in first["deployments"]] == ["D2K7Q1M", "D1BRV40"]
     assert first["pagination"] == {
+        "offset": 0,
         "page": 1,
         "limit": 2,
         "total": 5,

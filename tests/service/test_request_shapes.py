@@ -59,3 +59,89 @@ def test_a_trailing_slash_reaches_the_same_route(harness: Harness, admin) -> Non
     response = harness.client.get("/api/v1/stacks/", headers=admin, follow_redirects=False)
     assert response.status_code == 200, response.text
     assert response.json()["data"]["total"] == 16
+
+
+SEEDS_002_INIT = {
+    "organization": "MyOrg",
+    "project": "my-project",
+    "domain": "myproject.example.com",
+    "template": "default",
+    "environments": {
+        "dev": {"enabled": True, "region": "us-east-1", "account_id": "111111111111"},
+        "stage": {"enabled": True, "region": "us-east-1", "account_id": "222222222222"},
+    },
+}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/deployments", "/api/v1/deployments/init"])
+def test_seeds_002_init_body_creates_a_deployment(harness: Harness, admin, path: str) -> None:
+    response = harness.client.post(path, json=SEEDS_002_INIT, headers=admin)
+    assert response.status_code == 201, response.text
+    data = response.json()["data"]
+    assert data["status"] == "initialized" and data["deploymentId"].startswith("D")
+    assert data["manifestPath"].endswith("/manifest.yaml")
+    envs = {e["name"]: e for e in data["environments"]}
+    assert envs["dev"]["enabled"] and envs["stage"]["enabled"]
+    assert envs["stage"]["account"] == "222222222222" and envs["dev"]["region"] == "us-east-1"
+
+
+def test_list_pages_by_offset_as_seeds_002_does(harness: Harness, admin) -> None:
+    everything = harness.client.get("/api/v1/deployments", headers=admin).json()["data"]
+    ids = [d["deploymentId"] for d in everything["deployments"]]
+    assert len(ids) >= 2
+    page = harness.client.get(
+        "/api/v1/deployments", params={"limit": 1, "offset": 1}, headers=admin
+    ).json()["data"]
+    assert [d["deploymentId"] for d in page["deployments"]] == ids[1:2]
+    assert page["pagination"]["offset"] == 1 and page["pagination"]["total"] == len(ids)
+
+
+def test_a_stack_definition_may_come_as_the_documented_stack_definition(
+    harness: Harness, admin
+) -> None:
+    """seeds/001 POST /stacks: the fields, and `stackDefinition` with the stack.yaml."""
+    body = {
+        "name": "custom-monitoring",
+        "displayName": "Custom Monitoring Stack",
+        "description": "CloudWatch dashboards, alarms, and custom metrics",
+        "category": "devops",
+        "layer": 5,
+        "dependencies": ["network", "security", "compute-ec2"],
+        "outputs": {"dashboardUrl": {"type": "string", "description": "CloudWatch dashboard URL"}},
+        "configuration": {
+            "alarmEmail": {"type": "string", "description": "Email for alarms", "required": True}
+        },
+        "stackDefinition": "estimatedDuration: 120\nestimatedResources: 6\n",
+    }
+    response = harness.client.post("/api/v1/stacks", json=body, headers=admin)
+    assert response.status_code == 201, response.text
+    shown = harness.client.get("/api/v1/stacks/custom-monitoring", headers=admin).json()["data"]
+    assert shown["estimatedDuration"] == 120 and shown["estimatedResources"] == 6
+    clash = body | {"name": "other-mon", "stackDefinition": {"name": "else"}}
+    refused = harness.client.post("/api/v1/stacks", json=clash, headers=admin)
+    assert refused.status_code == 400 and "stackDefinition" in refused.text
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("status", "status"),
+        ("outputs", "outputs"),
+        ("resources", "resources"),
+        ("export", "state"),
+    ],
+)
+def test_seeds_002_stack_scoped_reads_answer_like_the_deployment_scoped_ones(
+    harness: Harness, admin, path: str, key: str
+) -> None:
+    params = {"deployment_id": "D1BRV40", "environment": "dev"}
+    response = harness.client.get(f"/api/v1/stacks/network/{path}", params=params, headers=admin)
+    # nothing is deployed in this harness: status answers not_deployed, the rest 404
+    if path == "status":
+        assert response.status_code == 200, response.text
+        assert response.json()["data"][key] == "not_deployed"
+    else:
+        assert response.status_code == 404, response.text
+        assert "network" in response.json()["error"]["message"]
+    missing = harness.client.get(f"/api/v1/stacks/network/{path}", headers=admin)
+    assert missing.status_code == 400 and "deployment_id" in missing.text

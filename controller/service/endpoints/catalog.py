@@ -144,7 +144,7 @@ async def get_stack(call: Call) -> Reply:
 async def register_stack(call: Call) -> Reply:
     body: StackCreateRequest = call.body
     definition = StackDefinition.model_validate(
-        body.model_dump(by_alias=True, exclude={"layer"}, exclude_unset=True)
+        body.model_dump(by_alias=True, exclude={"layer", "stack_definition"}, exclude_unset=True)
     )
     path = stack_file(definition.name)
 

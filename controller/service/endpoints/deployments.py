@@ -36,6 +36,7 @@ from controller.service.endpoints.payloads import (
     DeploymentQuery,
     DeploymentUpdateRequest,
     DeploymentValidateRequest,
+    environment_choices,
 )
 from controller.service.endpoints.replies import (
     DeploymentCreated,
@@ -174,6 +175,7 @@ async def create_deployment(call: Call) -> Reply:
     state = await call.services.repo.fresh()
     taken = set(state.snapshot.deployments)
     deployment_id = body.deployment_id or fresh_deployment_id(taken)
+    enabled, accounts, regions = environment_choices(body.environments, body.accounts)
     manifest = scaffold_manifest(
         state.snapshot.catalog,
         deployment_id=deployment_id,
@@ -182,10 +184,11 @@ async def create_deployment(call: Call) -> Reply:
         template=body.template,
         region=body.region,
         domain=body.domain,
-        accounts=body.accounts,
-        enabled_environments=body.environments,
+        accounts=accounts,
+        enabled_environments=enabled,
         contact=body.contact.model_dump() if body.contact else None,
         tags=body.tags,
+        regions=regions,
     )
     path = manifest_path(manifest)
 
@@ -226,12 +229,18 @@ async def create_deployment(call: Call) -> Reply:
             created_at=call.services.now(),
             created_by=user.identity,
             directory=created.directory,
+            manifest_path=path,
             environments=environments_of(created, catalog, Recorded()),
             stacks=stack_instances(created, catalog, environment) if environment else [],
             change=change_of(result.outcome),
         ),
         status=written_status(result, 201),
     )
+
+
+async def init_deployment(call: Call) -> Reply:
+    """seeds/002's `POST /deployments/init`: the same as `POST /deployments`."""
+    return await create_deployment(call)
 
 
 def fresh_deployment_id(taken: set[str]) -> str:
@@ -270,7 +279,9 @@ async def list_deployments(call: Call) -> Reply:
         ]
         visible = [row for row in visible_rows(rows, sees(call)) if user.reaches(row.deployment_id)]
         selected = select_deployments(visible, query)
-        page, pagination = paginate(selected, page=query.page, limit=query.limit)
+        page, pagination = paginate(
+            selected, page=query.page, limit=query.limit, offset=query.offset
+        )
         return DeploymentList(deployments=page, pagination=pagination).dump()
 
     # the same page for the same caller scope is built once per repo state and run state
@@ -451,6 +462,10 @@ async def validate_deployment(call: Call) -> Reply:
 ENDPOINTS = [
     Endpoint("POST", f"{API}/deployments", create_deployment,
              "Create a deployment (cloud init): a manifest committed to the repo", "Deployments",
+             reply=DeploymentCreated, status=201, body=DeploymentCreateRequest,
+             errors=(409, 422, 502)),
+    Endpoint("POST", f"{API}/deployments/init", init_deployment,
+             "Create a deployment (seeds/002's path for POST /deployments)", "Deployments",
              reply=DeploymentCreated, status=201, body=DeploymentCreateRequest,
              errors=(409, 422, 502)),
     Endpoint("GET", f"{API}/deployments", list_deployments,

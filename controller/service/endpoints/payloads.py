@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from controller.core.models import (
@@ -84,6 +85,31 @@ class ContactPayload(Payload):
     team: str = Field("", max_length=200)
 
 
+class EnvironmentSettings(Payload):
+    """One environment as seeds/002 sends it (`account_id`, in snake case)."""
+
+    enabled: bool = True
+    region: Region | None = None
+    account_id: AccountId | None = Field(
+        None, validation_alias=AliasChoices("account_id", "accountId")
+    )
+
+
+def environment_choices(
+    environments: list[str] | dict[str, EnvironmentSettings] | None,
+    accounts: dict[str, str],
+) -> tuple[list[str] | None, dict[str, str], dict[str, str]]:
+    """The environments to enable, the accounts and the regions a request asks for: a
+    list of names (seeds/001) or seeds/002's map of settings. A purely computational
+    function."""
+    if not isinstance(environments, dict):
+        return environments, dict(accounts), {}
+    enabled = [name for name, spec in environments.items() if spec.enabled]
+    chosen = dict(accounts) | {n: s.account_id for n, s in environments.items() if s.account_id}
+    regions = {name: spec.region for name, spec in environments.items() if spec.region}
+    return enabled, chosen, regions
+
+
 class DeploymentCreateRequest(Payload):
     organization: OrganizationName
     project: ProjectName
@@ -91,8 +117,10 @@ class DeploymentCreateRequest(Payload):
     template: StackName = "default"
     region: Region | None = None
     accounts: dict[EnvironmentName, AccountId] = Field(default_factory=dict)
-    environments: list[EnvironmentName] | None = Field(
-        None, description="environments to enable (default: the template's)"
+    environments: list[EnvironmentName] | dict[EnvironmentName, EnvironmentSettings] | None = Field(
+        None,
+        description="environments to enable (default: the template's): names, or (seeds/"
+        "002) a map of {enabled, region, account_id}",
     )
     contact: ContactPayload | None = None
     tags: dict[str, str] = Field(default_factory=dict)
@@ -121,6 +149,7 @@ class DeploymentUpdateRequest(Payload):
 class DeploymentListQuery(Payload):
     page: int = Field(1, ge=1, le=100_000)
     limit: int = Field(20, ge=1, le=100)
+    offset: int | None = Field(None, ge=0, le=10_000_000, description="seeds/002; wins over page")
     status: str | None = Field(None, max_length=50)
     organization: str | None = Field(None, max_length=100)
     project: str | None = Field(None, max_length=100)
@@ -177,9 +206,35 @@ class StackListQuery(Payload):
 
 
 class StackCreateRequest(StackDefinition):
-    """A stack definition (the `stack.yaml` fields); `layer` is computed, so only checked."""
+    """A stack definition (the `stack.yaml` fields); `layer` is computed, so only checked.
+    seeds/001 may send the definition's file as `stackDefinition` (YAML text or an
+    object): its fields complete the ones sent beside it; a field sent both ways with two
+    values is a 400."""
 
     layer: int | None = Field(None, ge=1, le=100, description="ignored: layers are computed")
+    stack_definition: dict[str, Any] | str | None = Field(
+        None, description="the stack.yaml content (YAML text or an object)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_definition(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("stackDefinition") in (None, "", {}):
+            return data
+        document = data["stackDefinition"]
+        if isinstance(document, str):
+            try:
+                document = yaml.safe_load(document)
+            except yaml.YAMLError as error:
+                raise ValueError(f"stackDefinition is not YAML: {error}") from None
+        if not isinstance(document, dict):
+            raise ValueError("stackDefinition must be a mapping of stack.yaml fields")
+        clashes = sorted(k for k in document if k in data and data[k] != document[k])
+        if clashes:
+            raise ValueError(
+                f"stackDefinition gives {', '.join(clashes)} another value than the request"
+            )
+        return {**document, **data, "stackDefinition": None}
 
 
 class StackUnregisterQuery(Payload):
@@ -214,19 +269,13 @@ class TemplateUpdateRequest(Payload):
     environments: dict[EnvironmentName, TemplateEnvironment] | None = Field(None, min_length=1)
 
 
-class GenerateEnvironment(Payload):
-    enabled: bool = True
-    region: Region | None = None
-    account_id: AccountId | None = None
-
-
 class GenerateRequest(Payload):
     organization: OrganizationName
     project: ProjectName
     domain: Domain | None = None
     region: Region | None = None
     accounts: dict[EnvironmentName, AccountId] = Field(default_factory=dict)
-    environments: dict[EnvironmentName, GenerateEnvironment] | None = None
+    environments: dict[EnvironmentName, EnvironmentSettings] | None = None
     contact: ContactPayload | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     deployment_id: DeploymentId | None = None

@@ -28,6 +28,7 @@ class Reply(BaseModel):
 
 
 class Pagination(Reply):
+    offset: int = Field(description="index of the first item (seeds/002 pages by offset)")
     page: int
     limit: int
     total: int
@@ -268,6 +269,7 @@ class DeploymentCreated(Reply):
     created_at: str
     created_by: str
     directory: str
+    manifest_path: str
     environments: list[EnvironmentView]
     stacks: list[StackInstance]
     change: Change

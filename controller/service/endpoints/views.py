@@ -191,17 +191,23 @@ def select_deployments(
     return present + sorted(missing, key=lambda row: row.deployment_id)
 
 
-def paginate(items: list[Any], *, page: int, limit: int) -> tuple[list[Any], Pagination]:
+def paginate(
+    items: list[Any], *, page: int, limit: int, offset: int | None = None
+) -> tuple[list[Any], Pagination]:
+    """A page of `items`: by page number (seeds/001) or from an offset (seeds/002)."""
     total = len(items)
     pages = max(1, math.ceil(total / limit))
-    start = (page - 1) * limit
+    start = (page - 1) * limit if offset is None else offset
+    if offset is not None:
+        page = offset // limit + 1
     return items[start : start + limit], Pagination(
+        offset=start,
         page=page,
         limit=limit,
         total=total,
         total_pages=pages,
-        has_next=page < pages,
-        has_prev=page > 1,
+        has_next=start + limit < total,
+        has_prev=start > 0,
         next_page=page + 1 if page < pages else None,
         prev_page=page - 1 if page > 1 else None,
     )

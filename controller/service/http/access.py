@@ -45,6 +45,7 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
     ("GET", f"{API}/audit-logs"): rbac.AUDIT_LOGS_READ,
     # deployments
     ("POST", f"{API}/deployments"): rbac.DEPLOYMENTS_CREATE,
+    ("POST", f"{API}/deployments/init"): rbac.DEPLOYMENTS_CREATE,  # seeds/002's spelling
     ("GET", f"{API}/deployments"): rbac.DEPLOYMENTS_READ,
     ("GET", DEPLOYMENT): rbac.DEPLOYMENTS_READ,
     ("PUT", DEPLOYMENT): rbac.DEPLOYMENTS_UPDATE,
@@ -82,6 +83,12 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
     ("GET", STACK): rbac.STACKS_READ,
     ("PUT", STACK): rbac.STACKS_UPDATE,
     ("DELETE", STACK): rbac.STACKS_UNREGISTER,
+    # seeds/002's stack-scoped spelling: the permission of the deployment-scoped route
+    ("GET", f"{STACK}/status"): rbac.DEPLOYMENTS_READ,
+    ("GET", f"{STACK}/resources"): rbac.DEPLOYMENTS_READ,
+    ("GET", f"{STACK}/outputs"): rbac.DEPLOYMENTS_READ,
+    ("GET", f"{STACK}/export"): rbac.DEPLOYMENTS_UPDATE,
+    ("POST", f"{STACK}/deploy"): rbac.STACKS_DEPLOY,
     # templates
     ("GET", f"{API}/templates"): rbac.TEMPLATES_READ,
     ("POST", f"{API}/templates"): rbac.TEMPLATES_CREATE,

@@ -18,6 +18,7 @@ from controller.service.endpoints import deployments as deployment_endpoints
 from controller.service.endpoints import logs as log_endpoints
 from controller.service.endpoints import manifests as manifest_endpoints
 from controller.service.endpoints import operations as operation_endpoints
+from controller.service.endpoints import stack_scoped as stack_scoped_endpoints
 from controller.service.endpoints import state as state_endpoints
 from controller.service.endpoints import system as system_endpoints
 from controller.service.endpoints import validation as validation_endpoints
@@ -33,6 +34,7 @@ ENDPOINTS: list[Endpoint] = [
     *state_endpoints.ENDPOINTS,
     *log_endpoints.ENDPOINTS,
     *catalog_endpoints.ENDPOINTS,
+    *stack_scoped_endpoints.ENDPOINTS,
     *validation_endpoints.ENDPOINTS,
     *system_endpoints.ENDPOINTS,
 ]
