@@ -156,3 +156,40 @@ def metrics(
 
 def _at(stamp: Any) -> datetime:
     return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+
+
+def system_metrics(
+    operations: Iterable[Mapping[str, Any]],
+    events: Callable[[str], list[Mapping[str, Any]]],
+    *,
+    now: datetime,
+    period: str,
+    requests: int,
+    errors: int,
+) -> dict[str, Any]:
+    """seeds/002 5.2's system metrics over `period`: deploys started, completed and failed,
+    stacks deployed, the average deploy time, API requests and errors. `operations` as for
+    `metrics`; `events(id)` an operation's `stack.completed` messages."""
+    since = now - PERIODS[period]
+    chosen = [op for op in operations if _at(op.get("startedAt")) >= since]
+    deploys = [op for op in chosen if op.get("type") == "deploy"]
+    done = [op for op in deploys if op.get("status") == "success" and op.get("completedAt")]
+    durations = [(_at(op["completedAt"]) - _at(op["startedAt"])).total_seconds() for op in done]
+    stacks = sum(
+        1
+        for op in deploys
+        for event in events(str(op["id"]))
+        if event.get("type") == STACK_COMPLETED
+        and (event.get("data") or {}).get("status") == "deployed"
+    )
+    return {
+        "deploymentsStarted": len(deploys),
+        "deploymentsCompleted": sum(op.get("status") == "success" for op in deploys),
+        "deploymentsFailed": sum(op.get("status") == "failed" for op in deploys),
+        "stacksDeployed": stacks,
+        "averageDeploymentTimeSeconds": round(sum(durations) / len(durations))
+        if durations
+        else None,
+        "apiRequests": requests,
+        "apiErrors": errors,
+    }

@@ -62,7 +62,12 @@ def create_app(
         services = build_services(settings)
     settings = services.settings
     middleware = [
-        Middleware(RequestContextMiddleware, store=services.store, access_log=settings.access_log),
+        Middleware(
+            RequestContextMiddleware,
+            store=services.store,
+            access_log=settings.access_log,
+            counts=services.requests,
+        ),
         Middleware(
             BodyLimitMiddleware,
             max_bytes=settings.max_body_bytes,

@@ -21,6 +21,7 @@ from controller import __version__
 from controller.adapters.callbacks import CallbackSender, check_url
 from controller.adapters.catalog_sources import CatalogSource, LocalCatalogSource
 from controller.adapters.inventory import EngineInventory, Inventory
+from controller.adapters.preflight import Preflight, SimulatedPreflight, preflight_for
 from controller.engines.base import Engine
 from controller.operations.callbacks import Callbacks
 from controller.operations.control import Dispatcher, Operations
@@ -34,6 +35,7 @@ from controller.service.auth.tokens import AccessTokens, load_or_create_secret
 from controller.service.catalog_state import RepoState
 from controller.service.endpoints.webhooks import GitHubWebhooks
 from controller.service.http.envelope import iso_at
+from controller.service.http.middleware import RequestCounts
 from controller.service.realtime.hub import EventHub
 from controller.service.settings import Settings
 from controller.store.base import Store
@@ -72,6 +74,8 @@ class Services:
     version: str = __version__
     owns_store: bool = True
     background: list[Background] = field(default_factory=list)
+    preflight: Preflight = field(default_factory=SimulatedPreflight)  # credentials, quotas
+    requests: RequestCounts = field(default_factory=RequestCounts)  # API calls, this process
 
     def now(self) -> str:
         return iso_at(self.clock())
@@ -96,6 +100,7 @@ def build_services(
     engine: Callable[[], Engine] | None = None,
     callback_sender: CallbackSender | None = None,
     github_actions: Any = None,
+    preflight: Preflight | None = None,
 ) -> Services:
     root = settings.resolved_root()
     owns_store = store is None
@@ -189,6 +194,8 @@ def build_services(
         callbacks=callbacks,
         intake=intake,
         background=background,
+        preflight=preflight or preflight_for(settings.engine, engine),
+        requests=RequestCounts(clock),
     )
     operations.sources = operation_sources.sources(services)
     finished.append(operations.follow_up)  # rollbackOnFailure

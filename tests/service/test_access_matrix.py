@@ -111,12 +111,13 @@ def test_every_path_parameter_is_checked_before_anything_is_read(
     assert harness.source.reads <= 1 and harness.source.commits == []
 
 
-# routes whose query names what they act on (seeds/002's `?deployment_id=`): their 404 is
-# tested with that query, in test_request_shapes
+# routes that need a query (seeds/002's `?deployment_id=`) or a body to name what they act
+# on: their 404 is tested with it, elsewhere
 QUERY_NAMED = {
     (e.method, e.path)
     for e in ENDPOINTS
-    if e.query is not None and e.query.model_json_schema().get("required")
+    if (e.query is not None and e.query.model_json_schema().get("required"))
+    or (e.body is not None and e.body_required and e.body.model_json_schema().get("required"))
 }
 BODYLESS = [
     (m, p)

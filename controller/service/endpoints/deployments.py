@@ -11,7 +11,7 @@ organization is refused (`AUTHZ_ORGANIZATION_MISMATCH`).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -39,12 +39,14 @@ from controller.service.endpoints.payloads import (
     environment_choices,
 )
 from controller.service.endpoints.replies import (
+    Check,
     DeploymentCreated,
     DeploymentDeleted,
     DeploymentDetail,
     DeploymentList,
     DeploymentUpdated,
     DeploymentValidation,
+    Issue,
 )
 from controller.service.endpoints.views import (
     Recorded,
@@ -446,17 +448,60 @@ async def validate_deployment(call: Call) -> Reply:
             state.problems([deployment_id]), deployment.file, body.environment
         )
     errors = [p for p in problems if p.severity == "error"]
-    call.audit(deploymentId=deployment_id, valid=not errors, file=file)
+    wanted = body.checks or ALL_CHECKS
+    external = (
+        await run_in_threadpool(_external_checks, call, deployment, body.environment, wanted)
+        if deployment is not None
+        else {}
+    )
+    issues = [issue(p) for p in errors] + [
+        Issue(code=EXTERNAL_CODES[name], message=check.message)
+        for name, check in external.items()
+        if check.status == "failed"
+    ]
+    call.audit(deploymentId=deployment_id, valid=not issues, file=file)
     return Reply(
         DeploymentValidation(
             deployment_id=deployment_id,
             environment=body.environment,
-            valid=not errors,
-            checks=checks(problems, body.checks or ALL_CHECKS),
+            valid=not issues,
+            checks=checks(problems, wanted, external=external),
             warnings=[issue(p) for p in problems if p.severity != "error"],
-            errors=[issue(p) for p in errors],
+            errors=issues,
         )
     )
+
+
+EXTERNAL_CODES = {
+    "aws-credentials": "AWS_CREDENTIALS_INVALID",
+    "pulumi-state": "PULUMI_STATE_ERROR",
+}
+
+
+def _external_checks(
+    call: Call, deployment: Deployment, environment: str | None, wanted: Iterable[str]
+) -> dict[str, Check]:
+    """The checks that ask the cloud and the backend (the pre-flight seam): real with the
+    Pulumi engine, skipped with the simulated one."""
+    chosen = environment or default_environment(deployment)
+    if chosen is None:
+        return {}
+    manifest = deployment.manifest
+    preflight = call.services.preflight
+    found: dict[str, Check] = {}
+    for name in wanted:
+        if name == "aws-credentials":
+            result = preflight.credentials(
+                account=manifest.account_for(chosen), region=manifest.region_for(chosen)
+            )
+        elif name == "pulumi-state":
+            result = preflight.backend(deployment_id=deployment.deployment_id, environment=chosen)
+        else:
+            continue
+        details = dict(result.details) | {"environment": chosen}
+        found[name] = Check(name=name, status=result.status, message=result.message,
+                            details=details)  # fmt: skip
+    return found
 
 
 ENDPOINTS = [

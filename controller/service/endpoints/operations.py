@@ -134,7 +134,7 @@ async def destroy_deployment(call: Call) -> Reply:
         tier=call.user.tier,
     )
     if body.preview:
-        prepared, _ = await _prepare(call, request)
+        prepared, _ = await prepare_operation(call, request)
         announced = prepared.announced
         return Reply(
             DestroyPreview(
@@ -183,7 +183,7 @@ async def _stack_operation(call: Call, kind: str) -> Reply:
 
 
 async def start(call: Call, request: OperationRequest, *, message: str) -> Reply:
-    prepared, cleanup = await _prepare(call, request)
+    prepared, cleanup = await prepare_operation(call, request)
     operations = call.services.operations
     try:
         operation = await run_in_threadpool(operations.start, prepared)
@@ -237,7 +237,7 @@ def _rollback_info(prepared: Prepared) -> RollbackInfo | None:
     return RollbackInfo(available=bool(commits), previous_version=newest)
 
 
-async def _prepare(call: Call, request: OperationRequest) -> tuple[Prepared, Any]:
+async def prepare_operation(call: Call, request: OperationRequest) -> tuple[Prepared, Any]:
     services = call.services
     state = await services.repo.fresh()
     deployment = find_deployment(call, state, request.deployment_id)

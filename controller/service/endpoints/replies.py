@@ -514,7 +514,7 @@ class DependencyValidation(ValidationResult):
 class ServiceState(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    status: Literal["healthy", "degraded", "unhealthy", "disabled"]
+    status: Literal["healthy", "degraded", "unhealthy", "disabled", "skipped"]
 
 
 class Health(Reply):

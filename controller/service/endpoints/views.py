@@ -492,9 +492,9 @@ _DEPENDENCY_CODES = {
     codes.TOO_MANY_LAYERS,
 }
 _CONFIG_CODES = {codes.UNKNOWN_CONFIG_KEY, codes.OUT_OF_RANGE}
-_UNCHECKED = {
-    "aws-credentials": "checked by the engine when an operation runs",
-    "pulumi-state": "checked by the engine when an operation runs",
+_UNCHECKED = {  # asked of the pre-flight seam by the endpoint, when it can
+    "aws-credentials": "not checked: the deployment has no environment",
+    "pulumi-state": "not checked: the deployment has no environment",
 }
 _PASSED = {
     "manifest": "Manifest syntax valid",
@@ -526,9 +526,15 @@ def issue(problem: Problem) -> Issue:
     )
 
 
-def checks(problems: list[Problem], names: Iterable[str]) -> list[Check]:
+def checks(
+    problems: list[Problem], names: Iterable[str], *, external: Mapping[str, Check] | None = None
+) -> list[Check]:
+    """The seeds' checks: from the problems found, and (`external`) from the cloud."""
     result = []
     for name in names:
+        if external and name in external:
+            result.append(external[name])
+            continue
         if name in _UNCHECKED:
             result.append(Check(name=name, status="skipped", message=_UNCHECKED[name]))
             continue

@@ -75,8 +75,16 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
     ("GET", f"{DEPLOYMENT}/state/export"): rbac.DEPLOYMENTS_UPDATE,
     ("POST", f"{DEPLOYMENT}/state/import"): rbac.DEPLOYMENTS_DESTROY,  # rewrites what is deployed
     ("POST", f"{DEPLOYMENT}/state/sync"): rbac.DEPLOYMENTS_DEPLOY,
+    # pre-flight (seeds/002, seeds/003): reads that change nothing
+    ("POST", f"{API}/validate/aws"): rbac.VALIDATION_RUN,
+    ("POST", f"{DEPLOYMENT}/deploy/validate"): rbac.DEPLOYMENTS_READ,
+    ("POST", f"{DEPLOYMENT}/deploy/prepare"): rbac.DEPLOYMENTS_READ,
     # monitoring
     ("GET", f"{DEPLOYMENT}/logs"): rbac.LOGS_READ,
+    ("GET", f"{API}/monitoring/deployments/{{deployment_id}}/logs"): rbac.LOGS_READ,
+    ("GET", f"{API}/health/deployment"): rbac.DEPLOYMENTS_READ,
+    # counts over every organization: for those who read the audit log
+    ("GET", f"{API}/monitoring/metrics"): rbac.AUDIT_LOGS_READ,
     # stacks
     ("GET", f"{API}/stacks"): rbac.STACKS_READ,
     ("POST", f"{API}/stacks"): rbac.STACKS_REGISTER,

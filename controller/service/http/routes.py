@@ -17,7 +17,9 @@ from controller.service.endpoints import catalog as catalog_endpoints
 from controller.service.endpoints import deployments as deployment_endpoints
 from controller.service.endpoints import logs as log_endpoints
 from controller.service.endpoints import manifests as manifest_endpoints
+from controller.service.endpoints import monitoring as monitoring_endpoints
 from controller.service.endpoints import operations as operation_endpoints
+from controller.service.endpoints import preflight as preflight_endpoints
 from controller.service.endpoints import stack_scoped as stack_scoped_endpoints
 from controller.service.endpoints import state as state_endpoints
 from controller.service.endpoints import system as system_endpoints
@@ -31,8 +33,10 @@ ENDPOINTS: list[Endpoint] = [
     *deployment_endpoints.ENDPOINTS,
     *manifest_endpoints.ENDPOINTS,
     *operation_endpoints.ENDPOINTS,
+    *preflight_endpoints.ENDPOINTS,
     *state_endpoints.ENDPOINTS,
     *log_endpoints.ENDPOINTS,
+    *monitoring_endpoints.ENDPOINTS,
     *catalog_endpoints.ENDPOINTS,
     *stack_scoped_endpoints.ENDPOINTS,
     *validation_endpoints.ENDPOINTS,
