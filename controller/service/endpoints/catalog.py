@@ -272,7 +272,9 @@ async def unregister_stack(call: Call) -> Reply:
 
 async def list_templates(call: Call) -> Reply:
     state = await call.services.repo.fresh()
-    rows = state.remember("templates", lambda: template_summaries(state.snapshot.catalog))
+    rows = state.remember(
+        "templates", lambda: template_summaries(state.snapshot.catalog, state.files.times)
+    )
     return Reply(TemplateList(templates=rows, total=len(rows)))
 
 
@@ -281,7 +283,7 @@ async def get_template(call: Call) -> Reply:
     name = call.params["template_name"]
     if name not in state.snapshot.catalog.templates:
         raise not_found("template", name)
-    detail: TemplateDetail = template_detail(state.snapshot.catalog, name)
+    detail: TemplateDetail = template_detail(state.snapshot.catalog, name, state.files.times)
     return Reply(detail)
 
 

@@ -70,6 +70,7 @@ from controller.service.http.errors import (
     AUTHZ_ORGANIZATION_MISMATCH,
     DEPLOYMENT_HAS_ACTIVE_STACKS,
     RESOURCE_ALREADY_EXISTS,
+    VALIDATION_INVALID_FORMAT,
     ApiError,
     not_found,
     problems_error,
@@ -313,7 +314,7 @@ async def update_deployment(call: Call) -> Reply:
     state = await call.services.repo.fresh()
     deployment = find_deployment(call, state, call.params["deployment_id"])
     before = deployment.manifest.to_file_dict()
-    if body.manifest is not None:
+    if body.manifest:
         data = body.manifest
     else:
         data = dict(before)
@@ -389,6 +390,17 @@ def _unchanged(state: CatalogState, deployment: Deployment) -> None:
 
 async def delete_deployment(call: Call) -> Reply:
     query: DeleteQuery = call.query
+    if query.environment is not None:
+        deployment_id = call.params["deployment_id"]
+        raise ApiError(
+            400,
+            VALIDATION_INVALID_FORMAT,
+            "DELETE /api/v1/deployments/{id} deletes the deployment's manifest; to destroy the "
+            f"stacks of one environment use POST /api/v1/deployments/{deployment_id}/destroy "
+            f'with {{"environment": "{query.environment}"}}',
+            details={"field": "environment"},
+            suggestion=f"POST /api/v1/deployments/{deployment_id}/destroy",
+        )
     state = await call.services.repo.fresh()
     deployment = find_deployment(call, state, call.params["deployment_id"])
     deployment_id = deployment.deployment_id

@@ -134,7 +134,9 @@ class DeploymentUpdateRequest(Payload):
     contact: ContactPayload | None = None
     tags: dict[str, str] | None = None
     manifest: dict[str, Any] | None = Field(
-        None, description="a complete manifest (version 3.1) replacing the current one"
+        None,
+        description="a complete manifest (version 3.1) replacing the current one; {} (the "
+        "seeds' placeholder) changes nothing",
     )
 
     @model_validator(mode="after")
@@ -167,6 +169,11 @@ class DeploymentQuery(Payload):
 
 class DeleteQuery(Payload):
     force: bool = False
+    environment: EnvironmentName | None = Field(
+        None,
+        description="refused: destroying an environment is POST …/destroy (seeds/002 "
+        "spells it DELETE …?environment=)",
+    )
 
 
 CheckName = Literal[
@@ -282,7 +289,16 @@ class GenerateRequest(Payload):
 
 
 class ValidateManifestRequest(Payload):
+    """`{"manifest": {…}}`, or (seeds/002 4.1's "Full manifest JSON") the manifest itself."""
+
     manifest: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data and "manifest" not in data:
+            return {"manifest": data}
+        return data
 
 
 class DependencyEntry(Payload):
@@ -290,7 +306,9 @@ class DependencyEntry(Payload):
 
 
 class ValidateDependenciesRequest(Payload):
-    deployment_id: DeploymentId | None = None
+    deployment_id: DeploymentId | None = Field(
+        None, validation_alias=AliasChoices("deploymentId", "deployment_id")
+    )
     environment: EnvironmentName | None = None
     template: StackName | None = None
     stacks: dict[StackName, DependencyEntry] = Field(default_factory=dict)

@@ -417,6 +417,7 @@ class TemplateSummary(Reply):
     environments: list[str]
     estimated_resources: int
     estimated_monthly_cost: float
+    created_at: str | None = Field(None, description="its file's first commit")
 
 
 class TemplateList(Reply):
@@ -443,6 +444,7 @@ class TemplateDetail(Reply):
     environments: dict[str, TemplateEnvironment]
     estimated_resources: int
     estimated_monthly_cost: float = Field(description="USD per environment, the stacks' sum")
+    created_at: str | None = Field(None, description="its file's first commit")
     deployment_time: int | None = Field(description="critical path in seconds")
 
 

@@ -61,6 +61,13 @@ def _health(call: Call) -> Reply:
         states["github"] = {"status": "disabled", "reason": "CLOUD_REPO_BACKEND=local"}
     if services.oidc is not None:
         states["oidc"] = services.oidc.health()
+    # seeds/001's names for the same dependencies (and AWS, which /health does not call)
+    states["database"] = dict(states["store"])
+    states["pulumi"] = dict(states["engine"])
+    states["aws"] = {
+        "status": "skipped",
+        "reason": "not called by /health: see /api/v1/health/deployment and the pre-flight checks",
+    }
     essential = (states["store"]["status"], states["repo"]["status"])
     if "unhealthy" in essential:
         overall = "unhealthy"

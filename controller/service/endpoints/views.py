@@ -17,7 +17,7 @@ import networkx as nx
 
 from controller.adapters.catalog_sources import WriteOutcome
 from controller.core import problems as codes
-from controller.core.catalog import Catalog, Deployment, manifest_file
+from controller.core.catalog import Catalog, Deployment, manifest_file, template_file
 from controller.core.environments import environment_view
 from controller.core.graph import build_graph, critical_path_seconds, layers, template_graph
 from controller.core.problems import Problem
@@ -433,7 +433,7 @@ def template_kind(name: str) -> str:
     return "built-in" if name in BUILT_IN_TEMPLATES else "custom"
 
 
-def template_summaries(catalog: Catalog) -> list[TemplateSummary]:
+def template_summaries(catalog: Catalog, times: Times | None = None) -> list[TemplateSummary]:
     return [
         TemplateSummary(
             name=name,
@@ -447,12 +447,13 @@ def template_summaries(catalog: Catalog) -> list[TemplateSummary]:
                 catalog.stacks[s].estimated_resources for s in t.stacks if s in catalog.stacks
             ),
             estimated_monthly_cost=template_cost(catalog, t.stacks),
+            created_at=((times or {}).get(template_file(name)) or (None, None))[0] or None,
         )
         for name, t in sorted(catalog.templates.items())
     ]
 
 
-def template_detail(catalog: Catalog, name: str) -> TemplateDetail:
+def template_detail(catalog: Catalog, name: str, times: Times | None = None) -> TemplateDetail:
     t = catalog.templates[name]
     graph = template_graph(catalog, t.stacks, t.default_config)
     index = _layer_index(graph)
@@ -479,6 +480,7 @@ def template_detail(catalog: Catalog, name: str) -> TemplateDetail:
             catalog.stacks[s].estimated_resources for s in t.stacks if s in catalog.stacks
         ),
         estimated_monthly_cost=template_cost(catalog, t.stacks),
+        created_at=((times or {}).get(template_file(name)) or (None, None))[0] or None,
         deployment_time=critical_path_seconds(graph) if acyclic else None,
     )
 
