@@ -33,6 +33,7 @@ PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$"
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"
 DOMAIN_PATTERN = r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+ROLE_ARN_PATTERN = r"^arn:aws(-us-gov|-cn)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
 
 Category = Literal["network", "security", "compute", "data", "analytics", "ml", "devops"]
 ValueType = Literal["string", "integer", "number", "boolean", "array", "object"]
@@ -103,6 +104,11 @@ ProjectName = _text_matching(
 )
 Domain = _text_matching("invalid_format", DOMAIN_PATTERN, "domain must be a DNS name")
 Email = _text_matching("invalid_format", EMAIL_PATTERN, "email must look like name@example.com")
+RoleArn = _text_matching(
+    "invalid_format",
+    ROLE_ARN_PATTERN,
+    "role ARN must look like arn:aws:iam::<12-digit account>:role/<name>",
+)
 
 
 class Strict(BaseModel):
@@ -195,6 +201,11 @@ class StackDefinition(Strict):
 class TemplateEnvironment(Strict):
     region: Region
     enabled: bool = True
+    protected: bool | None = Field(
+        default=None,
+        description="deploys need an approval in the environment's GitHub environment "
+        "(default: true for prod and production)",
+    )
 
 
 class Template(Strict):
@@ -207,6 +218,11 @@ class Template(Strict):
     stacks: list[StackName] = Field(min_length=1)
     default_config: dict[StackName, dict[ConfigKey, Any]] = Field(default_factory=dict)
     environments: dict[EnvironmentName, TemplateEnvironment] = Field(min_length=1)
+    promotion: list[EnvironmentName] | None = Field(
+        default=None,
+        description="the order environments deploy in within one run (default: the order "
+        "of environments)",
+    )
 
 
 # --- deployment manifests -----------------------------------------------------------------
@@ -216,6 +232,21 @@ class ManifestEnvironment(Strict):
     enabled: bool = True
     region: Region | None = None
     account: AccountId | None = None
+    role_arn: RoleArn | None = Field(
+        default=None,
+        description="the role deploys assume by OIDC (default: the repository's convention "
+        "from the account)",
+    )
+    plan_role_arn: RoleArn | None = Field(
+        default=None,
+        description="the read-only role previews and plans assume (default: the "
+        "repository's convention from the account)",
+    )
+    protected: bool | None = Field(
+        default=None,
+        description="deploys need an approval in the GitHub environment (default: the "
+        "template's, else true for prod and production)",
+    )
 
 
 class StackEnvironmentOverride(Strict):
@@ -248,6 +279,10 @@ class Manifest(Strict):
     accounts: dict[EnvironmentName, AccountId] = Field(default_factory=dict)
     environments: dict[EnvironmentName, ManifestEnvironment] = Field(min_length=1)
     stacks: dict[StackName, ManifestStack] = Field(default_factory=dict)
+    promotion: list[EnvironmentName] | None = Field(
+        default=None,
+        description="the order environments deploy in within one run (default: the template's)",
+    )
     contact: Contact | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -256,10 +291,16 @@ class Manifest(Strict):
         return f"{self.deployment_id}-{self.organization}-{self.project}"
 
     def account_for(self, environment: str) -> str | None:
+        """The environment's AWS account: its own, else `accounts.<env>`, else the account
+        its deploy role lives in."""
         env = self.environments.get(environment)
         if env is not None and env.account:
             return env.account
-        return self.accounts.get(environment)
+        if environment in self.accounts:
+            return self.accounts[environment]
+        if env is not None and env.role_arn:
+            return env.role_arn.split(":")[4]
+        return None
 
     def region_for(self, environment: str) -> str:
         env = self.environments.get(environment)
