@@ -297,6 +297,9 @@ def stack_config(spec: StackSpec, record: DeployRecord | None) -> dict[str, Any]
         if value is not None
     }
     config["aws:region"] = auto.ConfigValue(spec.region)
+    if spec.context.get("account"):
+        # The provider refuses any other account, whatever credentials the job holds.
+        config["aws:allowedAccountIds"] = auto.ConfigValue(json.dumps([spec.account]))
     if record is not None:
         config["cloud:record"] = auto.ConfigValue(json.dumps(record.to_dict()))
     return config
