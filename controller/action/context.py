@@ -15,7 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.core.waves import ENVIRONMENT_PATTERN, SHARD_ENVIRONMENT_PATTERN
+
 TRUE = {"true", "1", "yes"}
+
+
+class ActionError(RuntimeError):
+    """A step cannot do its job; the message is shown as an error annotation."""
+
+
+def _positive(text: str, name: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ActionError(f"input {name} must be a positive whole number, got {text!r}")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,19 @@ class ActionInputs:
     github_token: str = ""
     pulumi_version: str = ""
     work_dir: Path = Path(".cloud/action")
+    # deploy runs (deploy.yml): the commit to deploy and the branch it must be on
+    ref: str = ""
+    default_branch: str = ""
+    removals_base: str = ""
+    # environment jobs: what the plan's matrix entry says
+    environments: str = ""
+    after: str = ""
+    github_environment: str = ""
+    protected: bool = False
+    environment_pattern: str = ENVIRONMENT_PATTERN
+    shard_environment_pattern: str = SHARD_ENVIRONMENT_PATTERN
+    assume_roles: bool = True
+    parallel: int = 4
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionInputs:
@@ -64,11 +89,29 @@ class ActionInputs:
             github_token=get("GITHUB_TOKEN"),
             pulumi_version=get("CLOUD_PULUMI_VERSION"),
             work_dir=work_dir,
+            ref=get("CLOUD_REF"),
+            default_branch=get("CLOUD_DEFAULT_BRANCH"),
+            removals_base=get("CLOUD_REMOVALS_BASE"),
+            environments=get("CLOUD_ENVIRONMENTS"),
+            after=get("CLOUD_AFTER"),
+            github_environment=get("CLOUD_GITHUB_ENVIRONMENT"),
+            protected=get("CLOUD_PROTECTED", "false").lower() in TRUE,
+            environment_pattern=get("CLOUD_ENVIRONMENT_PATTERN", ENVIRONMENT_PATTERN),
+            shard_environment_pattern=get(
+                "CLOUD_SHARD_ENVIRONMENT_PATTERN", SHARD_ENVIRONMENT_PATTERN
+            ),
+            assume_roles=get("CLOUD_ASSUME_ROLES", "true").lower() in TRUE,
+            parallel=_positive(get("CLOUD_PARALLEL", "4"), "parallel"),
         )
 
     def file(self, name: str) -> Path:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         return self.work_dir / name
+
+    def require(self, *names: str) -> None:
+        missing = [name.replace("_", "-") for name in names if not getattr(self, name)]
+        if missing:
+            raise ActionError(f"{self.command} needs the input(s) {', '.join(missing)}")
 
 
 @dataclass(frozen=True)

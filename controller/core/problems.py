@@ -59,6 +59,30 @@ class Problem:
     def to_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value not in (None, {})}
 
+    def text(self) -> str:
+        """One line for a person: `file:line: severity: CODE: message`."""
+        return f"{self.location()}: {self.severity}: {self.code}: {self.message}"
+
+    def annotation(self) -> str:
+        """A GitHub workflow command: an annotation on the file and line in a pull request
+        (values escaped as the workflow-command format requires)."""
+        properties = [("title", self.code)]
+        if self.file:
+            properties.insert(0, ("file", self.file))
+            if self.line:
+                properties.insert(1, ("line", str(self.line)))
+        rendered = ",".join(f"{key}={_escape_property(value)}" for key, value in properties)
+        command = "warning" if self.severity == "warning" else "error"
+        return f"::{command} {rendered}::{_escape_data(self.message)}"
+
+
+def _escape_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(value: str) -> str:
+    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
 
 class ProblemError(Exception):
     """Raised where one problem makes going on pointless (unparseable file, bad argument)."""

@@ -35,8 +35,8 @@ from controller.core.problems import Problem, did_you_mean
 MAX_WAVES = 4  # deploy.yml has this many wave jobs
 MAX_MATRIX = 256  # GitHub: "a job matrix can generate a maximum of 256 jobs per workflow run"
 MAX_OUTPUT_BYTES = 1_000_000  # GitHub: a job's outputs hold at most 1 MB
-MAX_PER_SHARD = 8  # environments one packed job runs, `SHARD_PARALLEL` at a time
-SHARD_PARALLEL = 4
+MAX_PER_SHARD = 8  # environments one packed job runs, SHARD_PARALLEL at a time
+SHARD_PARALLEL = 2  # each runs up to 4 stacks at once: 8 Pulumi processes on a runner
 JOB_SECONDS = 6 * 3600  # GitHub-hosted runners end a job after 6 hours
 PROTECTED_BY_DEFAULT = frozenset({"prod", "production"})
 ENVIRONMENT_PATTERN = "{deploymentId}-{environment}"
@@ -182,14 +182,19 @@ def check_pattern(pattern: str) -> None:
 
 def github_environment(pattern: str, deployment: Deployment, environment: str) -> str:
     """The GitHub environment a deploy job of this deployment environment runs in."""
-    check_pattern(pattern)
     manifest = deployment.manifest
-    name = pattern.format(
+    return environment_name(
+        pattern,
         deploymentId=manifest.deployment_id,
         environment=environment,
         organization=manifest.organization,
         project=manifest.project,
     )
+
+
+def environment_name(pattern: str, **fields: str) -> str:
+    check_pattern(pattern)
+    name = pattern.format(**{key: fields.get(key, "") for key in _PATTERN_FIELDS})
     if not _GITHUB_ENVIRONMENT.match(name):
         raise PatternError(f"environment pattern {pattern!r} gives {name!r}, not a valid name")
     return name
@@ -354,12 +359,7 @@ def pack(
         shards = []
         for index, members in enumerate(groups, 1):
             environment = (
-                shard_pattern.format(
-                    environment=members[0].environment,
-                    deploymentId="shard",
-                    organization="shard",
-                    project="shard",
-                )
+                environment_name(shard_pattern, environment=members[0].environment)
                 if packed
                 else members[0].github_environment
             )
@@ -409,6 +409,27 @@ def _pattern(names: Sequence[str]) -> str:
     if not names:
         return ""
     return names[0] if len(names) == 1 else "{" + ",".join(names) + "}"
+
+
+def gate_refusal(
+    key: str, before: str | None, results: Mapping[str, Mapping[str, Any]]
+) -> str | None:
+    """Why `key` must not run yet: the environment before it in the promotion order (with
+    work in this run) did not succeed in this run. None when it may run."""
+    if not before:
+        return None
+    result = results.get(before)
+    if result is None:
+        return (
+            f"not run: {before} comes first in the promotion order and did not finish in "
+            "this run (its job failed, was cancelled or never ran)"
+        )
+    if result.get("status") != "success":
+        return (
+            f"not run: {before} comes first in the promotion order and ended "
+            f"{result.get('status')} in this run"
+        )
+    return None
 
 
 def parse_environments(text: str) -> list[tuple[str, str]]:
