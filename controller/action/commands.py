@@ -109,11 +109,14 @@ def pulumi(inputs: ActionInputs, github: GitHubContext) -> int:
     sums = inputs.root / PINNED_SUMS
     pinned = pinned_sums(sums.read_text()) if sums.exists() else {}
     try:
-        target = Path(os.environ.get("CLOUD_PULUMI_DIR") or inputs.work_dir / "pulumi")
+        venv = os.environ.get("CLOUD_VENV")  # cached with the install: one download per lock
+        target = Path(venv) / "pulumi-cli" if venv else inputs.work_dir / "pulumi"
         directory = install_pulumi(version, target, pinned=pinned)
     except InstallError as error:
         raise ActionError(str(error)) from None
-    github.add_path(directory)
+    current = target / "current"  # what the action's later steps put on PATH
+    current.unlink(missing_ok=True)
+    current.symlink_to(directory.resolve(), target_is_directory=True)
     source = "from " + LOCK_FILE if version and not inputs.pulumi_version else "as given"
     print(f"pulumi CLI {version or 'of the installed SDK'} ({source}) installed in {directory}")
     return 0
