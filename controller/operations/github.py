@@ -5,10 +5,11 @@ operation id, asking GitHub for the run id (`return_run_details`), else finding 
 by its run-name `… [<operation id>]`. From then on the run reports through GitHub's
 webhooks (`workflow_run`, and `workflow_job` for its one environment job, whose stacks
 report through the runner's callbacks and its result artifact), which `GitHubIntake`
-turns into the seeds' operation and stack events; the `Reconciler` reads the runs API for operations that went
-quiet (a missed webhook, a service restart), through the same intake, so the two paths
-agree and a run's end is recorded once. Every GitHub call follows GitHub's retry policy
-(`adapters.github_api`); when it gives up, the operation fails with that message.
+turns into the seeds' operation and stack events; the `Reconciler` reads the runs API
+for operations that went quiet (a missed webhook, a service restart), through the same
+intake, so the two paths agree and a run's end is recorded once. Every GitHub call
+follows GitHub's retry policy (`adapters.github_api`); when it gives up, the operation
+fails with that message.
 """
 
 from __future__ import annotations
