@@ -148,8 +148,7 @@ def test_run_status_asks_again_conditionally_and_uses_the_last_answer_on_304(moc
 
 def test_run_status_reads_every_page_of_a_large_run(mock):
     jobs = [
-        copy.deepcopy(JOB["workflow_job"])
-        | {"id": 100 + n, "name": f"deploy D{n:06d} / dev"}
+        copy.deepcopy(JOB["workflow_job"]) | {"id": 100 + n, "name": f"deploy D{n:06d} / dev"}
         for n in range(130)
     ]
     mock.get(f"{API}/actions/runs/{RUN_ID}", json=RUN["workflow_run"])
