@@ -450,3 +450,16 @@ def test_the_deploy_plan_fails_before_any_job_when_a_protected_environment_is_un
         environments.add("D2K7Q1M-prod", reviewers=True)
         assert run_in_process(env) == 0
     assert "wave-1" in (work / "out").read_text()
+
+
+def test_a_run_that_cannot_be_planned_within_the_limits_fails_before_any_job(repo, work):
+    """GitHub ends a job after 6 hours: a half-applied environment. The plan says so first."""
+    commit_change(
+        repo, "stacks/network/stack.yaml", "estimatedDuration:", "estimatedDuration: 30000 #"
+    )
+    commit_change(repo, "stacks/network/__main__.py", '"""', '"""Tuned. ')
+    run = run_action(repo, work, command="plan", base_ref="HEAD~2", install_pulumi="false")
+    assert run.code == 1
+    assert "nothing was deployed" in run.stdout
+    assert "over the 6 h a GitHub-hosted job may run" in run.stdout
+    assert not any(name.startswith("wave-") for name in run.outputs)  # no deploy job starts
