@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.validate_scale import generate  # noqa: E402
+from controller.action.context import parse_outputs  # noqa: E402
 
 MAX_MATRIX = 256
 
@@ -47,15 +48,7 @@ def git(root: Path, *args: str) -> None:
 
 
 def read_outputs(path: Path) -> dict[str, str]:
-    outputs: dict[str, str] = {}
-    lines = path.read_text().splitlines() if path.exists() else []
-    index = 0
-    while index < len(lines):
-        name, _, delimiter = lines[index].partition("<<")
-        end = lines.index(delimiter, index + 1)
-        outputs[name] = "\n".join(lines[index + 1 : end])
-        index = end + 1
-    return outputs
+    return parse_outputs(path.read_text()) if path.exists() else {}
 
 
 def plan_step(root: Path, work: Path) -> tuple[float, dict[str, str], dict[str, Any]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from controller.action.context import parse_outputs as read_outputs
 from tests.conftest import REPO_ROOT
 
 ACTION = yaml.safe_load((REPO_ROOT / "action.yml").read_text())
@@ -103,15 +104,5 @@ def run_action(
 
 
 def parse_outputs(path: Path) -> dict[str, str]:
-    """`name<<DELIMITER\\nvalue\\nDELIMITER` blocks, as GitHub reads them."""
-    if not path.exists():
-        return {}
-    outputs: dict[str, str] = {}
-    lines = path.read_text().splitlines()
-    index = 0
-    while index < len(lines):
-        name, _, delimiter = lines[index].partition("<<")
-        end = lines.index(delimiter, index + 1)
-        outputs[name] = "\n".join(lines[index + 1 : end])
-        index = end + 1
-    return outputs
+    """What the steps wrote to `$GITHUB_OUTPUT`, as GitHub reads it."""
+    return read_outputs(path.read_text()) if path.exists() else {}

@@ -177,3 +177,17 @@ class GitHubContext:
         if self.path_file:
             with open(self.path_file, "a", encoding="utf-8") as stream:
                 stream.write(f"{directory}\n")
+
+
+def parse_outputs(text: str) -> dict[str, str]:
+    """Step outputs as GitHub reads `$GITHUB_OUTPUT`: `name<<DELIMITER`, value lines,
+    `DELIMITER` (what `set_outputs` writes)."""
+    outputs: dict[str, str] = {}
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        name, _, delimiter = lines[index].partition("<<")
+        end = lines.index(delimiter, index + 1)
+        outputs[name] = "\n".join(lines[index + 1 : end])
+        index = end + 1
+    return outputs

@@ -335,24 +335,32 @@ def test_a_webhook_sequence_of_environment_jobs_replays_end_to_end(github: GitHu
     assert [e.type for e in events].count("operation.completed") == 1
 
 
+def job_then_run_fail(gh: GitHub, operation: str, job_id: int, result: dict[str, Any]) -> None:
+    """The environment job ends failed with `result` uploaded, then the run ends failed."""
+    failed = job_payload(job_id, status="completed", conclusion="failure")
+    gh.results = {"D1BRV40-dev": result}
+    fake_run(gh, operation, [failed["workflow_job"]], "failure")
+    gh.deliver("workflow_job", failed, delivery=f"fail-{job_id}-job")
+    gh.deliver(
+        "workflow_run",
+        run_payload(operation, status="completed", conclusion="failure"),
+        delivery=f"fail-{job_id}-run",
+    )
+    gh.settle()
+
+
 def test_a_failed_job_and_run_fail_the_operation(github: GitHub) -> None:
     dispatch_ok(github)
     operation = start(github, {"environment": "dev", "stackFilter": ["network"]})["operationId"]
-    failed = job_payload(21, status="completed", conclusion="failure")
-    github.results = {
-        "D1BRV40-dev": environment_result(
+    job_then_run_fail(
+        github,
+        operation,
+        21,
+        environment_result(
             {"stack": "network", "status": "failed", "error": "aws: AccessDenied creating VPC"},
             status="failed",
-        )
-    }
-    fake_run(github, operation, [failed["workflow_job"]], "failure")
-    github.deliver("workflow_job", failed, delivery="f-1")
-    github.deliver(
-        "workflow_run",
-        run_payload(operation, status="completed", conclusion="failure"),
-        delivery="f-2",
+        ),
     )
-    github.settle()
     final = status(github, operation)
     assert final["status"] == "failed"
     assert "ended failure" in final["error"]["message"]
@@ -363,21 +371,15 @@ def test_a_failed_job_and_run_fail_the_operation(github: GitHub) -> None:
 def test_a_job_that_refused_to_apply_says_why_for_each_stack(github: GitHub) -> None:
     dispatch_ok(github)
     operation = start(github, {"environment": "dev", "stackFilter": ["network"]})["operationId"]
-    refused = job_payload(22, status="completed", conclusion="failure")
-    github.results = {
-        "D1BRV40-dev": environment_result(
+    job_then_run_fail(
+        github,
+        operation,
+        22,
+        environment_result(
             status="blocked",
             reason="GitHub environment 'D1BRV40-dev' has no required reviewers and no wait timer",
-        )
-    }
-    fake_run(github, operation, [refused["workflow_job"]], "failure")
-    github.deliver("workflow_job", refused, delivery="r-1")
-    github.deliver(
-        "workflow_run",
-        run_payload(operation, status="completed", conclusion="failure"),
-        delivery="r-2",
+        ),
     )
-    github.settle()
     final = status(github, operation)
     assert final["status"] == "failed"
     [network] = final["completedStacks"]
