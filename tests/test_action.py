@@ -146,13 +146,13 @@ def test_an_environment_job_deploys_its_whole_dag_and_leaves_a_result(repo, work
 
 
 def test_a_stack_with_pending_operations_needs_repair_and_is_not_touched(repo, work):
-    deploy_job(repo, work, "D2K7Q1M/dev")
+    deploy_job(repo, work, "D2K7Q1M/dev", stacks="network")
     state_file = repo / ".cloud/sim/D2K7Q1M/dev/network.json"
     state = json.loads(state_file.read_text())
     state["deployment"]["pending_operations"] = [{"type": "creating", "resource": {"urn": "urn:x"}}]
     state_file.write_text(json.dumps(state))
     commit_change(repo, f"{D2}/manifest.yaml", "vpcCidr: 10.20.0.0/16", "vpcCidr: 10.21.0.0/16")
-    run = deploy_job(repo, work, "D2K7Q1M/dev")
+    run = deploy_job(repo, work, "D2K7Q1M/dev", stacks="network")
     assert run.code == 1
     result = result_of(work, "D2K7Q1M/dev")
     assert result["status"] == "failed"
@@ -214,6 +214,7 @@ def test_a_later_wave_runs_only_after_its_earlier_environment_succeeded(repo, wo
         work,
         "D1BRV40/stage,D2K7Q1M/prod",
         after="D1BRV40/stage=D1BRV40/dev,D2K7Q1M/prod=D2K7Q1M/dev",
+        stacks="network,security",
     )
     assert run.code == 1  # one of its environments did not run
     prod = result_of(work, "D2K7Q1M/prod")
@@ -247,6 +248,7 @@ def protected_job(repo, work, monkeypatch, fake_rules):
                 "GITHUB_STEP_SUMMARY": str(work / "summary"),
                 "CLOUD_COMMAND": "run-environments",
                 "CLOUD_ENVIRONMENTS": "D2K7Q1M/prod",
+                "CLOUD_STACKS": "network",
                 "CLOUD_GITHUB_ENVIRONMENT": PROTECTED["github_environment"],
                 "CLOUD_PROTECTED": "true",
                 "CLOUD_ENGINE": "simulate",
@@ -335,7 +337,7 @@ def test_a_removed_deployment_is_removed_after_its_plan_and_approval(repo, work)
 
 
 def test_a_removal_waits_for_its_environments_deploy_in_the_same_run(repo, work):
-    deploy_job(repo, work, "D2K7Q1M/dev")
+    deploy_job(repo, work, "D2K7Q1M/dev", stacks="network")
     upstream = work / "runner-temp/cloud/upstream"
     upstream.mkdir(parents=True)
     (upstream / "D2K7Q1M-dev.json").write_text(
@@ -346,12 +348,12 @@ def test_a_removal_waits_for_its_environments_deploy_in_the_same_run(repo, work)
         work,
         command="remove",
         environments="D2K7Q1M/dev",
-        stacks="D2K7Q1M/dev=services-api",
+        stacks="D2K7Q1M/dev=network",
         after="D2K7Q1M/dev=D2K7Q1M/dev",
     )
     assert removed.code == 1
     assert result_of(work, "D2K7Q1M/dev")["status"] == "blocked"
-    assert (repo / ".cloud/sim/D2K7Q1M/dev/services-api.json").exists()
+    assert (repo / ".cloud/sim/D2K7Q1M/dev/network.json").exists()  # not destroyed
 
 
 def test_a_dispatched_destroy_is_one_job_running_the_layers_in_reverse(repo, work):
