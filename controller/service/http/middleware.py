@@ -206,7 +206,7 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             candidate = value.decode("latin-1")
-            if _SAFE_ID.match(candidate):
+            if _SAFE_ID.fullmatch(candidate):
                 return candidate
             break
     return "req-" + secrets.token_hex(8)

@@ -11,7 +11,6 @@ the handler's reply is put in the envelope. Handlers only see valid, typed input
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from controller.core.documents import data_path, validate_data
-from controller.core.models import DEPLOYMENT_ID_PATTERN, ENVIRONMENT_PATTERN, STACK_NAME_PATTERN
+from controller.core.names import NAMES, name_problem
 from controller.core.problems import Problem
 from controller.service.auth.authentication import AUTH_ERROR, PRINCIPAL, Principal
 from controller.service.http.access import AUTHENTICATED, PUBLIC, ROUTE_ACCESS
@@ -36,15 +35,16 @@ from controller.service.http.errors import (
 )
 from controller.service.http.middleware import AUDIT_DETAILS
 
-PATH_PATTERNS = {
-    "deployment_id": DEPLOYMENT_ID_PATTERN,
-    "stack_name": STACK_NAME_PATTERN,
-    "template_name": STACK_NAME_PATTERN,
-    "environment_name": ENVIRONMENT_PATTERN,
-    "key_id": r"^key-[0-9a-f]{16}$",
-    "operation_id": r"^op-[0-9a-f]{6,32}$",
+# path parameter -> the kind of name it holds (`core.names`: one check for every entry point)
+PATH_NAMES = {
+    "deployment_id": "deployment_id",
+    "stack_name": "stack_name",
+    "template_name": "stack_name",
+    "environment_name": "environment_name",
+    "key_id": "key_id",
+    "operation_id": "operation_id",
 }
-_COMPILED = {name: re.compile(pattern) for name, pattern in PATH_PATTERNS.items()}
+PATH_PATTERNS = {param: NAMES[kind][0] for param, kind in PATH_NAMES.items()}
 
 
 @dataclass
@@ -178,12 +178,13 @@ def authorize(rule: str, principal: Principal | None) -> None:
 
 def check_path_params(params: dict[str, Any]) -> dict[str, str]:
     for name, value in params.items():
-        pattern = _COMPILED.get(name)
-        if pattern is not None and not pattern.match(str(value)):
+        kind = PATH_NAMES.get(name)
+        problem = name_problem(kind, str(value)) if kind is not None else None
+        if problem is not None:
             raise ApiError(
                 400,
                 VALIDATION_INVALID_FORMAT,
-                f"{name} has the wrong format: must match {PATH_PATTERNS[name]}",
+                f"{name} has the wrong format: {problem} (must match {PATH_PATTERNS[name]})",
                 details={"field": name},
             )
     return {name: str(value) for name, value in params.items()}
