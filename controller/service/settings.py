@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from controller.core.rbac import ROLES
 
 PREFIX = "CLOUD_"
+SECRET_SETTINGS = ("jwt_secret", "github_token", "webhook_secret")
 ALLOWED_OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
 
 
@@ -127,10 +128,18 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator(*SECRET_SETTINGS)
+    @classmethod
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # a secret of spaces is a secret anyone can guess: `' '` signed webhooks once
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is set but blank; give a real secret, or unset it")
+        return value
+
     @field_validator("jwt_secret")
     @classmethod
     def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 32:
+        if value is not None and len(value.get_secret_value().strip()) < 32:
             raise ValueError("must be at least 32 characters (or leave it unset to generate one)")
         return value
 
@@ -205,7 +214,7 @@ def check_settings(settings: Settings) -> list[str]:
         problems.append("CLOUD_WRITE_MODE: 'pr' needs CLOUD_REPO_BACKEND=github")
     if settings.dispatcher == "github":
         # fail closed: without the secret, anyone could post run results
-        if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value():
+        if settings.webhook_secret is None:
             problems.append(
                 "CLOUD_WEBHOOK_SECRET: required when CLOUD_DISPATCHER=github "
                 "(GitHub's webhooks are verified with it)"

@@ -4,6 +4,11 @@ after it; the unit tests of each fix sit with their modules."""
 
 from __future__ import annotations
 
+import pytest
+
+from controller.cli.main import main
+from controller.core.webhooks import sign, verify_signature
+from tests.conftest import REPO_ROOT
 from tests.service.conftest import NEW, Harness
 
 D1 = "/api/v1/deployments/D1BRV40"
@@ -74,3 +79,22 @@ def test_9_a_webhook_url_refusal_does_not_disclose_what_the_host_resolves_to(
     assert "localhost is not a public address" in message
     assert "127.0.0.1" not in response.text and "::1" not in response.text
     assert harness.store.latest_operations() == {}
+
+
+# --- 7. a blank webhook secret counted as a secret -----------------------------------------
+
+
+def test_7_a_blank_webhook_secret_stops_the_service_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CLOUD_DISPATCHER", "github")
+    monkeypatch.setenv("CLOUD_WEBHOOK_SECRET", " ")
+    monkeypatch.setenv("CLOUD_GITHUB_REPOSITORY", "acme/infra")
+    monkeypatch.setenv("CLOUD_GITHUB_TOKEN", "t")
+    assert main(["--root", str(REPO_ROOT), "serve"]) == 2
+    assert "CLOUD_WEBHOOK_SECRET: is set but blank" in capsys.readouterr().err
+
+
+def test_7_a_delivery_signed_with_a_blank_key_is_not_verified() -> None:
+    body = b'{"action": "completed"}'
+    assert not verify_signature(b" ", body, sign(b" ", body))
