@@ -4,12 +4,16 @@ after it; the unit tests of each fix sit with their modules."""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+import yaml
+
+from controller.adapters.catalog_sources import LocalCatalogSource
 from controller.cli.main import main
 from controller.core.webhooks import sign, verify_signature
-from tests.conftest import REPO_ROOT
-from tests.service.conftest import NEW, Harness
+from tests.conftest import REPO_ROOT, git
+from tests.service.conftest import D1_FILE, NEW, Harness, HarnessFactory
 
 D1 = "/api/v1/deployments/D1BRV40"
 
@@ -98,3 +102,40 @@ def test_7_a_blank_webhook_secret_stops_the_service_at_start_up(
 def test_7_a_delivery_signed_with_a_blank_key_is_not_verified() -> None:
     body = b'{"action": "completed"}'
     assert not verify_signature(b" ", body, sign(b" ", body))
+
+
+# --- 5. a failed commit left the change staged; large writes could not commit -------------
+
+
+def test_5_a_manifest_with_20000_tags_is_committed_with_its_whole_change_list(
+    make_harness: HarnessFactory, checkout: Path
+) -> None:
+    harness = make_harness(source=LocalCatalogSource(checkout), repo_root=checkout)
+    manifest = yaml.safe_load((checkout / D1_FILE).read_text())
+    manifest["tags"] = {f"Tag{index:05d}": f"value-{index}" for index in range(20_000)}
+    response = harness.client.put(f"{D1}/manifest", json=manifest, headers=harness.bearer())
+    assert response.status_code == 200, response.text[:500]
+    assert len(response.json()["data"]["changes"]) == 20_000 + 2  # two tags removed
+    message = git(checkout, "log", "-1", "--format=%B")
+    assert message.startswith("Update deployment D1BRV40") and "tags.Tag19999:" in message
+    assert git(checkout, "status", "--porcelain") == ""
+
+
+def test_5_a_refused_commit_leaves_nothing_staged(
+    make_harness: HarnessFactory, checkout: Path
+) -> None:
+    hook = checkout / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho refused >&2\nexit 1\n")
+    hook.chmod(0o755)
+    harness = make_harness(source=LocalCatalogSource(checkout), repo_root=checkout)
+    before = (checkout / D1_FILE).read_text()
+    head = git(checkout, "rev-parse", "HEAD")
+    manifest = yaml.safe_load(before)
+    manifest["tags"] = {"Team": "attackers"}
+    response = harness.client.put(f"{D1}/manifest", json=manifest, headers=harness.bearer())
+    assert response.status_code == 502, response.text
+    assert response.json()["error"]["code"] == "REPOSITORY_ERROR"
+    assert (checkout / D1_FILE).read_text() == before
+    assert git(checkout, "diff", "--cached", "--name-only") == ""
+    assert git(checkout, "status", "--porcelain") == ""
+    assert git(checkout, "rev-parse", "HEAD") == head
