@@ -4,7 +4,9 @@ after it; the unit tests of each fix sit with their modules."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,6 +16,7 @@ from controller.cli.main import main
 from controller.core.webhooks import sign, verify_signature
 from tests.conftest import REPO_ROOT, git
 from tests.service.conftest import D1_FILE, NEW, Harness, HarnessFactory
+from tests.service.event_helpers import receive, token_of
 
 D1 = "/api/v1/deployments/D1BRV40"
 
@@ -139,3 +142,94 @@ def test_5_a_refused_commit_leaves_nothing_staged(
     assert git(checkout, "diff", "--cached", "--name-only") == ""
     assert git(checkout, "status", "--porcelain") == ""
     assert git(checkout, "rev-parse", "HEAD") == head
+
+
+# --- 6. malformed bodies answered 500 -------------------------------------------------------
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def refused_as_bad_format(response: Any, fragment: str) -> None:
+    assert response.status_code == 400, response.text[:300]
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_INVALID_FORMAT" and fragment in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "signed_in"),
+    [
+        pytest.param("POST", "/api/v1/auth/login", False, id="login-unauthenticated"),
+        pytest.param("PUT", f"{D1}/manifest", True, id="put-manifest"),
+        pytest.param("POST", "/api/v1/stacks", True, id="post-stacks"),
+        pytest.param("POST", "/api/v1/templates", True, id="post-templates"),
+    ],
+)
+def test_6_a_100000_deep_body_is_400_before_any_model_sees_it(
+    make_harness: HarnessFactory, method: str, path: str, signed_in: bool
+) -> None:
+    harness = make_harness(raise_server_exceptions=False)
+    headers = {"Content-Type": "application/json"} | (harness.bearer() if signed_in else {})
+    response = harness.client.request(method, path, content=DEEP, headers=headers)
+    refused_as_bad_format(response, "nests 100000 levels deep; at most 64")
+    assert harness.source.commits == []
+
+
+def test_6_a_5001_digit_integer_is_400(make_harness: HarnessFactory) -> None:
+    harness = make_harness(raise_server_exceptions=False)
+    body = b'{"username": "admin", "password": ' + b"9" * 5001 + b"}"
+    response = harness.client.post(
+        "/api/v1/auth/login", content=body, headers={"Content-Type": "application/json"}
+    )
+    refused_as_bad_format(response, "a number of 5001 characters")
+
+
+def test_6_config_values_900_arrays_deep_are_400_and_nothing_is_written(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = make_harness(raise_server_exceptions=False)
+    manifest = yaml.safe_load(harness.source.files[D1_FILE])
+    deep: Any = "x"
+    for _ in range(900):
+        deep = [deep]
+    manifest["stacks"]["network"]["config"]["vpcCidr"] = deep
+    response = harness.client.put(
+        f"{D1}/manifest",
+        content=json.dumps(manifest),
+        headers=harness.bearer() | {"Content-Type": "application/json"},
+    )
+    refused_as_bad_format(response, "levels deep")
+    assert harness.source.commits == []
+
+
+def test_6_a_signed_webhook_100000_deep_is_400_and_recorded_nowhere(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = make_harness(raise_server_exceptions=False, webhook_secret="a-webhook-secret")
+    response = harness.client.post(
+        "/webhooks/github",
+        content=DEEP,
+        headers={
+            "X-GitHub-Event": "workflow_run",
+            "X-GitHub-Delivery": "delivery-deep-1",
+            "X-Hub-Signature-256": sign(b"a-webhook-secret", DEEP),
+            "Content-Type": "application/json",
+        },
+    )
+    refused_as_bad_format(response, "levels deep")
+    assert harness.store.record_delivery(
+        "delivery-deep-1", event="workflow_run", at="2025-01-01T00:00:00.000Z", forget_before=""
+    ), "the refused delivery was recorded"
+
+
+def test_6_a_10000_deep_websocket_frame_is_answered_and_the_socket_stays_open(
+    harness: Harness,
+) -> None:
+    with harness.client.websocket_connect("/ws") as ws:
+        ws.send_json({"type": "authenticate", "token": token_of(harness.bearer())})
+        assert receive(ws)["type"] == "authenticated"
+        ws.send_text("[" * 10_000 + "]" * 10_000)
+        reply = receive(ws)
+        assert reply["type"] == "error" and reply["code"] == "VALIDATION_INVALID_FORMAT"
+        assert "levels deep" in reply["message"]
+        ws.send_json({"type": "ping"})
+        assert receive(ws)["type"] == "pong"

@@ -4,13 +4,13 @@ An `Endpoint` is data: method, path, handler, the models of its query, body and 
 and its status. `build_routes` wraps each handler so that, in this order, the caller is
 authenticated and authorized (from the access table), the path parameters are checked
 against the catalog's name patterns before anything touches the repo, the query and the
-body are parsed into their models (400 with the field named when they do not fit), and
+body are parsed into their models (400 with the field named when they do not fit; a body
+nested too deep or with an outsized number is refused before any model sees it), and
 the handler's reply is put in the envelope. Handlers only see valid, typed input.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from controller.core.documents import data_path, validate_data
+from controller.core.json_input import JsonInputError, parse_json
 from controller.core.names import NAMES, name_problem
 from controller.core.problems import Problem
 from controller.service.auth.authentication import AUTH_ERROR, PRINCIPAL, Principal
@@ -197,16 +198,9 @@ async def parse_body(model: type[BaseModel], request: Request, *, required: bool
             return model()
         raise ApiError(400, VALIDATION_REQUIRED_FIELD, "a JSON request body is required")
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        position = (
-            f" at line {error.lineno} column {error.colno}"
-            if isinstance(error, json.JSONDecodeError)
-            else ""
-        )
-        raise ApiError(
-            400, VALIDATION_INVALID_FORMAT, f"the request body is not valid JSON{position}"
-        ) from None
+        data = parse_json(raw)
+    except JsonInputError as error:
+        raise ApiError(400, VALIDATION_INVALID_FORMAT, f"the request body {error}") from None
     if not isinstance(data, dict):
         raise ApiError(400, VALIDATION_INVALID_FORMAT, "the request body must be a JSON object")
     return parse_model(model, data, where="body")
