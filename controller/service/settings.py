@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from controller.core.rbac import ROLES
+from controller.service.http.proxies import proxy_networks
 
 PREFIX = "CLOUD_"
 SECRET_SETTINGS = ("jwt_secret", "github_token", "webhook_secret")
@@ -47,6 +48,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     access_log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     rate_limit_enabled: bool = True
     rate_limit_anonymous_per_minute: int = Field(60, ge=1)
@@ -98,7 +101,9 @@ class Settings(BaseSettings):
     oidc_role_map: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     oidc_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256"])
 
-    @field_validator("cors_origins", "oidc_algorithms", "callback_allow_hosts", mode="before")
+    @field_validator(
+        "cors_origins", "oidc_algorithms", "callback_allow_hosts", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -126,6 +131,12 @@ class Settings(BaseSettings):
                 f"must be a comma-separated list of {', '.join(ALLOWED_OIDC_ALGORITHMS)}"
                 + (f", got {', '.join(wrong)}" if wrong else "")
             )
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        proxy_networks(value)  # ValueError names the entry
         return value
 
     @field_validator(*SECRET_SETTINGS)

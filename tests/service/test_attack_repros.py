@@ -5,18 +5,22 @@ after it; the unit tests of each fix sit with their modules."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from controller.adapters.catalog_sources import LocalCatalogSource
 from controller.cli.main import main
 from controller.core.webhooks import sign, verify_signature
+from controller.store.sqlite import open_store
 from tests.conftest import REPO_ROOT, git
 from tests.service.conftest import D1_FILE, NEW, Harness, HarnessFactory
 from tests.service.event_helpers import receive, token_of
+from tests.service.serving import free_port, start_service
 
 D1 = "/api/v1/deployments/D1BRV40"
 
@@ -233,3 +237,37 @@ def test_6_a_10000_deep_websocket_frame_is_answered_and_the_socket_stays_open(
         assert "levels deep" in reply["message"]
         ws.send_json({"type": "ping"})
         assert receive(ws)["type"] == "pong"
+
+
+# --- 4. X-Forwarded-For was trusted from any loopback peer ---------------------------------
+
+
+def test_4_forwarded_for_from_a_loopback_relay_neither_resets_the_budget_nor_the_audit(
+    monkeypatch: pytest.MonkeyPatch, checkout: Path, tmp_path: Path
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("CLOUD_"):
+            monkeypatch.delenv(name)
+    data_dir = tmp_path / "data"
+    port = free_port()
+    process = start_service(checkout, port, tmp_path / "serve.log", CLOUD_DATA_DIR=str(data_dir))
+    try:
+        statuses = []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            for attempt in range(13):
+                response = http.post(
+                    "/api/v1/auth/login",
+                    json={"username": "admin", "password": f"guess number {attempt}"},
+                    headers={"X-Forwarded-For": f"203.0.113.{attempt + 1}"},
+                )
+                statuses.append(response.status_code)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert statuses == [401] * 10 + [429] * 3  # CLOUD_RATE_LIMIT_AUTH_PER_MINUTE: 10
+    store = open_store(data_dir / "cloud.db")
+    try:
+        entries, total = store.list_audit(limit=50, offset=0, actor=None, action=None)
+    finally:
+        store.close()
+    assert total == 13 and {entry.client for entry in entries} == {"127.0.0.1"}
