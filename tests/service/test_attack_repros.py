@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ import yaml
 from controller.adapters.catalog_sources import LocalCatalogSource
 from controller.cli.main import main
 from controller.core.webhooks import sign, verify_signature
+from controller.engines.base import DeployRecord, StackSpec
+from controller.engines.simulated import SimulatedEngine
+from controller.store.base import AuditEntry
 from controller.store.sqlite import open_store
 from tests.conftest import REPO_ROOT, git
 from tests.service.conftest import D1_FILE, NEW, Harness, HarnessFactory
@@ -271,3 +275,50 @@ def test_4_forwarded_for_from_a_loopback_relay_neither_resets_the_budget_nor_the
     finally:
         store.close()
     assert total == 13 and {entry.client for entry in entries} == {"127.0.0.1"}
+
+
+# --- 10. credential files were world-readable ----------------------------------------------
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_10_the_store_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    previous = os.umask(0o022)  # the usual umask, under which they were 0644
+    try:
+        store = open_store(tmp_path / ".cloud" / "cloud.db")
+        try:
+            store.append_audit(
+                AuditEntry("2025-01-01T00:00:00.000Z", "req-1", "a", "user", "POST /x", 201, "c")
+            )
+            files = [tmp_path / ".cloud" / name for name in ("cloud.db", "cloud.db-wal")]
+            assert all(path.exists() for path in files)
+            assert [mode(path) for path in files] == [0o600, 0o600]
+            assert mode(tmp_path / ".cloud") == 0o700
+        finally:
+            store.close()
+    finally:
+        os.umask(previous)
+
+
+def test_10_the_simulators_state_is_private_and_holds_no_secret_in_clear(tmp_path: Path) -> None:
+    program = tmp_path / "stacks" / "vault"
+    program.mkdir(parents=True)
+    (program / "__main__.py").write_text(
+        "import pulumi\npulumi.export('password', pulumi.Output.secret('hunter2-s3cr3t'))\n"
+    )
+    engine = SimulatedEngine(state_dir=tmp_path / ".cloud" / "sim")
+    spec = StackSpec("D000001", "vault", "dev", program, {})
+    previous = os.umask(0o022)
+    try:
+        engine.up(spec, record=DeployRecord("f", {}, {}, "2025-01-01T00:00:00Z"))
+    finally:
+        os.umask(previous)
+    state = tmp_path / ".cloud" / "sim" / "D000001" / "dev" / "vault.json"
+    assert mode(state) == 0o600
+    folders = [state.parent, state.parent.parent, state.parent.parent.parent]
+    assert [mode(folder) for folder in folders] == [0o700, 0o700, 0o700]
+    assert "hunter2-s3cr3t" not in state.read_text()
+    assert "plaintext" not in state.read_text()
+    assert engine.outputs(spec) == ({"password": "hunter2-s3cr3t"}, frozenset({"password"}))
