@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     oidc_organizations_claim: str = "organizations"
     oidc_role_map: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     oidc_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256"])
+    oidc_api_key_max_ttl: int = Field(86_400, ge=60)  # keys made by identity-provider users
+    oidc_role_recheck_seconds: int = Field(3600, ge=60, le=7 * 86_400)
 
     @field_validator(
         "cors_origins", "oidc_algorithms", "callback_allow_hosts", "trusted_proxies", mode="before"

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from tests.conftest import REPO_ROOT, git
 from tests.service.conftest import D1_FILE, NEW, Harness, HarnessFactory
 from tests.service.event_helpers import receive, token_of
 from tests.service.serving import free_port, start_service
+from tests.service.test_oidc import AUDIENCE, ISSUER, JWKS_URL, idp, token  # noqa: F401
 
 D1 = "/api/v1/deployments/D1BRV40"
 
@@ -322,3 +325,88 @@ def test_10_the_simulators_state_is_private_and_holds_no_secret_in_clear(tmp_pat
     assert "hunter2-s3cr3t" not in state.read_text()
     assert "plaintext" not in state.read_text()
     assert engine.outputs(spec) == ({"password": "hunter2-s3cr3t"}, frozenset({"password"}))
+
+
+# --- 3. API keys outlived the credential that made them ------------------------------------
+
+KEYS = "/api/v1/auth/api-keys"
+YEAR = 366 * 86_400
+
+
+def make_key(harness: Harness, headers: dict[str, str], **body: Any) -> Any:
+    body = {"name": "k", "permissions": ["api-keys:manage", "deployments:read"]} | body
+    return harness.client.post(KEYS, json=body, headers=headers)
+
+
+def test_3_a_60_second_key_cannot_mint_a_366_day_key(harness: Harness) -> None:
+    parent = make_key(harness, harness.bearer(), expiresIn=60).json()["data"]
+    as_parent = {"X-API-Key": parent["apiKey"]}
+    response = make_key(harness, as_parent, expiresIn=YEAR)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_INVALID_FORMAT" and error["details"]["field"] == "expiresIn"
+    assert "the API key making it expires at" in error["message"]
+    assert len(harness.store.list_api_keys(harness.user("admin").id)) == 1  # nothing made
+    # without a lifetime it gets the parent's, and is told so
+    child = make_key(harness, as_parent)
+    assert child.status_code == 201, child.text
+    assert child.json()["data"]["expiresAt"] <= parent["expiresAt"]
+    assert "expires sooner than the default" in child.json()["warning"]
+
+
+def test_3_revoking_a_key_revokes_every_key_made_with_it(harness: Harness) -> None:
+    admin = harness.bearer()
+    first = make_key(harness, admin).json()["data"]
+    second = make_key(harness, {"X-API-Key": first["apiKey"]}).json()["data"]
+    third = make_key(harness, {"X-API-Key": second["apiKey"]}).json()["data"]
+    other = make_key(harness, admin).json()["data"]
+    revoked = harness.client.delete(f"{KEYS}/{first['keyId']}", headers=admin)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["data"]["alsoRevoked"] == [second["keyId"], third["keyId"]]
+    for key in (first, second, third):
+        me = harness.client.get("/api/v1/users/me", headers={"X-API-Key": key["apiKey"]})
+        assert me.status_code == 401 and "revoked" in me.json()["error"]["message"]
+    still = harness.client.get("/api/v1/users/me", headers={"X-API-Key": other["apiKey"]})
+    assert still.status_code == 200
+
+
+@pytest.mark.usefixtures("idp")
+def test_3_an_oidc_user_with_a_60_second_token_cannot_mint_a_year_long_key(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = make_harness(oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_jwks_url=JWKS_URL)
+    short = {"Authorization": f"Bearer {token(exp=int(time.time()) + 60)}"}
+    response = make_key(harness, short, permissions=["deployments:read"], expiresIn=YEAR)
+    assert response.status_code == 400, response.text
+    assert "at most 86400 seconds" in response.json()["error"]["message"]
+    made = make_key(harness, short, permissions=["deployments:read"])
+    assert made.status_code == 201, made.text
+    expires = datetime.fromisoformat(made.json()["data"]["expiresAt"].replace("Z", "+00:00"))
+    assert expires.timestamp() <= time.time() + 86_400 + 5
+
+
+@pytest.mark.usefixtures("idp")
+def test_3_an_oidc_users_key_keeps_no_rights_once_the_provider_stops_vouching(
+    make_harness: HarnessFactory,
+) -> None:
+    now = [time.time()]
+    harness = make_harness(
+        oidc_issuer=ISSUER,
+        oidc_audience=AUDIENCE,
+        oidc_jwks_url=JWKS_URL,
+        services_options={"clock": lambda: now[0]},
+    )
+    signed_in = {"Authorization": f"Bearer {token()}"}
+    key = make_key(harness, signed_in, permissions=["deployments:read"]).json()["data"]["apiKey"]
+    as_key = {"X-API-Key": key}
+    assert harness.client.get("/api/v1/deployments", headers=as_key).status_code == 200
+    now[0] += 3601  # the provider signed nothing for the user for over an hour
+    stale = harness.client.get("/api/v1/deployments", headers=as_key)
+    assert stale.status_code == 401, stale.text
+    assert "has not confirmed oidc:carol's roles" in stale.json()["error"]["message"]
+    # a new token from the provider vouches again, with the groups it now says
+    harness.client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token()}"})
+    assert harness.client.get("/api/v1/deployments", headers=as_key).status_code == 200
+    dropped = {"Authorization": f"Bearer {token(groups=['staff'])}"}
+    harness.client.get("/api/v1/users/me", headers=dropped)
+    assert harness.client.get("/api/v1/deployments", headers=as_key).status_code == 403
