@@ -195,3 +195,21 @@ def test_a_refusal_by_the_receiver_is_not_retried():
     sender = CallbackSender(resolve=PUBLIC, pool_factory=pool.factory, sleep=lambda s: None)
     with pytest.raises(CallbackFailedError, match="answered 404 \\(after 1 attempt"):
         sender.send("https://hooks.example.com/ops", {})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://localhost/",
+        "https://0x7f000001/",
+        "https://2130706433/",
+        "https://127.1/",
+        "https://0177.0.0.1/",
+        "https://[::1]/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://[2002:7f00:1::]/",
+    ],
+)
+def test_every_spelling_of_loopback_is_refused_by_the_system_resolver(url):
+    with pytest.raises(CallbackRefusedError, match="is not a public address"):
+        check_url(url)
