@@ -18,6 +18,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 PROXIES = ["127.0.0.1", "10.0.0.0/8"]
+MID_MINUTE = {"clock": lambda: 1_760_000_010.0}  # no window boundary in the middle of a test
 trusted = ForwardedClientMiddleware(lambda *_: None, trusted=PROXIES).trusts
 
 
@@ -65,7 +66,9 @@ def sign_in_statuses(client: TestClient, forwarded: list[str]) -> list[int]:
 def test_behind_a_trusted_proxy_each_client_has_its_own_budget_and_audit_entry(
     make_harness: HarnessFactory,
 ) -> None:
-    harness = make_harness(trusted_proxies=PROXIES, rate_limit_auth_per_minute=2)
+    harness = make_harness(
+        trusted_proxies=PROXIES, rate_limit_auth_per_minute=2, services_options=MID_MINUTE
+    )
     proxy = TestClient(harness.client.app, client=("127.0.0.1", 41000))
     forwarded = ["203.0.113.1", "203.0.113.1", "203.0.113.1", "203.0.113.2"]
     assert sign_in_statuses(proxy, forwarded) == [401, 401, 429, 401]
@@ -76,7 +79,9 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_budget_and_audit_entry(
 def test_forwarded_for_from_a_peer_that_is_not_a_trusted_proxy_is_ignored(
     make_harness: HarnessFactory,
 ) -> None:
-    harness = make_harness(trusted_proxies=PROXIES, rate_limit_auth_per_minute=2)
+    harness = make_harness(
+        trusted_proxies=PROXIES, rate_limit_auth_per_minute=2, services_options=MID_MINUTE
+    )
     outsider = TestClient(harness.client.app, client=("198.51.100.7", 41000))
     assert sign_in_statuses(outsider, ["203.0.113.1", "203.0.113.2", "203.0.113.3"]) == [
         401,
