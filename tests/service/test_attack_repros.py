@@ -408,6 +408,11 @@ def test_7_a_blank_webhook_secret_stops_the_service_at_start_up(
     monkeypatch.setenv("CLOUD_WEBHOOK_SECRET", " ")
     monkeypatch.setenv("CLOUD_GITHUB_REPOSITORY", "acme/infra")
     monkeypatch.setenv("CLOUD_GITHUB_TOKEN", "t")
+
+    def started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("cloud serve started with a blank CLOUD_WEBHOOK_SECRET")
+
+    monkeypatch.setattr("uvicorn.run", started)
     assert main(["--root", str(REPO_ROOT), "serve"]) == 2
     assert "CLOUD_WEBHOOK_SECRET: is set but blank" in capsys.readouterr().err
 
