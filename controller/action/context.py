@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.core.names import name_problem
 from controller.core.waves import ENVIRONMENT_PATTERN, SHARD_ENVIRONMENT_PATTERN
 
 TRUE = {"true", "1", "yes"}
@@ -103,6 +104,25 @@ class ActionInputs:
             assume_roles=get("CLOUD_ASSUME_ROLES", "true").lower() in TRUE,
             parallel=_positive(get("CLOUD_PARALLEL", "4"), "parallel"),
         )
+
+    def name_problems(self) -> list[str]:
+        """The inputs that are not well-formed names (they become file and job names)."""
+        named = {"environment": "environment_name", "stack": "stack_name"}
+        found = [
+            f"input {field}: {problem}, got {getattr(self, field)!r}"
+            for field, kind in named.items()
+            if getattr(self, field) and (problem := name_problem(kind, getattr(self, field)))
+        ]
+        for part in (p.strip() for p in self.environments.split(",") if p.strip()):
+            deployment_id, _, environment = part.partition("/")
+            for kind, value in (
+                ("deployment_id", deployment_id),
+                ("environment_name", environment),
+            ):
+                problem = name_problem(kind, value)
+                if problem:
+                    found.append(f"input environments: {problem}, got {part!r}")
+        return found
 
     def file(self, name: str) -> Path:
         self.work_dir.mkdir(parents=True, exist_ok=True)
