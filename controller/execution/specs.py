@@ -20,6 +20,7 @@ def stack_spec(
     config: Mapping[str, Any] | None = None,
     secret_keys: frozenset[str] = frozenset(),
     env: Mapping[str, str] | None = None,
+    kept_keys: frozenset[str] = frozenset(),
 ) -> StackSpec:
     return StackSpec(
         deployment_id=deployment.deployment_id,
@@ -30,4 +31,5 @@ def stack_spec(
         secret_keys=secret_keys,
         context=instance_context(deployment, environment),
         env=dict(env or {}),
+        kept_keys=kept_keys,
     )
