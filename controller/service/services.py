@@ -36,7 +36,7 @@ from controller.service.http.envelope import iso_at
 from controller.service.realtime.hub import EventHub
 from controller.service.settings import Settings
 from controller.store.base import Store
-from controller.store.sqlite import open_store
+from controller.store import open_store
 
 logger = logging.getLogger("cloud.service")
 
@@ -99,7 +99,7 @@ def build_services(
     root = settings.resolved_root()
     owns_store = store is None
     if store is None:
-        store = open_store(settings.resolved_database())
+        store = open_store(settings.store_target(), pool_size=settings.database_pool_size)
     if source is None:
         source = _source(settings, github_client)
     if inventory is None:

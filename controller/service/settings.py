@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     repo_root: Path | None = None
     data_dir: Path | None = None
     database: Path | None = None
+    database_url: SecretStr | None = None  # postgresql://…: several replicas on one store
+    database_pool_size: int = Field(10, ge=1, le=1000)
     engine: Literal["pulumi", "simulate"] = "pulumi"
 
     jwt_secret: SecretStr | None = None
@@ -127,6 +129,19 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        url = value.get_secret_value().strip()
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "must be a PostgreSQL URL (postgresql://user:password@host:5432/database); "
+                "leave it unset for the embedded SQLite store"
+            )
+        return SecretStr(url)
+
     @field_validator("jwt_secret")
     @classmethod
     def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -146,6 +161,21 @@ class Settings(BaseSettings):
 
     def resolved_database(self) -> Path:
         return self.database or self.resolved_data_dir() / "cloud.db"
+
+    def store_target(self) -> Path | str:
+        """Where the store is: the PostgreSQL URL when one is set, else the SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.resolved_database()
+
+    def store_description(self) -> str:
+        """The store for messages: the SQLite file, or the PostgreSQL server, no password."""
+        if self.database_url is None:
+            return str(self.resolved_database())
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.database_url.get_secret_value())
+        return f"postgresql://{parts.hostname or ''}:{parts.port or 5432}{parts.path}"
 
 
 def load_settings(**overrides: Any) -> tuple[Settings | None, list[str]]:
