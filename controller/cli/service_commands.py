@@ -164,8 +164,8 @@ def users(args: argparse.Namespace) -> int:
 
 def add_user(args: argparse.Namespace) -> int:
     from controller.service.auth.tokens import hash_password, new_id
-    from controller.store.base import StoreConflictError, UserRecord
     from controller.store import open_store
+    from controller.store.base import StoreConflictError, UserRecord
 
     unknown = rbac.unknown_roles(args.role)
     if unknown:

@@ -35,8 +35,8 @@ from controller.service.endpoints.webhooks import GitHubWebhooks
 from controller.service.http.envelope import iso_at
 from controller.service.realtime.hub import EventHub
 from controller.service.settings import Settings
-from controller.store.base import Store
 from controller.store import open_store
+from controller.store.base import Store
 
 logger = logging.getLogger("cloud.service")
 

@@ -377,6 +377,7 @@ class Session:
             if refusal is not None:
                 self.send(refusal | {"channel": channel})
                 return
+            await self.hub.ready()
             if self.done.is_set():
                 return
             operation_id = channel_operation(channel)
