@@ -88,7 +88,14 @@ def create_app(
             auth_per_minute=settings.rate_limit_auth_per_minute,
             auth_paths=SIGN_IN_PATHS,
         )
-        middleware.append(Middleware(RateLimitMiddleware, policy=policy, clock=services.clock))
+        middleware.append(
+            Middleware(
+                RateLimitMiddleware,
+                policy=policy,
+                limiter=services.rate_limiter,
+                clock=services.clock,
+            )
+        )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

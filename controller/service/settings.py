@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     rate_limit_tiers: Annotated[dict[str, dict[str, int | None]], NoDecode] = Field(
         default_factory=dict
     )
+    rate_limit_sync_seconds: float = Field(1.0, ge=0.0, le=3600.0)  # 0: this process only
 
     repo_backend: Literal["local", "github"] = "local"
     write_mode: Literal["commit", "pr"] = "commit"

@@ -7,13 +7,20 @@ a stricter budget of their own, so passwords and keys cannot be guessed at speed
 response carries `X-RateLimit-Limit | Remaining | Reset | Tier` for the window closest
 to running out; a refusal is a 429 with `Retry-After`.
 
-Counters are fixed windows in this process's memory: cheap (a dict lookup per window),
-exact for one worker, and per worker when there are several.
+Counters are fixed windows, counted in this process's memory (a dict lookup per window:
+the store is not written per request) and shared through the store: every
+`CLOUD_RATE_LIMIT_SYNC_SECONDS` (1 s) a background thread adds this process's new hits to
+the store's counters and reads back the totals, which every replica and worker counts
+from. So a limit holds across replicas, give or take what the others let through since
+their last sync: at most one sync interval of traffic per other replica.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +29,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from controller.service.auth.authentication import AUTH_ERROR, PRINCIPAL, Principal
 from controller.service.http.errors import RATE_LIMIT_EXCEEDED, ApiError
+from controller.store.base import RateWindow, Store
+
+log = logging.getLogger("cloud.service")
 
 WINDOWS = {"minute": 60, "hour": 3600, "day": 86_400}
 HEADERS = "cloud.ratelimit_headers"
@@ -45,28 +55,29 @@ class Decision:
 
 
 class FixedWindowLimiter:
-    """Counts hits per key in fixed windows. Purely computational: the caller gives `now`."""
+    """Counts hits per key in fixed windows. The decisions are purely computational (the
+    caller gives `now`); `sync` shares the counts with other processes through the store."""
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, str], list[float]] = {}  # (key, window) -> [start, n]
+        self._pending: dict[RateWindow, int] = {}  # hits not yet added to the store's
+        self._totals: dict[RateWindow, int] = {}  # the store's counts at the last sync
+        self._lock = threading.Lock()
         self._hits = 0
 
     def hit(self, key: str, limits: Mapping[str, int | None], now: float) -> Decision:
         binding: Decision | None = None
         refused: Decision | None = None
-        counters = []
+        windows = []
+        pending, totals = self._pending, self._totals
         for window, limit in limits.items():
             if limit is None:
                 continue
             length = WINDOWS[window]
-            start = now - (now % length)
-            counter = self._counts.get((key, window))
-            if counter is None or counter[0] != start:
-                counter = [start, 0]
-                self._counts[(key, window)] = counter
-            counters.append(counter)
-            reset = int(start + length)
-            remaining = limit - counter[1] - 1
+            start = int(now - (now % length))
+            counter = (key, length, start)
+            windows.append(counter)
+            reset = start + length
+            remaining = limit - totals.get(counter, 0) - pending.get(counter, 0) - 1
             decision = Decision(
                 remaining >= 0, limit, max(remaining, 0), reset, window, math.ceil(reset - now)
             )
@@ -76,8 +87,10 @@ class FixedWindowLimiter:
                 binding = decision
         if refused is not None:
             return refused
-        for counter in counters:
-            counter[1] += 1
+        with self._lock:
+            pending = self._pending  # a sync may have swapped it meanwhile
+            for counter in windows:
+                pending[counter] = pending.get(counter, 0) + 1
         self._hits += 1
         if self._hits % 10_000 == 0:
             self._prune(now)
@@ -85,10 +98,68 @@ class FixedWindowLimiter:
             return Decision(True, 0, 0, 0, "none", 0)
         return binding
 
+    def sync(self, store: Store, now: float) -> None:
+        """Add the hits counted here since the last sync to the store's counters, and take
+        the totals (everyone's) of the windows in use. Runs off the event loop."""
+        with self._lock:
+            sent, self._pending = self._pending, {}
+        live = [counter for counter in self._totals if counter[2] + counter[1] > now]
+        try:
+            totals = store.add_rate_hits(sent, watch=live, forget_before=int(now) - 60)
+        except Exception:
+            with self._lock:  # counted again next time: nothing is lost
+                for counter, count in sent.items():
+                    self._pending[counter] = self._pending.get(counter, 0) + count
+            raise
+        self._totals = {c: n for c, n in totals.items() if c[2] + c[1] > now}
+
     def _prune(self, now: float) -> None:
-        stale = [key for key, (start, _) in self._counts.items() if start + WINDOWS[key[1]] <= now]
-        for key in stale:
-            del self._counts[key]
+        with self._lock:
+            self._pending = {c: n for c, n in self._pending.items() if c[2] + c[1] > now}
+        self._totals = {c: n for c, n in self._totals.items() if c[2] + c[1] > now}
+
+
+class SharedCounts:
+    """The background task that syncs a limiter's counts through the store."""
+
+    def __init__(
+        self,
+        limiter: FixedWindowLimiter,
+        store: Store,
+        *,
+        every: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.limiter = limiter
+        self.store = store
+        self.every = every
+        self.clock = clock
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    async def start(self) -> None:
+        if self.every <= 0 or self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="rate-limits", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stopping.set()
+            await asyncio.to_thread(thread.join, 5.0)
+            await asyncio.to_thread(self._sync)  # what this process counted last
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.every):
+            self._sync()
+
+    def _sync(self) -> None:
+        try:
+            self.limiter.sync(self.store, self.clock())
+        except Exception as error:
+            log.warning("rate limits: cannot share the counts through the store: %s", error)
 
 
 def tier_limits(

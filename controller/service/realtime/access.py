@@ -11,7 +11,11 @@ the HTTP rate limiter).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +35,8 @@ from controller.service.http.errors import (
     ApiError,
 )
 from controller.store.base import Store
+
+logger = logging.getLogger("cloud.realtime")
 
 MAX_CREDENTIAL_CHARS = 8192
 READ_PERMISSIONS = frozenset({rbac.DEPLOYMENTS_READ, rbac.LOGS_READ})
@@ -153,28 +159,72 @@ def refusal(principal: Principal, state: CatalogState, deployment_id: str) -> di
 
 class ConnectionQuota:
     """Open connections per user against the seeds' tiers (free 2, standard 10,
-    enterprise 100), counted in this process."""
+    enterprise 100), counted in the store: the quota holds across replicas and workers.
 
-    def __init__(self, limits: dict[str, int]) -> None:
+    Each connection is a row; this process refreshes its rows every `REFRESH_SECONDS`, and
+    rows not refreshed for `STALE_SECONDS` (their replica died) stop counting."""
+
+    REFRESH_SECONDS = 20.0
+    STALE_SECONDS = 60.0
+
+    def __init__(
+        self,
+        limits: dict[str, int],
+        store: Store,
+        *,
+        clock: Callable[[], float],
+        iso: Callable[[float], str],
+        owner: str,
+    ) -> None:
         self.limits = limits
-        self.open: dict[str, int] = {}
+        self.store = store
+        self.clock = clock
+        self.iso = iso
+        self.owner = owner
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def limit(self, tier: str) -> int:
         return self.limits.get(tier, self.limits["standard"])
 
-    def acquire(self, principal: Principal) -> bool:
-        count = self.open.get(principal.user_id, 0)
-        if count >= self.limit(principal.tier):
-            return False
-        self.open[principal.user_id] = count + 1
-        return True
+    async def acquire(self, principal: Principal) -> str | None:
+        """A connection id if the user may open one more, else None."""
+        connection_id = "ws-" + secrets.token_hex(8)
+        now = self.clock()
+        opened = await run_in_threadpool(
+            lambda: self.store.open_connection(
+                connection_id,
+                user_id=principal.user_id,
+                owner=self.owner,
+                limit=self.limit(principal.tier),
+                at=self.iso(now),
+                stale_before=self.iso(now - self.STALE_SECONDS),
+            )
+        )
+        return connection_id if opened else None
 
-    def release(self, user_id: str) -> None:
-        count = self.open.get(user_id, 0) - 1
-        if count > 0:
-            self.open[user_id] = count
-        else:
-            self.open.pop(user_id, None)
+    async def release(self, connection_id: str) -> None:
+        # shielded: a session cancelled as its client leaves must still give its room back
+        await asyncio.shield(asyncio.to_thread(self.store.close_connection, connection_id))
+
+    async def start(self) -> None:
+        if self._thread is None:
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._run, name="ws-quota", daemon=True)
+            self._thread.start()
+
+    async def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stopping.set()
+            await asyncio.to_thread(thread.join, 5.0)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.REFRESH_SECONDS):
+            try:
+                self.store.refresh_connections(self.owner, at=self.iso(self.clock()))
+            except Exception as error:
+                logger.warning("realtime: cannot refresh the connection quota: %s", error)
 
 
 class FailureCounter:
