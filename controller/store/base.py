@@ -8,7 +8,7 @@ milliseconds (`2025-10-09T12:00:00.000Z`), which sort and compare as text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -240,9 +240,10 @@ class Store(Protocol):
         offset: int = 0,
     ) -> list[OperationRecord]: ...
 
-    def latest_operations(self) -> dict[tuple[str, str], OperationRecord]:
+    def latest_operations(self) -> Mapping[tuple[str, str], OperationRecord]:
         """The most recent deploy or destroy of every (deployment, environment) (previews,
-        state imports and syncs change nothing a deployment's status says)."""
+        state imports and syncs change nothing a deployment's status says). Read-only: the
+        same mapping is handed out again while no operation changed."""
         ...
 
     def append_event(self, event: EventRecord) -> EventRecord: ...
@@ -338,6 +339,12 @@ class Store(Protocol):
     def watch(self, listener: Changes) -> bool:
         """Tell `listener` of the changes any process commits, as they commit; False when
         this backend cannot (SQLite: readers poll the store, and only while they must)."""
+        ...
+
+    def read_version(self) -> Hashable | None:
+        """A value that changes whenever any read may answer differently (a commit by this
+        or any other process: a revoked key, a disabled user…); None when the store cannot
+        tell, and callers must not cache. Cheap: callers check it on every request."""
         ...
 
     def take_lease(self, name: str, owner: str, *, at: str, until: str) -> bool:

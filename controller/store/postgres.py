@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -147,6 +147,11 @@ class PostgresStore(SQLStore):
         with self._cache_lock:
             self._generation += 1
             self._cache.clear()
+
+    def read_version(self) -> Hashable | None:
+        """Changes with our writes and every replica's notified change; None while the
+        notification connection is down (nothing can be known unchanged then)."""
+        return self._generation if self._listening else None
 
     def _cached(self, key: Any, compute: Any) -> Any:
         if not self._listening:

@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from controller.store.base import (
@@ -335,10 +336,11 @@ class SQLStore:
         )
         return [operation_of(row) for row in rows]
 
-    def latest_operations(self) -> dict[tuple[str, str], OperationRecord]:
-        return dict(self._cached("latest-operations", self._latest_operations))
+    def latest_operations(self) -> Mapping[tuple[str, str], OperationRecord]:
+        # the same (read-only) mapping while nothing changed: callers may key caches on it
+        return self._cached("latest-operations", self._latest_operations)  # type: ignore[no-any-return]
 
-    def _latest_operations(self) -> dict[tuple[str, str], OperationRecord]:
+    def _latest_operations(self) -> Mapping[tuple[str, str], OperationRecord]:
         rows = self._all(
             f"SELECT {OPERATION_COLUMNS} FROM operations o WHERE type IN ('deploy', 'destroy') "
             "AND created_at = (SELECT MAX(created_at) FROM operations i WHERE "
@@ -349,7 +351,7 @@ class SQLStore:
         for row in rows:
             operation = operation_of(row)
             latest[(operation.deployment_id, operation.environment)] = operation
-        return latest
+        return MappingProxyType(latest)
 
     def append_event(self, event: EventRecord) -> EventRecord:
         with self._transaction() as db:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,14 +72,17 @@ class SQLiteStore(SQLStore):
         self._cache.clear()
 
     def _cached(self, key: Any, compute: Any) -> Any:
-        with self._lock, translated():
-            version = self._db.execute("PRAGMA data_version").fetchone()[0]
-            if version != self._version:
-                self._cache.clear()
-                self._version = version
-            if key in self._cache:
-                return self._cache[key]
-            generation = self._generation
+        try:
+            with self._lock:
+                version = self._db.execute("PRAGMA data_version").fetchone()[0]
+                if version != self._version:
+                    self._cache.clear()
+                    self._version = version
+                if key in self._cache:
+                    return self._cache[key]
+                generation = self._generation
+        except sqlite3.Error as error:
+            raise StoreError(f"store error: {error}") from None
         value = compute()
         with self._lock:
             if generation == self._generation and self._version == version:
@@ -87,6 +90,14 @@ class SQLiteStore(SQLStore):
                     self._cache.clear()
                 self._cache[key] = value
         return value
+
+    def read_version(self) -> Hashable:
+        """Changes with every commit, ours or another process's (`PRAGMA data_version`)."""
+        try:
+            with self._lock:
+                return (self._db.execute("PRAGMA data_version").fetchone()[0], self._generation)
+        except sqlite3.Error as error:  # no `translated()`: this runs on every request
+            raise StoreError(f"store error: {error}") from None
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock, translated():

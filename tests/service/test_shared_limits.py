@@ -109,3 +109,74 @@ def eventually_connects(harness: Harness, token: str, timeout: float = 5.0) -> b
                 return True
         assert time.monotonic() < deadline, "the closed connections were never released"
         time.sleep(0.02)
+
+
+# --- the verified-key cache: one lookup per key, until anything changes ----------------------
+
+
+def test_a_verified_key_is_looked_up_once_until_the_store_changes(
+    store_target: str, make_harness: HarnessFactory
+) -> None:
+    a, _ = two_replicas(make_harness, store_target)
+    key = a.api_key([rbac.DEPLOYMENTS_READ])
+    store = a.services.store
+    lookups = []
+    real = store.find_api_key
+    store.find_api_key = lambda lookup: lookups.append(lookup) or real(lookup)
+    for _ in range(2):  # the first use also writes the key's lastUsedAt: a new version
+        assert a.client.get("/api/v1/deployments", headers={"X-API-Key": key}).status_code == 200
+    lookups.clear()
+    for _ in range(20):
+        assert a.client.get("/api/v1/deployments", headers={"X-API-Key": key}).status_code == 200
+    assert lookups == []  # verified: these requests asked the store nothing about the key
+    other = a.api_key([rbac.DEPLOYMENTS_READ], username="other")  # a write: a new version
+    assert a.client.get("/api/v1/deployments", headers={"X-API-Key": key}).status_code == 200
+    assert a.client.get("/api/v1/deployments", headers={"X-API-Key": other}).status_code == 200
+    assert len(lookups) == 2  # both looked up after the write
+
+
+def test_a_key_revoked_on_one_replica_is_refused_by_the_other(
+    store_target: str, make_harness: HarnessFactory
+) -> None:
+    a, b = two_replicas(make_harness, store_target)
+    key = a.api_key([rbac.DEPLOYMENTS_READ])
+    admin = a.bearer()
+    key_id = a.client.get("/api/v1/auth/api-keys", headers=admin).json()["data"]["apiKeys"][0][
+        "keyId"
+    ]
+    for replica in (a, b):  # both have verified (and cached) it
+        assert (
+            replica.client.get("/api/v1/deployments", headers={"X-API-Key": key}).status_code == 200
+        )
+    assert b.client.delete(f"/api/v1/auth/api-keys/{key_id}", headers=admin).status_code == 200
+
+    def refused_on_a() -> bool:
+        response = a.client.get("/api/v1/deployments", headers={"X-API-Key": key})
+        return response.status_code == 401
+
+    # SQLite: at the next request; PostgreSQL: once a hears b's notification
+    deadline = time.monotonic() + 5
+    while not refused_on_a():
+        assert time.monotonic() < deadline, "replica a still accepts a revoked key"
+        time.sleep(0.01)
+    if not store_target.startswith("postgresql://"):
+        return
+    # while a cannot hear notifications, it caches nothing: a revocation still counts
+    store = a.services.store
+    store._listening = False
+    second = a.api_key([rbac.DEPLOYMENTS_READ], username="second")
+    assert a.client.get("/api/v1/deployments", headers={"X-API-Key": second}).status_code == 200
+    second_id = next(
+        k["keyId"]
+        for k in a.client.get("/api/v1/auth/api-keys", headers=a.bearer("second")).json()["data"][
+            "apiKeys"
+        ]
+    )
+    import psycopg
+
+    with psycopg.connect(store_target, autocommit=True) as raw:  # a writer a does not hear
+        raw.execute(
+            "UPDATE api_keys SET revoked_at = '2020-01-01T00:00:00.000Z' WHERE id = %s",
+            (second_id,),
+        )
+    assert a.client.get("/api/v1/deployments", headers={"X-API-Key": second}).status_code == 401
