@@ -6,8 +6,10 @@ own process (uvicorn, its structured access log on, rate limiting on with a tier
 to refuse) over a copy of this repo's catalog, and the load comes from another process:
 `wrk` when it is installed, else an asyncio generator. Right after, on the same port
 range and the same uvicorn with the same options, `bench/bare.py` serves the bytes
-`cloud serve` answered, after one constant-time compare of the key: the floor. Prints
-requests/s, p50 and p99 of both, and the ratio cloud / bare from the same run (this
+`cloud serve` answered, after one constant-time compare of the key: the floor. Both stay
+up while the load alternates between them (`--rounds`, 5 by default, of `--duration` /
+rounds seconds each), so other work on the machine weighs on both alike. Prints
+requests/s, the median round's p50 and p99 of both, and the ratio cloud / bare (this
 machine is shared: absolute numbers move, the ratio much less).
 
     python bench/api.py                       # both stores, 50 clients, 10 s, 1 worker
@@ -29,6 +31,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,7 +68,8 @@ class Figures:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per server")
+    parser.add_argument("--rounds", type=int, default=5, help="alternations cloud/bare")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated")
@@ -86,8 +90,9 @@ def main() -> int:
                 print(f"{store}: PostgreSQL could not be started here: skipped")
                 ok = False
                 continue
-            cloud, body, key = run_cloud(args, tool, database_url=url)
-            bare = run_bare(args, tool, body, key)
+            rounds = measure(args, tool, database_url=url)
+        cloud = combined([c for c, _ in rounds])
+        bare = combined([b for _, b in rounds])
         ratio = cloud.rps / bare.rps if bare.rps else 0.0
         met = (
             ratio >= TARGET_RATIO
@@ -98,12 +103,53 @@ def main() -> int:
         print(f"{store}:")
         print(cloud.line("cloud serve"))
         print(bare.line("bare Starlette"))
+        each = "  ".join(f"{c.rps / b.rps:.2f}" for c, b in rounds if b.rps)
         print(
-            f"  ratio cloud/bare: {ratio:.2f}   "
+            f"  ratio cloud/bare: {ratio:.2f} (rounds: {each})   "
             f"target (ratio >= {TARGET_RATIO:g}, p99 <= {TARGET_P99_MS:g} ms): "
             f"{'met' if met else 'MISSED'}"
         )
     return 0 if ok else 1
+
+
+def combined(slices: list[Figures]) -> Figures:
+    """Rounds of one server as one: requests over time, the median round's percentiles."""
+    seconds = sum(f.total / f.rps for f in slices if f.rps)
+    total = sum(f.total for f in slices)
+    return Figures(
+        total / seconds if seconds else 0.0,
+        statistics.median(f.p50 for f in slices),
+        statistics.median(f.p99 for f in slices),
+        sum(f.errors for f in slices),
+        total,
+    )
+
+
+def measure(
+    args: argparse.Namespace, tool: str, *, database_url: str
+) -> list[tuple[Figures, Figures]]:
+    """Both servers up side by side; the load alternates between them, round by round,
+    so that whatever else the machine does weighs on both alike."""
+    with tempfile.TemporaryDirectory(prefix="cloud-bench-") as folder:
+        scratch = Path(folder)
+        env = prepared_env(scratch, database_url)
+        key = create_api_key(env)
+        command = [sys.executable, "-m", "controller.cli.main", "serve", "--workers",
+                   str(args.workers)]  # fmt: skip
+        with served(command, env, scratch / "repo", "cloud") as cloud_url:
+            body = warm(cloud_url, key)
+            body_file = scratch / "body.json"
+            body_file.write_bytes(body)
+            bare_env = {**os.environ, "BENCH_BARE_BODY": str(body_file), "BENCH_BARE_KEY": key}
+            bare_command = [sys.executable, str(Path(__file__).with_name("bare.py"))]
+            with served(bare_command, bare_env, scratch, "bare", port_flag=False) as bare_url:
+                warm(bare_url, key)
+                rounds = []
+                for _ in range(args.rounds):
+                    cloud = load(tool, cloud_url, key, args)
+                    bare = load(tool, bare_url, key, args)
+                    rounds.append((cloud, bare))
+    return rounds
 
 
 @contextlib.contextmanager
@@ -146,32 +192,6 @@ def prepared_env(scratch: Path, database_url: str) -> dict[str, str]:
     if database_url:
         env["CLOUD_DATABASE_URL"] = database_url
     return env
-
-
-def run_cloud(
-    args: argparse.Namespace, tool: str, *, database_url: str
-) -> tuple[Figures, bytes, str]:
-    with tempfile.TemporaryDirectory(prefix="cloud-bench-") as folder:
-        scratch = Path(folder)
-        env = prepared_env(scratch, database_url)
-        key = create_api_key(env)
-        command = [sys.executable, "-m", "controller.cli.main", "serve", "--workers",
-                   str(args.workers)]  # fmt: skip
-        with served(command, env, scratch / "repo", "cloud") as url:
-            body = warm(url, key)
-            figures = load(tool, url, key, args)
-    return figures, body, key
-
-
-def run_bare(args: argparse.Namespace, tool: str, body: bytes, key: str) -> Figures:
-    with tempfile.TemporaryDirectory(prefix="cloud-bench-bare-") as folder:
-        body_file = Path(folder) / "body.json"
-        body_file.write_bytes(body)
-        env = {**os.environ, "BENCH_BARE_BODY": str(body_file), "BENCH_BARE_KEY": key}
-        command = [sys.executable, str(Path(__file__).with_name("bare.py"))]
-        with served(command, env, Path(folder), "bare", port_flag=False) as url:
-            warm(url, key)
-            return load(tool, url, key, args)
 
 
 @contextlib.contextmanager
@@ -221,9 +241,10 @@ def warm(url: str, key: str) -> bytes:
 
 
 def load(tool: str, url: str, key: str, args: argparse.Namespace) -> Figures:
+    seconds = max(1.0, args.duration / args.rounds)
     if tool == "wrk":
-        return run_wrk(url, key, args.connections, args.duration)
-    return run_python(url, key, args.connections, args.duration)
+        return run_wrk(url, key, args.connections, seconds)
+    return run_python(url, key, args.connections, seconds)
 
 
 # --- load generators ------------------------------------------------------------------------

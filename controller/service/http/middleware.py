@@ -12,6 +12,7 @@ a 413 before they are read into memory.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import logging.handlers
@@ -42,6 +43,10 @@ SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'"),
     (b"referrer-policy", b"no-referrer"),
 ]
+
+# what every response carries unless it says otherwise
+_DEFAULT_HEADERS = (*SECURITY_HEADERS, (b"cache-control", b"no-store"))
+_DEFAULT_NAMES = frozenset(name for name, _ in _DEFAULT_HEADERS)
 
 access_logger = logging.getLogger("cloud.access")
 error_logger = logging.getLogger("cloud.errors")
@@ -81,9 +86,10 @@ class RequestContextMiddleware:
                 headers = list(message.get("headers", []))
                 names = {name for name, _ in headers}
                 headers.append((b"x-request-id", request_id.encode()))
-                headers += [item for item in SECURITY_HEADERS if item[0] not in names]
-                if b"cache-control" not in names:
-                    headers.append((b"cache-control", b"no-store"))
+                if names.isdisjoint(_DEFAULT_NAMES):  # the usual case: all of them
+                    headers += _DEFAULT_HEADERS
+                else:
+                    headers += [item for item in _DEFAULT_HEADERS if item[0] not in names]
                 headers += scope.get(RATE_LIMIT_HEADERS, ())
                 message["headers"] = headers
             await send(message)
@@ -145,12 +151,13 @@ class RequestContextMiddleware:
 class AccessLog:
     """The access log: one JSON line per request, written off the event loop, in batches.
 
-    A request only hands its fields to a queue; a thread formats them every 50 ms and
-    writes each batch with one write per handler (a slow stderr write stalled every
-    request in flight; a `LogRecord` per request cost more than the rest of the access
-    log). The line is built by hand: every field is either ours (ids, numbers, the
-    timestamp) or JSON-quoted. A logger without handlers of its own (records going to
-    the root, as under pytest's caplog) gets a plain `logger.info` per request instead.
+    A request formats its line (by hand: every field is either ours, ids, numbers and
+    the timestamp, or JSON-quoted) and hands it to a queue; a thread writes what queued
+    every 50 ms, with one write per handler (a slow stderr write stalled every request
+    in flight; a `LogRecord` per request cost more than the rest of the access log). The
+    thread does little but the write, which releases the GIL: it barely competes with
+    the event loop. A logger without handlers of its own (records going to the root, as
+    under pytest's caplog) gets a plain `logger.info` per request instead.
     """
 
     INTERVAL = 0.05
@@ -158,14 +165,14 @@ class AccessLog:
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
         self.handlers: list[logging.Handler] = []
-        self.records: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self.records: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
 
     def record(self, *fields: Any) -> None:
         """(epoch, request id, user id, method, path, status, duration ms, client)."""
         if self.thread is not None:
-            self.records.put(fields)
+            self.records.put(access_line(fields))
         else:
             self.logger.info(access_line(fields))
 
@@ -190,15 +197,14 @@ class AccessLog:
         self._write()
 
     def _write(self) -> None:
-        batch: list[tuple[Any, ...]] = []
+        lines: list[str] = []
         while True:
             try:
-                batch.append(self.records.get_nowait())
+                lines.append(self.records.get_nowait())
             except queue.Empty:
                 break
-        if not batch:
+        if not lines:
             return
-        lines = [access_line(fields) for fields in batch]
         for handler in self.handlers:
             if handler.level > logging.INFO:
                 continue
@@ -243,7 +249,13 @@ def _request_id(scope: Scope) -> str:
             if _SAFE_ID.match(candidate):
                 return candidate
             break
-    return "req-" + secrets.token_hex(8)
+    return f"req-{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08x}"
+
+
+# Request ids must be unique, not secret: a random prefix per process (replicas and
+# workers differ) and a counter, instead of a system call for random bytes per request.
+_ID_PREFIX = secrets.token_hex(4)
+_ID_COUNTER = itertools.count(secrets.randbelow(2**32))
 
 
 def _client(scope: Scope) -> str:
