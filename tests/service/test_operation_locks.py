@@ -4,10 +4,15 @@ On both backends (the `store` and `store_target` fixtures are parametrized)."""
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 from controller.store import open_store
 from controller.store.base import EventRecord, LockRecord, OperationRecord
+
+# spawned, not forked: a fork copies the parent's threads' locks (a connection pool's, a
+# store listener's) in whatever state they are, and a child can wait on one for ever
+SPAWN = multiprocessing.get_context("spawn")
 
 
 def operation(op_id, environment="dev"):
@@ -107,7 +112,7 @@ def _race(args):
 def test_concurrent_starts_from_many_processes_leave_exactly_one_winner(store_target):
     path = store_target
     open_store(path).close()
-    with ProcessPoolExecutor(max_workers=4) as pool:
+    with ProcessPoolExecutor(max_workers=4, mp_context=SPAWN) as pool:
         wins = list(pool.map(_race, [(path, f"op-{n}") for n in range(12)]))
     assert wins.count(True) == 1
     store = open_store(path)
@@ -204,7 +209,7 @@ def _race_quota(args):
 def test_a_running_limit_holds_across_processes_starting_at_once(store_target):
     path = store_target
     open_store(path).close()
-    with ProcessPoolExecutor(max_workers=4) as pool:
+    with ProcessPoolExecutor(max_workers=4, mp_context=SPAWN) as pool:
         wins = list(pool.map(_race_quota, [(path, n) for n in range(12)]))
     assert wins.count(True) == 2
     store = open_store(path)

@@ -94,11 +94,11 @@ def success(
     headers: dict[str, str] | None = None,
 ) -> Response:
     if isinstance(data, EncodedJSON):
-        extra = b"".join(
-            b',"' + name + b'":' + _encode(value)
-            for name, value in ((b"message", message), (b"warning", warning))
-            if value is not None
-        )
+        extra = b""
+        if message is not None:
+            extra += b',"message":' + _encode(message)
+        if warning is not None:
+            extra += b',"warning":' + _encode(warning)
         raw = b'{"success":true,"data":' + data.body + extra + b',"meta":' + _meta_json(scope)
         return EnvelopeResponse(raw + b"}", status_code=status, headers=headers)
     body: dict[str, Any] = {"success": True, "data": data}

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -44,8 +45,7 @@ TIERS: dict[str, dict[str, int | None]] = {
 TIER_NAMES = tuple(TIERS)
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):  # one per request: a tuple is the cheapest record to build
     allowed: bool
     limit: int
     remaining: int
@@ -65,8 +65,7 @@ class FixedWindowLimiter:
         self._hits = 0
 
     def hit(self, key: str, limits: Mapping[str, int | None], now: float) -> Decision:
-        binding: Decision | None = None
-        refused: Decision | None = None
+        binding: tuple[int, int, int, str] | None = None  # (remaining, limit, reset, window)
         windows = []
         pending, totals = self._pending, self._totals
         for window, limit in limits.items():
@@ -76,17 +75,12 @@ class FixedWindowLimiter:
             start = int(now - (now % length))
             counter = (key, length, start)
             windows.append(counter)
-            reset = start + length
             remaining = limit - totals.get(counter, 0) - pending.get(counter, 0) - 1
-            decision = Decision(
-                remaining >= 0, limit, max(remaining, 0), reset, window, math.ceil(reset - now)
-            )
-            if not decision.allowed and refused is None:
-                refused = decision
-            if binding is None or decision.remaining < binding.remaining:
-                binding = decision
-        if refused is not None:
-            return refused
+            if remaining < 0:  # the first window that is spent refuses
+                reset = start + length
+                return Decision(False, limit, 0, reset, window, math.ceil(reset - now))
+            if binding is None or remaining < binding[0]:
+                binding = (remaining, limit, start + length, window)
         with self._lock:
             pending = self._pending  # a sync may have swapped it meanwhile
             for counter in windows:
@@ -96,7 +90,8 @@ class FixedWindowLimiter:
             self._prune(now)
         if binding is None:  # no finite window: unlimited
             return Decision(True, 0, 0, 0, "none", 0)
-        return binding
+        remaining, limit, reset, window = binding
+        return Decision(True, limit, remaining, reset, window, math.ceil(reset - now))
 
     def sync(self, store: Store, now: float) -> None:
         """Add the hits counted here since the last sync to the store's counters, and take
@@ -253,9 +248,9 @@ def _headers(decision: Decision, tier: str) -> list[tuple[bytes, bytes]]:
     if decision.window == "none":
         return [(b"x-ratelimit-tier", tier.encode())]
     return [
-        (b"x-ratelimit-limit", str(decision.limit).encode()),
-        (b"x-ratelimit-remaining", str(decision.remaining).encode()),
-        (b"x-ratelimit-reset", str(decision.reset).encode()),
+        (b"x-ratelimit-limit", b"%d" % decision.limit),
+        (b"x-ratelimit-remaining", b"%d" % decision.remaining),
+        (b"x-ratelimit-reset", b"%d" % decision.reset),
         (b"x-ratelimit-tier", tier.encode()),
     ]
 

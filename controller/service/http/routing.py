@@ -118,9 +118,7 @@ def build_routes(endpoints: list[Endpoint], services: Any) -> list[Route]:
     routes = []
     for path, group in grouped.items():
         by_method = {endpoint.method: endpoint for endpoint in group}
-        routes.append(
-            Route(path, _dispatcher(by_method, services), methods=list(by_method), name=path)
-        )
+        routes.append(Route(path, PathApp(by_method, services), methods=list(by_method), name=path))
     return routes
 
 
@@ -159,14 +157,20 @@ class TableRouter(Router):
         await super().app(scope, receive, send)
 
 
-def _dispatcher(
-    by_method: dict[str, Endpoint], services: Any
-) -> Callable[[Request], Awaitable[Response]]:
-    async def dispatch(request: Request) -> Response:
-        endpoint = by_method.get(request.method) or by_method["GET"]  # HEAD is served as GET
-        return await run_endpoint(endpoint, request, services)
+class PathApp:
+    """The ASGI app of one path: its endpoints by method. An ASGI app rather than a
+    request function, so Starlette calls it directly (one `Request` per request, no
+    second exception wrapper: the app's own middleware translates errors)."""
 
-    return dispatch
+    def __init__(self, by_method: dict[str, Endpoint], services: Any) -> None:
+        self.by_method = by_method
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        endpoint = self.by_method.get(request.method) or self.by_method["GET"]  # HEAD as GET
+        response = await run_endpoint(endpoint, request, self.services)
+        await response(scope, receive, send)
 
 
 async def run_endpoint(endpoint: Endpoint, request: Request, services: Any) -> Response:
