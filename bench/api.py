@@ -136,13 +136,15 @@ def measure(
         key = create_api_key(env)
         command = [sys.executable, "-m", "controller.cli.main", "serve", "--workers",
                    str(args.workers)]  # fmt: skip
-        with served(command, env, scratch / "repo", "cloud") as cloud_url:
+        with serving.running(command, env, scratch / "repo", scratch / "cloud.log") as cloud_url:
             body = warm(cloud_url, key)
             body_file = scratch / "body.json"
             body_file.write_bytes(body)
             bare_env = {**os.environ, "BENCH_BARE_BODY": str(body_file), "BENCH_BARE_KEY": key}
             bare_command = [sys.executable, str(Path(__file__).with_name("bare.py"))]
-            with served(bare_command, bare_env, scratch, "bare", port_flag=False) as bare_url:
+            with serving.running(
+                bare_command, bare_env, scratch, scratch / "bare.log", port_flag=False
+            ) as bare_url:
                 warm(bare_url, key)
                 rounds = []
                 for _ in range(args.rounds):
@@ -160,20 +162,8 @@ def database_for(store: str, given: str | None) -> Iterator[str | None]:
         return
     if store != "postgresql":
         raise SystemExit(f"unknown store {store!r}: sqlite or postgresql")
-    if given:
-        yield given
-        return
-    sys.path.insert(0, str(REPO))
-    from scripts.postgres import PostgresServer, Unavailable
-
-    try:
-        server = PostgresServer.start()
-    except Unavailable as error:
-        print(f"postgresql: {error}")
-        yield None
-        return
-    with server:
-        yield server.create_database("bench")
+    with serving.postgres_database(given) as url:
+        yield url
 
 
 def prepared_env(scratch: Path, database_url: str) -> dict[str, str]:
@@ -192,29 +182,6 @@ def prepared_env(scratch: Path, database_url: str) -> dict[str, str]:
     if database_url:
         env["CLOUD_DATABASE_URL"] = database_url
     return env
-
-
-@contextlib.contextmanager
-def served(
-    command: list[str], env: dict[str, str], cwd: Path, name: str, *, port_flag: bool = True
-) -> Iterator[str]:
-    port = serving.free_port()
-    log = cwd / f"{name}.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [*command, "--port", str(port)] if port_flag else [*command, str(port)],
-            env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        serving.wait_until_up(url, server, log)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        if keep := os.environ.get("BENCH_KEEP_LOG"):
-            Path(keep).mkdir(parents=True, exist_ok=True)
-            shutil.copy(log, Path(keep) / f"{name}-{port}.log")
 
 
 def create_api_key(env: dict[str, str]) -> str:

@@ -45,11 +45,9 @@ import os
 import random
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -110,16 +108,20 @@ def main() -> int:
         }
         target: Path | str = database
         if args.replicas > 1:
-            target = stack.enter_context(postgres_database(args.database_url))
-            env["CLOUD_DATABASE_URL"] = target
+            url = stack.enter_context(serving.postgres_database(args.database_url))
+            if url is None:
+                raise SystemExit("--replicas needs PostgreSQL, and none could be started")
+            target = url
+            env["CLOUD_DATABASE_URL"] = url
         if args.poll_ms is not None:
             env["CLOUD_REALTIME_POLL_MS"] = str(args.poll_ms)
         if args.active_poll_ms is not None:
             env["CLOUD_REALTIME_ACTIVE_POLL_MS"] = str(args.active_poll_ms)
         key = serving.create_api_key(target, ("CompanyA",))
         operation_id = create_operation(target)
+        serve = [sys.executable, "-m", "controller.cli.main", "serve"]
         urls = [
-            stack.enter_context(replica(env, root, scratch / f"serve-{n}.log"))
+            stack.enter_context(serving.running(serve, env, root, scratch / f"replica-{n}.log"))
             for n in range(args.replicas)
         ]
         writer: Any
@@ -315,41 +317,6 @@ class RunnerWriter:
 
     def close(self) -> None:
         self.http.close()
-
-
-@contextlib.contextmanager
-def replica(env: dict[str, str], root: Path, log: Path) -> Iterator[str]:
-    port = serving.free_port()
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "controller.cli.main", "serve", "--port", str(port)],
-            env=env, cwd=root, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        serving.wait_until_up(url, server, log)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        if keep := os.environ.get("BENCH_KEEP_LOG"):
-            shutil.copy(log, Path(keep).with_suffix(f".{log.stem}.log"))
-
-
-@contextlib.contextmanager
-def postgres_database(given: str | None) -> Iterator[str]:
-    if given:
-        yield given
-        return
-    sys.path.insert(0, str(REPO))
-    from scripts.postgres import PostgresServer, Unavailable
-
-    try:
-        server = PostgresServer.start()
-    except Unavailable as error:
-        raise SystemExit(f"--replicas needs PostgreSQL: {error}") from None
-    with server:
-        yield server.create_database("bench")
 
 
 def subscribe_all(

@@ -30,7 +30,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from controller.store.base import Changes, StoreConflictError, StoreError
-from controller.store.migrations import LATEST_VERSION, MIGRATIONS
+from controller.store.migrations import MIGRATIONS, check_version
 from controller.store.sql import SQLStore
 
 log = logging.getLogger(__name__)
@@ -242,15 +242,11 @@ class PostgresStore(SQLStore):
                 "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
             ).fetchone()
             current = int(row[0]) if row else 0
-            if current > LATEST_VERSION:
-                raise StoreError(
-                    f"the store's schema (version {current}) is newer than this program "
-                    f"(version {LATEST_VERSION}): upgrade cloud"
-                )
+            check_version(current)
             for migration in MIGRATIONS:
                 if migration.version <= current:
                     continue
-                connection.execute(migration.postgres)  # type: ignore[call-overload]
+                connection.execute(migration.postgres_sql())  # type: ignore[call-overload]
                 connection.execute(
                     "INSERT INTO schema_migrations (version, description) VALUES (%s, %s)",
                     (migration.version, migration.description),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.store.base import StoreError
-from controller.store.migrations import LATEST_VERSION, MIGRATIONS
+from controller.store.migrations import MIGRATIONS, check_version
 from controller.store.rows import translated
 from controller.store.sql import SQLStore
 
@@ -139,11 +139,7 @@ class SQLiteStore(SQLStore):
         """Apply the migrations not applied yet; returns the schema version."""
         with self._transaction() as db:
             current = int(db.execute("PRAGMA user_version").fetchone()[0])
-            if current > LATEST_VERSION:
-                raise StoreError(
-                    f"the store's schema (version {current}) is newer than this program "
-                    f"(version {LATEST_VERSION}): upgrade cloud"
-                )
+            check_version(current)
             for migration in MIGRATIONS:
                 if migration.version <= current:
                     continue

@@ -18,7 +18,6 @@ their last sync: at most one sync interval of traffic per other replica.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import threading
 import time
@@ -30,9 +29,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from controller.service.auth.authentication import AUTH_ERROR, PRINCIPAL, Principal
 from controller.service.http.errors import RATE_LIMIT_EXCEEDED, ApiError
+from controller.service.periodic import Periodic
 from controller.store.base import RateWindow, Store
-
-log = logging.getLogger("cloud.service")
 
 WINDOWS = {"minute": 60, "hour": 3600, "day": 86_400}
 HEADERS = "cloud.ratelimit_headers"
@@ -114,8 +112,10 @@ class FixedWindowLimiter:
         self._totals = {c: n for c, n in self._totals.items() if c[2] + c[1] > now}
 
 
-class SharedCounts:
+class SharedCounts(Periodic):
     """The background task that syncs a limiter's counts through the store."""
+
+    name = "rate limits: sharing the counts through the store"
 
     def __init__(
         self,
@@ -125,36 +125,19 @@ class SharedCounts:
         every: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(every)
         self.limiter = limiter
         self.store = store
-        self.every = every
         self.clock = clock
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    async def start(self) -> None:
-        if self.every <= 0 or self._thread is not None:
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="rate-limits", daemon=True)
-        self._thread.start()
+    def tick(self) -> None:
+        self.limiter.sync(self.store, self.clock())
 
     async def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stopping.set()
-            await asyncio.to_thread(thread.join, 5.0)
-            await asyncio.to_thread(self._sync)  # what this process counted last
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.every):
-            self._sync()
-
-    def _sync(self) -> None:
-        try:
-            self.limiter.sync(self.store, self.clock())
-        except Exception as error:
-            log.warning("rate limits: cannot share the counts through the store: %s", error)
+        running = self._thread is not None
+        await super().stop()
+        if running:
+            await asyncio.to_thread(self.round)  # what this process counted last
 
 
 def tier_limits(

@@ -12,10 +12,8 @@ the HTTP rate limiter).
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,9 +32,8 @@ from controller.service.http.errors import (
     RESOURCE_NOT_FOUND,
     ApiError,
 )
+from controller.service.periodic import Periodic
 from controller.store.base import Store
-
-logger = logging.getLogger("cloud.realtime")
 
 MAX_CREDENTIAL_CHARS = 8192
 READ_PERMISSIONS = frozenset({rbac.DEPLOYMENTS_READ, rbac.LOGS_READ})
@@ -157,7 +154,7 @@ def refusal(principal: Principal, state: CatalogState, deployment_id: str) -> di
     return None
 
 
-class ConnectionQuota:
+class ConnectionQuota(Periodic):
     """Open connections per user against the seeds' tiers (free 2, standard 10,
     enterprise 100), counted in the store: the quota holds across replicas and workers.
 
@@ -166,6 +163,7 @@ class ConnectionQuota:
 
     REFRESH_SECONDS = 20.0
     STALE_SECONDS = 60.0
+    name = "realtime: refreshing the connections counted in the store"
 
     def __init__(
         self,
@@ -176,13 +174,12 @@ class ConnectionQuota:
         iso: Callable[[float], str],
         owner: str,
     ) -> None:
+        super().__init__(self.REFRESH_SECONDS)
         self.limits = limits
         self.store = store
         self.clock = clock
         self.iso = iso
         self.owner = owner
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def limit(self, tier: str) -> int:
         return self.limits.get(tier, self.limits["standard"])
@@ -207,24 +204,8 @@ class ConnectionQuota:
         # shielded: a session cancelled as its client leaves must still give its room back
         await asyncio.shield(asyncio.to_thread(self.store.close_connection, connection_id))
 
-    async def start(self) -> None:
-        if self._thread is None:
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._run, name="ws-quota", daemon=True)
-            self._thread.start()
-
-    async def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stopping.set()
-            await asyncio.to_thread(thread.join, 5.0)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.REFRESH_SECONDS):
-            try:
-                self.store.refresh_connections(self.owner, at=self.iso(self.clock()))
-            except Exception as error:
-                logger.warning("realtime: cannot refresh the connection quota: %s", error)
+    def tick(self) -> None:
+        self.store.refresh_connections(self.owner, at=self.iso(self.clock()))
 
 
 class FailureCounter:
