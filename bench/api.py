@@ -90,6 +90,7 @@ def main() -> int:
                 print(f"{store}: PostgreSQL could not be started here: skipped")
                 ok = False
                 continue
+            print(f"{store}:")
             rounds = measure(args, tool, database_url=url)
         cloud = combined([c for c, _ in rounds])
         bare = combined([b for _, b in rounds])
@@ -100,7 +101,6 @@ def main() -> int:
             and cloud.errors == bare.errors == 0
         )
         ok = ok and met
-        print(f"{store}:")
         print(cloud.line("cloud serve"))
         print(bare.line("bare Starlette"))
         each = "  ".join(f"{c.rps / b.rps:.2f}" for c, b in rounds if b.rps)
@@ -151,7 +151,25 @@ def measure(
                     cloud = load(tool, cloud_url, key, args)
                     bare = load(tool, bare_url, key, args)
                     rounds.append((cloud, bare))
+        cpu = {
+            kind: cpu_per_request(kind, key, {**env, **bare_env}, scratch / "repo")
+            for kind in ("cloud", "bare")
+        }
+    print(
+        f"  CPU per request in process (no network, no uvicorn): cloud {cpu['cloud']:.1f} us, "
+        f"bare {cpu['bare']:.1f} us"
+    )
     return rounds
+
+
+def cpu_per_request(kind: str, key: str, env: dict[str, str], cwd: Path) -> float:
+    """bench/inprocess.py's figure, in a process of its own."""
+    script = Path(__file__).with_name("inprocess.py")
+    output = subprocess.run(
+        [sys.executable, str(script), kind, key, "5000"],
+        env=env, cwd=cwd, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return float(output.strip().splitlines()[-1])
 
 
 @contextlib.contextmanager
@@ -193,7 +211,8 @@ def create_api_key(env: dict[str, str]) -> str:
 
         settings, problems = load_settings()
         assert settings is not None, problems
-        return serving.create_api_key(settings.store_target(), ("CompanyA", "CompanyB"))
+        target = getattr(settings, "store_target", settings.resolved_database)()  # older code
+        return serving.create_api_key(target, ("CompanyA", "CompanyB"))
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -153,14 +153,16 @@ class AccessLog:
 
     A request formats its line (by hand: every field is either ours, ids, numbers and
     the timestamp, or JSON-quoted) and hands it to a queue; a thread writes what queued
-    every 50 ms, with one write per handler (a slow stderr write stalled every request
-    in flight; a `LogRecord` per request cost more than the rest of the access log). The
-    thread does little but the write, which releases the GIL: it barely competes with
-    the event loop. A logger without handlers of its own (records going to the root, as
-    under pytest's caplog) gets a plain `logger.info` per request instead.
+    twice a second, with one write per handler (a slow stderr write stalled every
+    request in flight; a `LogRecord` per request cost more than the rest of the access
+    log). Seldom, because each wake-up of a second thread hands the GIL over and back,
+    and on a busy machine each hand-over may wait for the scheduler. A logger without
+    handlers of its own
+    (records going to the root, as under pytest's caplog) gets a plain `logger.info`
+    per request instead.
     """
 
-    INTERVAL = 0.05
+    INTERVAL = 0.5
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
