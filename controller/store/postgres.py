@@ -18,7 +18,9 @@ in `schema_migrations`), and the notifications that make replicas one service:
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Hashable, Iterator, Sequence
@@ -40,6 +42,11 @@ MIGRATION_LOCK = 7_270_001  # advisory lock keys: arbitrary, constant, ours
 EVENTS_LOCK = 7_270_002
 NAMED_LOCKS = 7_270_003  # namespace of _serialize(name)
 RECONNECT_SECONDS = 1.0
+LISTEN_SECONDS = 30.0  # the listener's longest wait: each wake-up costs the loop the GIL
+# a listener whose server vanished without a word (a partition) must notice: TCP
+# keepalives find it within about 25 s, and the listener stops caching meanwhile
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+              "keepalives_count": 3}  # fmt: skip
 
 
 @contextmanager
@@ -85,6 +92,7 @@ class PostgresStore(SQLStore):
         self._listeners: list[Changes] = []
         self._listener: threading.Thread | None = None
         self._closing = threading.Event()
+        self._wake_channel = f"cloud_wake_{secrets.token_hex(8)}"  # ours alone: close()
         try:
             self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
                 url,
@@ -188,8 +196,8 @@ class PostgresStore(SQLStore):
         failing = False
         while not self._closing.is_set():
             try:
-                with psycopg.connect(self.url, autocommit=True) as connection:
-                    for channel in CHANNELS:
+                with psycopg.connect(self.url, autocommit=True, **KEEPALIVES) as connection:
+                    for channel in (*CHANNELS, self._wake_channel):
                         connection.execute(f"LISTEN {channel}")
                     self._forget()
                     self._listening = True
@@ -198,8 +206,13 @@ class PostgresStore(SQLStore):
                         failing = False
                     self._tell("reconnected", "")
                     while not self._closing.is_set():
-                        for note in connection.notifies(timeout=0.25):
+                        # a long wait: close() wakes it with a notification of its own
+                        for note in connection.notifies(timeout=LISTEN_SECONDS):
+                            if note.channel == self._wake_channel:
+                                break
                             self._heard(note.channel, note.payload)
+                        else:  # a quiet while: is the server still there?
+                            connection.execute("SELECT 1")
             except psycopg.Error as error:
                 if not failing:
                     log.warning("store: lost the notification connection: %s", error)
@@ -260,6 +273,8 @@ class PostgresStore(SQLStore):
     def close(self) -> None:
         self._closing.set()
         if self._listener is not None:
+            with contextlib.suppress(StoreError):
+                self._run(f"NOTIFY {self._wake_channel}")
             self._listener.join(timeout=5)
         self._pool.close()
 
