@@ -79,3 +79,13 @@ def test_api_bench_prints_cloud_against_bare_starlette_and_their_ratio():
     assert re.search(r"bare Starlette +[\d,]+ req/s", run.stdout), run.stdout
     assert re.search(r"ratio cloud/bare: \d\.\d\d", run.stdout), run.stdout
     assert "non-2xx/errors 0" in run.stdout, run.stdout
+
+
+def test_github_jobs_bench_counts_the_jobs_of_each_change():
+    run = bench("github_jobs.py", "--deployments", "3", "--skip-install")
+    assert run.returncode == 0, run.stdout + run.stderr
+    # a network change: 9 environments with work; 3 deployments x 16 stacks before
+    assert "9 environment jobs (+1 plan) for 9 environments with work" in run.stdout, run.stdout
+    assert "before (one job per stack instance): 144 jobs" in run.stdout, run.stdout
+    assert "3 environment jobs (+1 plan) for 3 environments with work" in run.stdout
+    assert re.search(r"plan job wall time, network change: [\d.]+ s = [\d.]+x", run.stdout)

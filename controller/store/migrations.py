@@ -191,6 +191,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         4,
+        "the key an API key was made with (revoking a key revokes the keys it made)",
+        """
+        ALTER TABLE api_keys ADD COLUMN parent_key_id TEXT
+            REFERENCES api_keys(id) ON DELETE SET NULL;
+        CREATE INDEX api_keys_parent ON api_keys(parent_key_id);
+        """,
+    ),
+    Migration(
+        5,
         "leases (one replica reconciles), shared rate-limit counters, WebSocket connections",
         """
         CREATE TABLE leases (

@@ -35,6 +35,7 @@ from controller.store.base import (
 from controller.store.rows import (
     EVENT_COLUMNS,
     INSERT_OPERATION,
+    KEY_COLUMN_COUNT,
     KEY_COLUMNS,
     LOCK_COLUMNS,
     OPERATION_COLUMNS,
@@ -182,7 +183,7 @@ class SQLStore:
 
     def create_api_key(self, key: ApiKeyRecord) -> ApiKeyRecord:
         self._run(
-            f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 key.id,
                 key.user_id,
@@ -195,6 +196,7 @@ class SQLStore:
                 key.expires_at,
                 key.last_used_at,
                 key.revoked_at,
+                key.parent_key_id,
             ),
         )
         return key
@@ -213,7 +215,7 @@ class SQLStore:
         )
         if row is None:
             return None
-        return api_key_of(row[:11]), user_of(row[11:])
+        return api_key_of(row[:KEY_COLUMN_COUNT]), user_of(row[KEY_COLUMN_COUNT:])
 
     def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
         row = self._one(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
@@ -226,14 +228,23 @@ class SQLStore:
         )
         return [api_key_of(row) for row in rows]
 
-    def revoke_api_key(self, key_id: str, *, at: str) -> bool:
-        return (
-            self._run(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (at, key_id),
-            )
-            == 1
-        )
+    def revoke_api_key(self, key_id: str, *, at: str) -> list[str]:
+        with self._transaction() as db:
+            revoked = [
+                row[0]
+                for row in db.execute(
+                    "WITH RECURSIVE minted(id) AS (SELECT id FROM api_keys WHERE id = ? "
+                    "UNION SELECT k.id FROM api_keys k JOIN minted m ON k.parent_key_id = m.id) "
+                    "SELECT a.id FROM api_keys a JOIN minted USING (id) "
+                    "WHERE a.revoked_at IS NULL ORDER BY a.created_at, a.id",
+                    (key_id,),
+                ).fetchall()
+            ]
+            if revoked:
+                db.executemany(
+                    "UPDATE api_keys SET revoked_at = ? WHERE id = ?", [(at, i) for i in revoked]
+                )
+        return revoked
 
     def touch_api_keys(self, last_used: dict[str, str]) -> None:
         if not last_used:

@@ -19,18 +19,30 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from controller.adapters.private_files import private_dir, private_file
 from controller.store.base import StoreError
 from controller.store.migrations import MIGRATIONS, check_version
 from controller.store.rows import translated
 from controller.store.sql import SQLStore
 
+DATA_DIR_NAME = ".cloud"
 VERSION_REUSE_SECONDS = 0.001
 
 
 def open_store(path: Path | str) -> SQLiteStore:
-    """Open (creating the folder and the file if needed) and migrate the store."""
+    """Open (creating the folder and the file if needed) and migrate the store.
+
+    The file holds credential hashes and the audit log: it is created 0600 (SQLite gives
+    its -wal and -shm files the same mode) in a folder created 0700; the data folder
+    `.cloud/` is tightened to 0700 if an older version left it open.
+    """
     if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        file = Path(path)
+        private_dir(file.parent, tighten=file.parent.name == DATA_DIR_NAME)
+        private_file(file)
+        for companion in (file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+            if companion.exists():
+                private_file(companion)
     return SQLiteStore(str(path))
 
 

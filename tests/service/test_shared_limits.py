@@ -180,3 +180,29 @@ def test_a_key_revoked_on_one_replica_is_refused_by_the_other(
             (second_id,),
         )
     assert a.client.get("/api/v1/deployments", headers={"X-API-Key": second}).status_code == 401
+
+
+def test_a_cascade_of_revocations_reaches_the_other_replicas_cache(
+    store_target: str, make_harness: HarnessFactory
+) -> None:
+    """Revoking a key revokes the keys made with it (issue 14): a replica that verified
+    (and remembered) such a child refuses it once the parent is revoked on another."""
+    a, b = two_replicas(make_harness, store_target)
+    parent = a.api_key([rbac.DEPLOYMENTS_READ, rbac.API_KEYS_MANAGE])
+    made = a.client.post(
+        "/api/v1/auth/api-keys",
+        json={"name": "child", "permissions": [rbac.DEPLOYMENTS_READ]},
+        headers={"X-API-Key": parent},
+    )
+    assert made.status_code == 201, made.text
+    child = made.json()["data"]["apiKey"]
+    for _ in range(3):
+        assert a.client.get("/api/v1/deployments", headers={"X-API-Key": child}).status_code == 200
+    admin = b.bearer()
+    listed = b.client.get("/api/v1/auth/api-keys", headers=admin).json()["data"]["apiKeys"]
+    parent_id = next(k["keyId"] for k in listed if k["name"] == "test key")
+    assert b.client.delete(f"/api/v1/auth/api-keys/{parent_id}", headers=admin).status_code == 200
+    deadline = time.monotonic() + 5
+    while a.client.get("/api/v1/deployments", headers={"X-API-Key": child}).status_code != 401:
+        assert time.monotonic() < deadline, "replica a still accepts a key whose maker was revoked"
+        time.sleep(0.01)

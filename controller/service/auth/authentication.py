@@ -10,6 +10,13 @@ remembered (bounded, by the digest of what was presented) only while the store's
 version stays the one it was verified at: any commit on SQLite, and on PostgreSQL any
 change to users, sessions or keys by any replica (its notification) or a lost
 notification connection, makes the next request verify again.
+
+The roles of a user from the OIDC issuer are only as fresh as the last token the issuer
+signed for them: each such token refreshes the stored record (at most once a minute),
+and a credential of ours that such a user holds (an API key) works only while that
+happened in the last `CLOUD_OIDC_ROLE_RECHECK_SECONDS`. A user the issuer drops, or
+moves out of a group, keeps no rights through a key for longer than that (such keys are
+verified at every request: their validity runs out with time, not with a change).
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ PRINCIPAL = "cloud.principal"
 AUTH_ERROR = "cloud.auth_error"
 TOUCH_INTERVAL = 30.0  # seconds between lastUsedAt writes for one key
 VERIFIED_KEYS = 10_000  # bound of the verified-key cache
+VOUCH_INTERVAL = 60.0  # seconds between writes of an OIDC user's last confirmation
+DEFAULT_ROLE_RECHECK = 3600.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class Principal:
     permissions: frozenset[str]
     session_id: str | None = None
     key_id: str | None = None
+    expires_at: str | None = None  # when the credential presented stops working (ISO)
 
     @property
     def author(self) -> Author:
@@ -75,12 +85,14 @@ class Authenticator:
         oidc: OidcVerifier | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        oidc_role_recheck: float = DEFAULT_ROLE_RECHECK,
     ) -> None:
         self.store = store
         self.tokens = tokens
         self.oidc = oidc
         self.clock = clock
         self.monotonic = monotonic
+        self.oidc_role_recheck = oidc_role_recheck
         self._pending: dict[str, str] = {}
         self._touched: dict[str, float] = {}
         self._external: dict[str, UserRecord] = {}
@@ -112,13 +124,30 @@ class Authenticator:
             )
         if user.disabled:
             raise _invalid("account disabled")
+        self._check_vouched(user)
         self._note_use(key.id, now)
-        principal = _principal(user, "api_key", scopes=key.permissions, key_id=key.id)
-        if version is not None:
+        principal = _principal(
+            user, "api_key", scopes=key.permissions, key_id=key.id, expires_at=key.expires_at
+        )
+        if version is not None and user.source != "oidc":
             if len(self._verified) >= VERIFIED_KEYS:
                 self._verified.clear()
             self._verified[fingerprint] = (version, principal, key.expires_at, key.id)
         return principal
+
+    def _check_vouched(self, user: UserRecord) -> None:
+        """An OIDC user's roles are trusted only as long after the issuer's last token."""
+        if user.source != "oidc":
+            return
+        if user.updated_at < iso_at(self.clock() - self.oidc_role_recheck):
+            raise ApiError(
+                401,
+                AUTH_TOKEN_EXPIRED,
+                f"the identity provider has not confirmed {user.username}'s roles in the last "
+                f"{int(self.oidc_role_recheck)} seconds: sign in through it again (any request "
+                "with one of its tokens) to use this credential",
+                details={"confirmedAt": user.updated_at},
+            )
 
     def _note_use(self, key_id: str, now: str) -> None:
         self._pending[key_id] = now
@@ -152,6 +181,7 @@ class Authenticator:
         user = self.store.get_user(str(claims["sub"]))
         if user is None or user.disabled:
             raise _invalid("account disabled")
+        self._check_vouched(user)
         return _principal(user, "jwt", session_id=session.id)
 
     def from_external_token(self, token: str) -> Principal:
@@ -182,12 +212,18 @@ class Authenticator:
             updated_at=now,
         )
         known = self._external.get(user_id)
-        if known is None or _profile(known) != _profile(record):
+        if (
+            known is None
+            or _profile(known) != _profile(record)
+            or known.updated_at < iso_at(self.clock() - VOUCH_INTERVAL)
+        ):
+            # the issuer vouches for the user now: the stored roles and this moment
             known = self.store.upsert_external_user(record)
             self._external[user_id] = known
         if known.disabled:
             raise _invalid("account disabled")
-        return _principal(known, "oidc")
+        expires = identity.expires_at
+        return _principal(known, "oidc", expires_at=iso_at(expires) if expires else None)
 
 
 def _profile(user: UserRecord) -> tuple[Any, ...]:
@@ -201,6 +237,7 @@ def _principal(
     scopes: tuple[str, ...] | None = None,
     session_id: str | None = None,
     key_id: str | None = None,
+    expires_at: str | None = None,
 ) -> Principal:
     return Principal(
         user_id=user.id,
@@ -214,6 +251,7 @@ def _principal(
         permissions=effective_permissions(user.roles, scopes),
         session_id=session_id,
         key_id=key_id,
+        expires_at=expires_at,
     )
 
 
