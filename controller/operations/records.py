@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from controller.core.statuses import StackState
@@ -85,7 +86,7 @@ def stack_state_record(
 
 
 def stack_states(
-    records: list[StackStateRecord],
+    records: Iterable[StackStateRecord],
 ) -> dict[tuple[str, str], dict[str, StackState]]:
     """`{(deployment, environment): {stack: state}}` of stored stack states."""
     found: dict[tuple[str, str], dict[str, StackState]] = {}

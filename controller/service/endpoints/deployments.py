@@ -66,6 +66,7 @@ from controller.service.endpoints.views import (
     visible_rows,
 )
 from controller.service.http.access import API, DEPLOYMENT
+from controller.service.http.envelope import EncodedJSON
 from controller.service.http.errors import (
     AUTHZ_FORBIDDEN,
     AUTHZ_ORGANIZATION_MISMATCH,
@@ -257,39 +258,33 @@ def fresh_deployment_id(taken: set[str]) -> str:
 async def list_deployments(call: Call) -> Reply:
     query: DeploymentListQuery = call.query
     state = await call.services.repo.fresh()
-    found = recorded(call)
-    ops_key = tuple(sorted((k, v.updated_at, v.status) for k, v in found.operations.items()))
-    states_key = (
-        len(found.states),
-        max((s.at for states in found.states.values() for s in states.values()), default=""),
-    )
+    store = call.services.store
+    ops = store.latest_operations()
+    records = store.list_stack_states()
     user = call.user
-    visibility = (
-        None if rbac.is_administrator(user.roles) else user.organizations,
-        user.deployments,
-    )
-    key = (
-        "deployments",
-        ops_key,
-        states_key,
-        visibility,
-        tuple(sorted(query.model_dump().items())),
-    )
-
-    def compute() -> dict[str, Any]:
-        rows = [
-            summarize(deployment, state.files.times, found)
-            for deployment in state.snapshot.deployments.values()
-        ]
-        visible = [row for row in visible_rows(rows, sees(call)) if user.reaches(row.deployment_id)]
-        selected = select_deployments(visible, query)
-        page, pagination = paginate(
-            selected, page=query.page, limit=query.limit, offset=query.offset
-        )
-        return DeploymentList(deployments=page, pagination=pagination).dump()
-
-    # the same page for the same caller scope is built once per repo state and run state
-    return Reply(state.remember(key, compute) if len(state.memo) < 2000 else compute())
+    visibility = None if rbac.is_administrator(user.roles) else user.organizations
+    key = (visibility, user.deployments, call.request.scope["query_string"])
+    # the same page for the same caller scope is built (and encoded) once per repo
+    # revision and run state: the store hands back the same operations mapping and the
+    # same stack states until one changes, and the state is the revision catalog_state
+    # serves
+    pages: dict[Any, tuple[Any, Any, EncodedJSON]] = state.remember("deployment-pages", dict)
+    known = pages.get(key)
+    if known is not None and known[0] is ops and known[1] is records:
+        return Reply(known[2])
+    found = Recorded(ops, stack_states(records))
+    rows = [
+        summarize(deployment, state.files.times, found)
+        for deployment in state.snapshot.deployments.values()
+    ]
+    visible = [row for row in visible_rows(rows, sees(call)) if user.reaches(row.deployment_id)]
+    selected = select_deployments(visible, query)
+    page, pagination = paginate(selected, page=query.page, limit=query.limit, offset=query.offset)
+    encoded = EncodedJSON(DeploymentList(deployments=page, pagination=pagination).dump())
+    if len(pages) >= 2000:
+        pages.clear()
+    pages[key] = (ops, records, encoded)
+    return Reply(encoded)
 
 
 async def get_deployment(call: Call) -> Reply:
