@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.service.conftest import Harness
+from tests.service.contract import INIT_002 as SEEDS_002_INIT
 
 D1 = "/api/v1/deployments/D1BRV40"
 
@@ -59,18 +60,6 @@ def test_a_trailing_slash_reaches_the_same_route(harness: Harness, admin) -> Non
     response = harness.client.get("/api/v1/stacks/", headers=admin, follow_redirects=False)
     assert response.status_code == 200, response.text
     assert response.json()["data"]["total"] == 16
-
-
-SEEDS_002_INIT = {
-    "organization": "MyOrg",
-    "project": "my-project",
-    "domain": "myproject.example.com",
-    "template": "default",
-    "environments": {
-        "dev": {"enabled": True, "region": "us-east-1", "account_id": "111111111111"},
-        "stage": {"enabled": True, "region": "us-east-1", "account_id": "222222222222"},
-    },
-}
 
 
 @pytest.mark.parametrize("path", ["/api/v1/deployments", "/api/v1/deployments/init"])
