@@ -10,6 +10,7 @@ import pytest
 
 from tests.service.conftest import Harness
 from tests.service.contract import INIT_002 as SEEDS_002_INIT
+from tests.service.contract import REGISTER
 
 D1 = "/api/v1/deployments/D1BRV40"
 
@@ -89,19 +90,7 @@ def test_a_stack_definition_may_come_as_the_documented_stack_definition(
     harness: Harness, admin
 ) -> None:
     """seeds/001 POST /stacks: the fields, and `stackDefinition` with the stack.yaml."""
-    body = {
-        "name": "custom-monitoring",
-        "displayName": "Custom Monitoring Stack",
-        "description": "CloudWatch dashboards, alarms, and custom metrics",
-        "category": "devops",
-        "layer": 5,
-        "dependencies": ["network", "security", "compute-ec2"],
-        "outputs": {"dashboardUrl": {"type": "string", "description": "CloudWatch dashboard URL"}},
-        "configuration": {
-            "alarmEmail": {"type": "string", "description": "Email for alarms", "required": True}
-        },
-        "stackDefinition": "estimatedDuration: 120\nestimatedResources: 6\n",
-    }
+    body = REGISTER | {"stackDefinition": "estimatedDuration: 120\nestimatedResources: 6\n"}
     response = harness.client.post("/api/v1/stacks", json=body, headers=admin)
     assert response.status_code == 201, response.text
     shown = harness.client.get("/api/v1/stacks/custom-monitoring", headers=admin).json()["data"]
