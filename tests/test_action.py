@@ -56,7 +56,9 @@ def commit_change(root: Path, path: str, old: str, new: str) -> None:
 
 
 def test_plan_against_the_base_outputs_the_layers_as_matrix_json(repo, work):
-    commit_change(repo, "stacks/network/__main__.py", '"""', '"""Tuned. ')
+    commit_change(
+        repo, "stacks/network/__main__.py", "import ipaddress\n", "import ipaddress\nimport os\n"
+    )
     run = run_action(repo, work, command="plan", base_ref="HEAD~1", install_pulumi="false")
     assert run.code == 0, run.stderr
     assert run.outputs["changed"] == "true"
@@ -257,7 +259,9 @@ def test_a_dispatched_destroy_plans_the_deployed_stacks_in_reverse(repo, work):
 
 
 def test_comment_posts_the_plan_on_the_pull_request(repo, work, monkeypatch):
-    commit_change(repo, "stacks/network/__main__.py", '"""', '"""Tuned. ')
+    commit_change(
+        repo, "stacks/network/__main__.py", "import ipaddress\n", "import ipaddress\nimport os\n"
+    )
     event = work / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": 7}}))
     env = {

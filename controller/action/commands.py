@@ -58,8 +58,9 @@ class ActionError(RuntimeError):
 
 
 def validate(inputs: ActionInputs, github: GitHubContext) -> int:
-    snapshot = load_snapshot(LocalRepo(inputs.root).catalog_files())
-    problems = validate_snapshot(snapshot)
+    repo = LocalRepo(inputs.root)
+    snapshot = load_snapshot(repo.catalog_files())
+    problems = validate_snapshot(snapshot, files=repo.stack_file_ids())
     print_problems(problems)
     print_annotations(problems)
     write_atomic(

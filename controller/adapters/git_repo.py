@@ -9,10 +9,13 @@ from __future__ import annotations
 import io
 import subprocess
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.adapters.stack_sources import FactsCache, build_stack_files
 from controller.core.catalog import is_catalog_path
+from controller.core.stack_files import StackFiles
 
 
 class GitError(RuntimeError):
@@ -65,31 +68,47 @@ class GitRepo:
                 ids[path.decode()] = blob.decode()
         return ids
 
-    def read_blobs(self, blobs: dict[str, str]) -> dict[str, str]:
-        """`{path: text}` for `{path: blob id}`, in one `git cat-file --batch`."""
+    def read_blob_bytes(self, blobs: Mapping[str, str]) -> dict[str, bytes]:
+        """`{path: bytes}` for `{path: blob id}`, in one `git cat-file --batch`."""
         if not blobs:
             return {}
         paths = list(blobs)
         output = self._git(
             "cat-file", "--batch", stdin="".join(f"{blobs[p]}\n" for p in paths).encode()
         )
-        texts: dict[str, str] = {}
+        contents: dict[str, bytes] = {}
         position = 0
         for path in paths:
             header_end = output.index(b"\n", position)
             header = output[position:header_end].split()
             size = int(header[2])
             start = header_end + 1
-            texts[path] = output[start : start + size].decode("utf-8", errors="replace")
+            contents[path] = output[start : start + size]
             position = start + size + 1
-        return texts
+        return contents
 
-    def snapshot_files(self, commit: str) -> tuple[dict[str, str], dict[str, str]]:
-        """The catalog's texts and the stack files' blob ids at `commit`."""
+    def read_blobs(self, blobs: Mapping[str, str]) -> dict[str, str]:
+        """`{path: text}` for `{path: blob id}`, in one `git cat-file --batch`."""
+        return {
+            path: data.decode("utf-8", errors="replace")
+            for path, data in self.read_blob_bytes(blobs).items()
+        }
+
+    def snapshot_files(
+        self, commit: str, *, known: StackFiles | None = None
+    ) -> tuple[dict[str, str], StackFiles]:
+        """The catalog's texts and the stack files (blob ids and facts) at `commit`; facts
+        of blobs in `known` (the working tree's) are not read again."""
         tree = self.tree(commit)
         texts = self.read_blobs({p: b for p, b in tree.items() if is_catalog_path(p)})
         file_ids = {p: b for p, b in tree.items() if p.startswith("stacks/")}
-        return texts, file_ids
+        files = build_stack_files(
+            file_ids,
+            self.read_blob_bytes,
+            FactsCache.under(self.root),
+            known=known.facts if known is not None else None,
+        )
+        return texts, files
 
     def export(self, commit: str, destination: Path, folders: tuple[str, ...]) -> None:
         """The files of `folders` at `commit`, written under `destination` (`git archive`).

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.adapters.stack_sources import FactsCache, build_stack_files
 from controller.core.catalog import (
     DEPLOYMENTS_DIR,
     MANIFEST_FILE,
@@ -23,7 +24,7 @@ from controller.core.catalog import (
     STACKS_DIR,
     TEMPLATES_DIR,
 )
-from controller.core.fingerprints import blob_id
+from controller.core.stack_files import StackFiles, blob_id
 
 MAX_FILE_BYTES = 2_000_000
 
@@ -80,13 +81,19 @@ class LocalRepo:
         except UnicodeDecodeError as error:
             raise RepoPathError(f"{relative} is not UTF-8 text: {error.reason}") from None
 
-    def stack_file_ids(self) -> dict[str, str]:
-        """Git blob ids of every file under `stacks/` (what fingerprints are made of)."""
+    def stack_file_ids(self) -> StackFiles:
+        """Every file under `stacks/`: blob ids and what each means (fingerprints are made of
+        it); facts are cached by blob id under `.cloud/cache/`."""
+        contents: dict[str, bytes] = {}
         ids: dict[str, str] = {}
         for path in sorted((self.root / STACKS_DIR).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                ids[path.relative_to(self.root).as_posix()] = blob_id(path.read_bytes())
-        return ids
+                relative = path.relative_to(self.root).as_posix()
+                contents[relative] = path.read_bytes()
+                ids[relative] = blob_id(contents[relative])
+        return build_stack_files(
+            ids, lambda missing: {p: contents[p] for p in missing}, FactsCache.under(self.root)
+        )
 
     def exists(self, relative: str) -> bool:
         return self.resolve(relative).exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 from controller.adapters.local_repo import LocalRepo, RepoPathError, find_root
 from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
 from controller.core.problems import Problem, ProblemError, has_errors
+from controller.core.stack_files import StackFiles
 from controller.core.validation import validate_snapshot
 
 
@@ -56,20 +57,25 @@ def pick_environment(deployment: Deployment, environment: str) -> str:
     return environment
 
 
-def relevant_problems(snapshot: RepoSnapshot, deployments: list[Deployment]) -> list[Problem]:
-    """Problems of the catalog and of these deployments (not of unrelated ones)."""
+def relevant_problems(
+    snapshot: RepoSnapshot, deployments: list[Deployment], stack_files: StackFiles | None = None
+) -> list[Problem]:
+    """Problems of the catalog (its programs too, given the stack files) and of these
+    deployments (not of unrelated ones)."""
     files = {deployment.file for deployment in deployments}
     return [
         problem
         for problem in validate_snapshot(
-            snapshot, deployments=[d.deployment_id for d in deployments]
+            snapshot, deployments=[d.deployment_id for d in deployments], files=stack_files
         )
         if problem.file is None or problem.file.startswith("stacks/") or problem.file in files
     ]
 
 
-def ensure_valid(snapshot: RepoSnapshot, deployments: list[Deployment]) -> None:
+def ensure_valid(
+    snapshot: RepoSnapshot, deployments: list[Deployment], stack_files: StackFiles | None = None
+) -> None:
     """Stop with exit 1 (the problems printed) if the catalog or a deployment is invalid."""
-    problems = relevant_problems(snapshot, deployments)
+    problems = relevant_problems(snapshot, deployments, stack_files)
     if has_errors(problems):
         raise ProblemError(problems)

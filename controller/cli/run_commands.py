@@ -70,7 +70,7 @@ def valid_target(args: argparse.Namespace) -> tuple[LocalRepo, RepoSnapshot, Dep
     snapshot = load(repo) if not getattr(args, "at_ref", None) else _at_ref(repo, args.at_ref)
     deployment = pick_deployment(snapshot, args.deployment, repo)
     environment = pick_environment(deployment, args.environment)
-    ensure_valid(snapshot, [deployment])
+    ensure_valid(snapshot, [deployment], repo.stack_file_ids())
     return repo, snapshot, deployment, environment
 
 

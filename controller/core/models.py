@@ -34,6 +34,16 @@ REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"
 DOMAIN_PATTERN = r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
+# The `cloud:*` config every program receives. deploymentId and environment name the
+# instance (they never change for it); region and account decide where the AWS provider
+# works, so they are part of every fingerprint; the rest count only where declared.
+DeploymentSetting = Literal[
+    "deploymentId", "environment", "organization", "project", "domain", "region", "account", "tags"
+]
+DEPLOYMENT_SETTINGS: tuple[str, ...] = DeploymentSetting.__args__  # type: ignore[attr-defined]
+IDENTITY_SETTINGS = ("deploymentId", "environment")
+PROVIDER_SETTINGS = ("region", "account")
+
 Category = Literal["network", "security", "compute", "data", "analytics", "ml", "devops"]
 ValueType = Literal["string", "integer", "number", "boolean", "array", "object"]
 
@@ -174,6 +184,11 @@ class StackDefinition(Strict):
     dependencies: list[StackName] = Field(default_factory=list)
     outputs: dict[ConfigKey, OutputSpec] = Field(default_factory=dict)
     configuration: dict[ConfigKey, ConfigSpec] = Field(default_factory=dict)
+    reads: list[DeploymentSetting] = Field(
+        default_factory=list,
+        description="the deployment settings (cloud:* config) the program reads; checked "
+        "against the program's source",
+    )
     estimated_duration: int = Field(default=60, ge=1, description="seconds")
     estimated_resources: int = Field(default=0, ge=0)
     resources: list[ResourceDoc] = Field(default_factory=list)

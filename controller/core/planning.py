@@ -21,8 +21,10 @@ from typing import Any, Literal
 
 import networkx as nx
 
+from controller.core.catalog import Deployment
+from controller.core.differences import explain_difference
 from controller.core.environments import EnvironmentView, Instance
-from controller.core.fingerprints import Fingerprint, digest, explain_difference
+from controller.core.fingerprints import FORMAT, Fingerprint, digest
 from controller.core.graph import build_graph, layer_index, view_layers
 from controller.core.placeholders import find_placeholders
 
@@ -32,11 +34,17 @@ RUNNABLE: tuple[Status, ...] = ("new", "changed", "pending-upstream")
 
 @dataclass(frozen=True)
 class Previous:
-    """What a plan compares with: a recorded deploy, or the base commit's fingerprint."""
+    """What a plan compares with: a recorded deploy, or the base commit's fingerprint.
+
+    `values` are the short non-secret values it kept in clear (for "old → new" reasons);
+    `format` is the fingerprint format it was made with (1: compared the old way).
+    """
 
     fingerprint: str
     components: Mapping[str, Mapping[str, str]]
     deployed_at: str | None = None
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    format: int = FORMAT
 
 
 @dataclass(frozen=True)
@@ -68,10 +76,14 @@ class PlanEntry:
 
 @dataclass(frozen=True)
 class Removal:
+    """A stack that holds state but is no longer wanted; `resources` are what its state
+    holds (filled in where the backend was read)."""
+
     deployment_id: str
     environment: str
     stack: str
     reason: str
+    resources: tuple[str, ...] = ()
 
 
 @dataclass
@@ -103,12 +115,14 @@ def plan_environment(
     selected: Iterable[str] | None = None,
     force: bool = False,
     baseline: str = "last deploy",
+    legacy: Mapping[str, Fingerprint] | None = None,
 ) -> EnvironmentPlan:
     """The static plan of one deployment environment.
 
     `previous` maps each stack to what it is compared with; `deployed` names the stacks
     that hold state (to find removals); `selected` limits the plan to some stacks (others
-    are *excluded*); `force` marks every selected stack changed.
+    are *excluded*); `force` marks every selected stack changed. `legacy` holds the
+    format 1 fingerprints of the stacks whose previous fingerprint is format 1.
     """
     graph = build_graph(view)
     ordered = view_layers(view)
@@ -118,8 +132,11 @@ def plan_environment(
     entries: list[PlanEntry] = []
     for name in (name for layer in ordered for name in layer):
         instance = view.instances[name]
-        current = fingerprints[name]
+        current = recorded = fingerprints[name]  # `recorded` is what a deploy records
         before = previous.get(name)
+        old_format = before is not None and before.format != current.format
+        if old_format and legacy is not None and name in legacy:
+            current = legacy[name]  # compared the old way, once: the next deploy rewrites it
         upstream_moving = sorted(
             up for up in graph.predecessors(name) if statuses.get(up) in RUNNABLE
         )
@@ -130,8 +147,20 @@ def plan_environment(
             status, reasons = "new", [f"no {baseline} recorded"]
         elif force:
             status, reasons = "changed", ["forced"]
+        elif old_format and current.format != before.format:
+            status = "changed"
+            reasons = [
+                f"recorded with fingerprint format {before.format}, which cannot be compared"
+            ]
         elif before.fingerprint != current.value:
-            status, reasons = "changed", explain_difference(before.components, current.components)
+            status = "changed"
+            reasons = explain_difference(
+                before.components,
+                current.components,
+                old_values=before.values,
+                new_values=current.values,
+                stack=name,
+            )
         elif upstream_moving:
             status = "pending-upstream"
             reasons = [
@@ -142,6 +171,11 @@ def plan_environment(
             status = "skipped"
             when = f" (deployed {before.deployed_at})" if before.deployed_at else ""
             reasons = [f"unchanged since {baseline}{when}"]
+            if old_format:
+                reasons.append(
+                    f"compared by its format {before.format} fingerprint; its next deploy "
+                    f"records format {FORMAT}"
+                )
         statuses[name] = status
         entries.append(
             PlanEntry(
@@ -153,7 +187,7 @@ def plan_environment(
                 index[name],
                 instance.definition.estimated_duration,
                 tuple(sorted(graph.predecessors(name))),
-                current.value,
+                recorded.value,
                 before.deployed_at if before else None,
             )
         )
@@ -169,6 +203,41 @@ def plan_environment(
         for stack in sorted(set(deployed) - set(view.instances))
     ]
     return EnvironmentPlan(view.deployment_id, view.environment, entries, ordered, removals, graph)
+
+
+def unwanted_instances(
+    deployments: Iterable[Deployment],
+    held: Mapping[str, Mapping[str, Iterable[str]]],
+    *,
+    environment: str | None = None,
+    known: Mapping[str, Deployment] | None = None,
+) -> list[EnvironmentPlan]:
+    """Removal plans for what a backend holds (`held`: deploymentId → environment → stacks)
+    in environments the deployments no longer enable, and, given every deployment the repo
+    has (`known`), in deployments it no longer has. Stacks of enabled environments are the
+    environment plans' business (`plan_environment`'s `deployed`)."""
+    plans: list[EnvironmentPlan] = []
+
+    def add(deployment_id: str, env: str, stacks: Iterable[str], reason: str) -> None:
+        names = sorted(set(stacks))
+        if names and environment in (None, env):
+            removals = [Removal(deployment_id, env, name, reason) for name in names]
+            plans.append(EnvironmentPlan(deployment_id, env, [], [], removals))
+
+    for deployment in deployments:
+        environments = deployment.manifest.environments
+        for env, stacks in sorted(held.get(deployment.deployment_id, {}).items()):
+            if env not in environments:
+                reason = f"environment {env} is no longer in the manifest"
+                add(deployment.deployment_id, env, stacks, reason)
+            elif not environments[env].enabled:
+                add(deployment.deployment_id, env, stacks, f"environment {env} is disabled")
+    if known is not None:
+        for deployment_id, environments_held in sorted(held.items()):
+            if deployment_id not in known:
+                for env, stacks in sorted(environments_held.items()):
+                    add(deployment_id, env, stacks, "deployment removed from the repo")
+    return plans
 
 
 def select_stacks(names: Iterable[str], patterns: Iterable[str] | None) -> set[str] | None:

@@ -16,7 +16,7 @@ from github import Auth, Github
 
 from controller.adapters.github_repo import GitHubCatalogSource
 from controller.core.catalog import is_catalog_path
-from controller.core.fingerprints import blob_id
+from controller.core.stack_files import blob_id
 from tests.service.conftest import (
     D1_FILE,
     NEW,
