@@ -125,3 +125,42 @@ def test_the_base_must_be_a_commit(capsys, checkout):
     code = main(["--root", str(checkout), "plan", "--base", "no-such-ref"])
     assert code == 2
     assert "--base no-such-ref" in capsys.readouterr().err
+
+
+def test_plan_against_the_backend_lists_what_is_no_longer_wanted(capsys, checkout):
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(["--root", str(checkout), *argv, "--engine", "simulate"])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    def removals() -> dict[tuple[str, str, str], dict]:
+        code, out, err = run("plan", "--format", "json")
+        assert code == 0, err
+        return {
+            (env["deploymentId"], env["environment"], r["stack"]): r
+            for env in json.loads(out)["environments"]
+            for r in env["removals"]
+        }
+
+    for environment in ("dev", "prod"):
+        code, _, err = run("deploy", "D2K7Q1M", "-e", environment, "--stacks", "network")
+        assert code == 0, err
+    assert removals() == {}
+
+    edit(checkout, D2, "  prod:\n    enabled: true", "  prod:\n    enabled: false")
+    found = removals()
+    assert set(found) == {("D2K7Q1M", "prod", "network")}
+    assert found["D2K7Q1M", "prod", "network"]["reason"] == "environment prod is disabled"
+    assert "aws:ec2/vpc:Vpc vpc" in found["D2K7Q1M", "prod", "network"]["resources"]
+
+    code, _, err = run("deploy", "D2K7Q1M", "-e", "prod")
+    assert code == 2
+    assert "1 stack(s) still hold state there: network" in err and "--remove" in err
+    code, out, err = run("deploy", "D2K7Q1M", "-e", "prod", "--remove", "--format", "json")
+    assert code == 0, err
+    assert {s["stack"]: s["status"] for s in json.loads(out)["stacks"]} == {"network": "succeeded"}
+    assert removals() == {}
+
+    shutil.rmtree(checkout / "deployments/D2K7Q1M-CompanyB-payments")
+    assert set(removals()) == {("D2K7Q1M", "dev", "network")}
+    assert removals()["D2K7Q1M", "dev", "network"]["reason"] == "deployment removed from the repo"

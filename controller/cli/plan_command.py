@@ -33,18 +33,19 @@ def run(args: argparse.Namespace) -> int:
     files = repo.catalog_files()
     head = load_snapshot(files)
     chosen = chosen_deployments(head, args.deployment, repo)
-    ensure_valid(head, chosen)
+    stack_files = repo.stack_file_ids()
+    ensure_valid(head, chosen, stack_files)
     scope = Scope(tuple(chosen), args.environment, whole_repo=not args.deployment)
     engine = None if args.base else open_engine(args, repo)
     try:
         if args.base:
             plans = plans_against_base(
-                GitRepo(repo.root), args.base, head, files, scope, file_ids=repo.stack_file_ids()
+                GitRepo(repo.root), args.base, head, files, scope, file_ids=stack_files
             )
         else:
             assert engine is not None
             plans = plans_against_records(
-                head, scope, engine=engine, file_ids=repo.stack_file_ids(), repo_root=repo.root
+                head, scope, engine=engine, file_ids=stack_files, repo_root=repo.root
             )
     except GitError as error:
         raise UsageError(f"--base {args.base}: {error}") from None

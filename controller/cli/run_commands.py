@@ -167,18 +167,22 @@ def deploy_arguments(parser: argparse.ArgumentParser, *, single: bool = False) -
     parser.add_argument(
         "--no-smart-skip", action="store_true", help="run every stack, changed or not"
     )
+    if not single:
+        parser.add_argument(
+            "--remove",
+            action="store_true",
+            help="also destroy the stacks that hold state here but are no longer wanted "
+            "(disabled, removed from the deployment, or the whole disabled environment)",
+        )
     run_arguments(parser)
 
 
 def deploy(args: argparse.Namespace) -> int:
     repo, snapshot, deployment, environment = valid_target(args)
-    if not deployment.manifest.environments[environment].enabled:
-        raise UsageError(
-            f"environment {environment} of {deployment.deployment_id} is disabled "
-            "in its manifest; enable it to deploy there"
-        )
     patterns = (args.stack,) if getattr(args, "stack", None) else _patterns(args.stacks)
     engine = open_engine(args, repo)
+    if not deployment.manifest.environments[environment].enabled:
+        return _disabled_environment(args, repo, snapshot, deployment, environment, engine)
     try:
         job = prepare_deploy(
             snapshot.catalog,
@@ -209,15 +213,89 @@ def deploy(args: argparse.Namespace) -> int:
     )
     executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
     report = _run(lambda: executor.deploy(job, preview=args.preview), live)
-    _print_report(args, report)
-    for removal in job.plan.removals:
-        print(
-            f"note: {removal.stack} holds state but {removal.reason}; remove it with "
-            f"`cloud destroy {deployment.deployment_id} -e {environment} --stacks "
-            f"{removal.stack}`",
-            file=sys.stderr,
+    removals = [] if patterns else [r.stack for r in job.plan.removals]
+    remove = getattr(args, "remove", False)
+    if not (removals and remove and not args.preview and report.exit_code == 0):
+        _print_report(args, report)
+        if removals:
+            held_back = (
+                "--preview destroys nothing"
+                if remove and args.preview
+                else "the deploy failed, so nothing was destroyed"
+                if remove
+                else f"`cloud deploy {deployment.deployment_id} -e {environment} --remove` "
+                "destroys them"
+            )
+            listed = ", ".join(f"{r.stack} ({r.reason})" for r in job.plan.removals)
+            print(
+                f"note: {len(removals)} stack(s) hold state here but are no longer wanted: "
+                f"{listed}; {held_back}",
+                file=sys.stderr,
+            )
+        return report.exit_code
+    removed = _remove(args, repo, snapshot, deployment, environment, engine, removals)
+    if args.format == "json":
+        print_json({**report.to_dict(), "removal": removed.to_dict()})
+    else:
+        _print_report(args, report)
+        _print_report(args, removed)
+    return max(report.exit_code, removed.exit_code)
+
+
+def _disabled_environment(
+    args: argparse.Namespace,
+    repo: LocalRepo,
+    snapshot: RepoSnapshot,
+    deployment: Deployment,
+    environment: str,
+    engine: Engine,
+) -> int:
+    """A deploy to a disabled environment: nothing to deploy; what still holds state there
+    is destroyed with --remove, and only then."""
+    held = engine.list_instances(deployment.deployment_id, environment)
+    where = f"environment {environment} of {deployment.deployment_id}"
+    if not held:
+        raise UsageError(f"{where} is disabled in its manifest; enable it to deploy there")
+    if not getattr(args, "remove", False) or args.preview:
+        raise UsageError(
+            f"{where} is disabled in its manifest, and {len(held)} stack(s) still hold state "
+            f"there: {', '.join(held)}; nothing was changed. `cloud deploy "
+            f"{deployment.deployment_id} -e {environment} --remove` destroys them"
         )
-    return report.exit_code
+    removed = _remove(args, repo, snapshot, deployment, environment, engine, held)
+    _print_report(args, removed)
+    return removed.exit_code
+
+
+def _remove(
+    args: argparse.Namespace,
+    repo: LocalRepo,
+    snapshot: RepoSnapshot,
+    deployment: Deployment,
+    environment: str,
+    engine: Engine,
+    stacks: list[str],
+) -> OperationReport:
+    """Destroy `stacks` (what --remove was asked to remove), dependents first."""
+    try:
+        graph = destroy_graph(
+            snapshot.catalog, deployment, environment, engine=engine, patterns=stacks
+        )
+    except SelectionError as error:
+        raise UsageError(str(error)) from None
+    settings = RunSettings(
+        operation_id=new_operation_id(),
+        parallel=args.parallel,
+        continue_on_error=args.continue_on_error,
+        commit=head_commit(repo.root),
+    )
+    subscribers, live = _subscribers(
+        args,
+        [(name, 0) for name in graph.nodes],
+        f"remove {deployment.deployment_id} / {environment}",
+    )
+    executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
+    return _run(lambda: executor.destroy(deployment, environment, graph), live)
 
 
 # --- destroy ------------------------------------------------------------------------------

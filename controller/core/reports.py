@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from controller.core.planning import EnvironmentPlan, github_matrix
+from controller.core.planning import EnvironmentPlan, Removal, github_matrix
 
 SYMBOLS = {"new": "+", "changed": "~", "pending-upstream": "…", "skipped": "=", "excluded": "-"}
 
@@ -36,13 +36,30 @@ def plan_document(
                 "environment": plan.environment,
                 "layers": [{"layer": n, "stacks": names} for n, names in enumerate(plan.layers, 1)],
                 "entries": [entry.to_dict() for entry in plan.entries],
-                "removals": [{"stack": r.stack, "reason": r.reason} for r in plan.removals],
+                "removals": [_removal(r) for r in plan.removals],
             }
             for plan in plans
         ],
         "layerCount": len(matrix) and max(int(key.split("-")[1]) for key in matrix),
         "matrix": matrix,
     }
+
+
+def _removal(removal: Removal) -> dict[str, Any]:
+    document: dict[str, Any] = {"stack": removal.stack, "reason": removal.reason}
+    if removal.resources:
+        document["resources"] = list(removal.resources)
+    return document
+
+
+def removal_hint(removal: Removal) -> str:
+    """The command that destroys a removal (nothing destroys it implicitly)."""
+    if removal.reason == "deployment removed from the repo":
+        return (
+            f"`cloud destroy {removal.deployment_id} -e {removal.environment} --at-ref <a "
+            "commit that still has it>`"
+        )
+    return f"`cloud deploy {removal.deployment_id} -e {removal.environment} --remove`"
 
 
 def render_plan_text(plans: list[EnvironmentPlan], *, simulated: bool = False) -> str:
@@ -63,10 +80,10 @@ def render_plan_text(plans: list[EnvironmentPlan], *, simulated: bool = False) -
                 f"{entry.status:<16} {'; '.join(entry.reasons)}"
             )
         for removal in plan.removals:
-            lines.append(
-                f"  ✗    {removal.stack:<18} {'remove':<16} {removal.reason} "
-                "(destroy needs an explicit `cloud destroy --stacks`)"
-            )
+            held = f", {len(removal.resources)} resources" if removal.resources else ""
+            lines.append(f"  ✗    {removal.stack:<18} {'remove':<16} {removal.reason}{held}")
+        if plan.removals:
+            lines.append(f"  nothing is destroyed without {removal_hint(plan.removals[0])}")
     return "\n".join(lines) + "\n"
 
 
