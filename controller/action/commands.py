@@ -45,7 +45,12 @@ from controller.core.validation import validate_snapshot
 from controller.engines.base import Engine, EngineError
 from controller.engines.factory import make_engine
 from controller.execution.executor import DeployJob, Executor, RunSettings
-from controller.execution.plans import Scope, plans_against_base, plans_against_records
+from controller.execution.plans import (
+    PlanInputError,
+    Scope,
+    plans_against_base,
+    plans_against_records,
+)
 from controller.execution.preparation import destroy_graph, read_records
 from controller.execution.specs import stack_spec
 
@@ -213,13 +218,15 @@ def _against_base(
         return plans_against_base(
             GitRepo(repo.root),
             inputs.base_ref,
-            head,
-            files,
-            scope,
-            file_ids=repo.stack_file_ids(),
-        )
+            repo.tree(),
+            root=repo.root,
+            deployment=scope.deployments[0].deployment_id if not scope.whole_repo else None,
+            environment=scope.environment,
+        ).plans
     except GitError as error:
         raise ActionError(f"base-ref {inputs.base_ref}: {error}") from None
+    except PlanInputError as error:
+        raise ActionError(str(error)) from None
 
 
 def destroy_plan(inputs: ActionInputs, github: GitHubContext) -> int:

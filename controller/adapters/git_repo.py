@@ -6,15 +6,17 @@ byte of content; the YAML files the catalog parses are read in one `git cat-file
 
 from __future__ import annotations
 
-import io
 import subprocess
-import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.adapters.cache_files import cache_enabled
+from controller.adapters.git_refs import CommitTrees, resolve_ref
+from controller.adapters.local_repo import Tree
 from controller.adapters.stack_sources import FactsCache, build_stack_files
-from controller.core.catalog import is_catalog_path
+from controller.adapters.working_tree import parse_ls_tree, planned
+from controller.core.paths import is_catalog_path
 from controller.core.stack_files import StackFiles
 
 
@@ -42,10 +44,13 @@ class GitRepo:
         return completed.stdout
 
     def resolve(self, ref: str) -> str:
-        """The commit id a ref names (`GitError` if it names none)."""
+        """The commit id a ref names (`GitError` if it names none); a branch or HEAD is
+        read from `.git` without starting git."""
         if ref.startswith("-"):
             raise GitError(f"not a ref: {ref!r}")
-        return self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
+        return resolve_ref(str(self.root), ref) or (
+            self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
+        )
 
     def head(self) -> str | None:
         try:
@@ -55,18 +60,9 @@ class GitRepo:
 
     def tree(self, commit: str) -> dict[str, str]:
         """`{path: blob id}` of every file at `commit` under stacks/ and deployments/."""
-        output = self._git(
-            "ls-tree", "-r", "-z", "--full-tree", commit, "--", "stacks", "deployments"
+        return parse_ls_tree(
+            self._git("ls-tree", "-r", "-z", "--full-tree", commit, "--", "stacks", "deployments")
         )
-        ids = {}
-        for entry in output.split(b"\0"):
-            if not entry:
-                continue
-            meta, _, path = entry.partition(b"\t")
-            _mode, kind, blob = meta.split()
-            if kind == b"blob":
-                ids[path.decode()] = blob.decode()
-        return ids
 
     def read_blob_bytes(self, blobs: Mapping[str, str]) -> dict[str, bytes]:
         """`{path: bytes}` for `{path: blob id}`, in one `git cat-file --batch`."""
@@ -94,6 +90,17 @@ class GitRepo:
             for path, data in self.read_blob_bytes(blobs).items()
         }
 
+    def commit_tree(self, commit: str) -> Tree:
+        """The stack files and manifests of `commit`, by blob id; read on demand. A
+        commit's tree never changes: it is kept under `.cloud/cache/` by commit id."""
+        trees = CommitTrees(str(self.root)) if cache_enabled() else None
+        ids = trees.get(commit) if trees is not None else None
+        if ids is None:
+            ids = {path: blob for path, blob in self.tree(commit).items() if planned(path)}
+            if trees is not None:
+                trees.put(commit, ids)
+        return Tree(ids, self.read_blob_bytes)
+
     def snapshot_files(
         self, commit: str, *, known: StackFiles | None = None
     ) -> tuple[dict[str, str], StackFiles]:
@@ -117,6 +124,9 @@ class GitRepo:
         """
         data = self._git("archive", "--format=tar", commit, "--", *folders)
         root = destination.resolve()
+        import io
+        import tarfile
+
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
             for member in archive.getmembers():
                 target = (root / member.name).resolve()

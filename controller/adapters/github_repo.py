@@ -29,7 +29,7 @@ from controller.adapters.catalog_sources import (
 )
 from controller.adapters.local_git import Author
 from controller.adapters.stack_sources import build_stack_files
-from controller.core.catalog import is_catalog_path
+from controller.core.paths import is_catalog_path
 from controller.core.stack_files import StackFiles
 
 

@@ -10,14 +10,12 @@ it never fails a command.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from controller.adapters.cache_files import CACHE_DIR, cache_enabled, save_json
 from controller.core.stack_files import FACTS_VERSION, FileFacts, StackFiles, file_facts, kind_of
 
-CACHE_DIR = Path(".cloud") / "cache"
 MAX_ENTRIES = 4096
 
 
@@ -31,7 +29,7 @@ class FactsCache:
 
     @classmethod
     def under(cls, root: Path) -> FactsCache:
-        if os.environ.get("CLOUD_CACHE", "").lower() in ("0", "off", "false", "no"):
+        if not cache_enabled():
             return cls(None)
         return cls(root / CACHE_DIR / f"file-facts-v{FACTS_VERSION}.json")
 
@@ -63,16 +61,8 @@ class FactsCache:
     def save(self) -> None:
         if not self._dirty or self.path is None or self._entries is None:
             return
-        entries = dict(list(self._entries.items())[-MAX_ENTRIES:])
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(prefix=".facts.", dir=self.path.parent)
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(entries, stream, separators=(",", ":"))
-            os.replace(temporary, self.path)
+        if save_json(self.path, dict(list(self._entries.items())[-MAX_ENTRIES:])):
             self._dirty = False
-        except OSError:
-            pass  # a cache that cannot be written is only a slower next run
 
 
 def build_stack_files(

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.adapters.local_repo import LocalRepo, RepoPathError, find_root
-from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
 from controller.core.problems import Problem, ProblemError, has_errors
-from controller.core.stack_files import StackFiles
-from controller.core.validation import validate_snapshot
+from controller.engines import DEFAULT_ENGINE, ENGINE_NAMES
+
+if TYPE_CHECKING:  # the models load where a command needs them (not for `plan --base`)
+    from controller.core.catalog import Deployment, RepoSnapshot
+    from controller.core.stack_files import StackFiles
+    from controller.engines.base import Engine
 
 
 class UsageError(Exception):
@@ -24,6 +29,8 @@ def repo_of(args: argparse.Namespace) -> LocalRepo:
 
 
 def load(repo: LocalRepo) -> RepoSnapshot:
+    from controller.core.catalog import load_snapshot
+
     try:
         return load_snapshot(repo.catalog_files())
     except RepoPathError as error:
@@ -62,6 +69,8 @@ def relevant_problems(
 ) -> list[Problem]:
     """Problems of the catalog (its programs too, given the stack files) and of these
     deployments (not of unrelated ones)."""
+    from controller.core.validation import validate_snapshot
+
     files = {deployment.file for deployment in deployments}
     return [
         problem
@@ -79,3 +88,23 @@ def ensure_valid(
     problems = relevant_problems(snapshot, deployments, stack_files)
     if has_errors(problems):
         raise ProblemError(problems)
+
+
+def engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=sorted(ENGINE_NAMES),
+        help=f"pulumi (real) or simulate (Pulumi's mock runtime, no cloud); default: "
+        f"$CLOUD_ENGINE or {DEFAULT_ENGINE}",
+    )
+
+
+def open_engine(args: argparse.Namespace, repo: LocalRepo) -> Engine:
+    from controller.engines.base import EngineUnavailableError
+    from controller.engines.factory import make_engine
+
+    name = args.engine or os.environ.get("CLOUD_ENGINE") or DEFAULT_ENGINE
+    try:
+        return make_engine(name, repo_root=repo.root, env=os.environ)
+    except EngineUnavailableError as error:
+        raise UsageError(f"engine {name}: {error}") from None

@@ -15,8 +15,10 @@ from controller.adapters.git_repo import GitError, GitRepo
 from controller.adapters.local_repo import LocalRepo, write_atomic
 from controller.cli.context import (
     UsageError,
+    engine_arguments,
     ensure_valid,
     load,
+    open_engine,
     pick_deployment,
     pick_environment,
     repo_of,
@@ -25,8 +27,7 @@ from controller.cli.output import print_json
 from controller.cli.progress import LiveProgress, PlainProgress
 from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
 from controller.core.reports import render_outputs_text, render_plan_text, render_report_text
-from controller.engines.base import Engine, EngineError, EngineUnavailableError, mask_outputs
-from controller.engines.factory import DEFAULT_ENGINE, ENGINES, make_engine
+from controller.engines.base import Engine, EngineError, mask_outputs
 from controller.execution.executor import Executor, OperationReport, RunSettings
 from controller.execution.preparation import (
     Selection,
@@ -39,29 +40,12 @@ from controller.execution.specs import stack_spec
 # --- shared arguments and helpers ---------------------------------------------------------
 
 
-def engine_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--engine",
-        choices=sorted(ENGINES),
-        help=f"pulumi (real) or simulate (Pulumi's mock runtime, no cloud); default: "
-        f"$CLOUD_ENGINE or {DEFAULT_ENGINE}",
-    )
-
-
 def target_arguments(parser: argparse.ArgumentParser, *, stack: bool = False) -> None:
     parser.add_argument("deployment", help="deployment id, folder name or path")
     if stack:
         parser.add_argument("stack", help="stack type, e.g. network")
     parser.add_argument("-e", "--environment", required=True)
     engine_arguments(parser)
-
-
-def open_engine(args: argparse.Namespace, repo: LocalRepo) -> Engine:
-    name = args.engine or os.environ.get("CLOUD_ENGINE") or DEFAULT_ENGINE
-    try:
-        return make_engine(name, repo_root=repo.root, env=os.environ)
-    except EngineUnavailableError as error:
-        raise UsageError(f"engine {name}: {error}") from None
 
 
 def valid_target(args: argparse.Namespace) -> tuple[LocalRepo, RepoSnapshot, Deployment, str]:

@@ -29,14 +29,18 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from controller.core.catalog import Deployment
 from controller.core.differences import explain_difference as explain_difference
-from controller.core.environments import EnvironmentView, Instance
-from controller.core.models import IDENTITY_SETTINGS, PROVIDER_SETTINGS, StackDefinition
+from controller.core.programs import IDENTITY_SETTINGS, PROVIDER_SETTINGS
 from controller.core.stack_files import StackFiles
 from controller.core.stack_files import blob_id as blob_id
+
+if TYPE_CHECKING:  # the models are imported where they are built, not here: plans from
+    # the plan index need this module without pydantic
+    from controller.core.catalog import Deployment
+    from controller.core.environments import EnvironmentView, Instance
+    from controller.core.models import StackDefinition
 
 FORMAT = 2  # of the fingerprint; records without a format are format 1 (by blob ids)
 INSTANCE_PARTS = ("config", "settings")

@@ -22,6 +22,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from controller.core.programs import DeploymentSetting
+
 MANIFEST_VERSION = "3.1"
 DEPLOYMENT_ID_PATTERN = r"^D[0-9A-Z]{6}$"
 ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
@@ -33,16 +35,6 @@ PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$"
 REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"
 DOMAIN_PATTERN = r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-
-# The `cloud:*` config every program receives. deploymentId and environment name the
-# instance (they never change for it); region and account decide where the AWS provider
-# works, so they are part of every fingerprint; the rest count only where declared.
-DeploymentSetting = Literal[
-    "deploymentId", "environment", "organization", "project", "domain", "region", "account", "tags"
-]
-DEPLOYMENT_SETTINGS: tuple[str, ...] = DeploymentSetting.__args__  # type: ignore[attr-defined]
-IDENTITY_SETTINGS = ("deploymentId", "environment")
-PROVIDER_SETTINGS = ("region", "account")
 
 Category = Literal["network", "security", "compute", "data", "analytics", "ml", "devops"]
 ValueType = Literal["string", "integer", "number", "boolean", "array", "object"]

@@ -11,12 +11,24 @@ than guessed. A purely computational module.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import ast
 
 CLOUD_NAMESPACE = "cloud"
+# The `cloud:*` config every program receives. deploymentId and environment name the
+# instance (they never change for it); region and account decide where the AWS provider
+# works, so they are part of every fingerprint; the rest count only where declared.
+DeploymentSetting = Literal[
+    "deploymentId", "environment", "organization", "project", "domain", "region", "account", "tags"
+]
+DEPLOYMENT_SETTINGS: tuple[str, ...] = DeploymentSetting.__args__  # type: ignore[attr-defined]
+IDENTITY_SETTINGS = ("deploymentId", "environment")
+PROVIDER_SETTINGS = ("region", "account")
 _RAW_KEY = re.compile(r"^cloud:([A-Za-z][A-Za-z0-9_]*)$")
 
 
@@ -39,6 +51,8 @@ class ProgramFacts:
 
 def read_program(text: str) -> ProgramFacts:
     """The meaning of a Python source and the `cloud:*` settings it reads."""
+    import ast
+
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError) as error:
@@ -59,6 +73,8 @@ def _digest(data: bytes) -> str:
 
 def _drop_docstrings(tree: ast.AST) -> None:
     """Docstrings are documentation, like comments: they change nothing a program does."""
+    import ast
+
     for node in ast.walk(tree):
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             body = node.body
@@ -73,6 +89,8 @@ def _drop_docstrings(tree: ast.AST) -> None:
 
 def _is_cloud_config(node: ast.AST) -> bool:
     """`pulumi.Config("cloud")`, `Config("cloud")` or `Config(name="cloud")`."""
+    import ast
+
     if not isinstance(node, ast.Call):
         return False
     func = node.func
@@ -87,6 +105,8 @@ def _is_cloud_config(node: ast.AST) -> bool:
 
 def cloud_reads(tree: ast.AST) -> list[SettingRead]:
     """Every `cloud:*` read of a module, in source order."""
+    import ast
+
     names: set[str] = set()
     for node in ast.walk(tree):
         value = getattr(node, "value", None)

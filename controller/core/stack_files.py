@@ -11,25 +11,30 @@ A purely computational module.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
+from controller.core.blobs import blob_id
 from controller.core.pins import PinError, parse_pins
 from controller.core.programs import ProgramFacts, SettingRead, read_program
 
 # The pin files of the programs' environment, most precise first: the first one present
 # is the toolchain (issue 10 replaces requirements.txt with a hashed lock file).
 TOOLCHAIN_FILES = ("stacks/requirements.lock", "stacks/requirements.txt")
-FACTS_VERSION = 1  # bump when what a file's facts hold changes (invalidates caches)
+FACTS_VERSION = 2  # bump when what a file's facts hold changes (invalidates caches)
+__all__ = [
+    "TOOLCHAIN_FILES",
+    "FileFacts",
+    "StackFiles",
+    "blob_id",
+    "file_facts",
+    "kind_of",
+]
 
 Kind = Literal["python", "pins", "definition", "file"]
-
-
-def blob_id(data: bytes) -> str:
-    """The git blob id of `data` (what `git hash-object` prints)."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 def kind_of(path: str) -> Kind:
@@ -53,9 +58,12 @@ class FileFacts:
     pins: Mapping[str, str] = field(default_factory=dict)
     reads: tuple[SettingRead, ...] = ()
     problem: str | None = None
+    legacy_blob: str | None = None  # definitions: the blob without `reads` (see below)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"blob": self.blob, "kind": self.kind, "meaning": self.meaning}
+        if self.legacy_blob:
+            data["legacyBlob"] = self.legacy_blob
         if self.pins:
             data["pins"] = dict(self.pins)
         if self.reads:
@@ -73,6 +81,7 @@ class FileFacts:
             dict(data.get("pins", {})),
             tuple(SettingRead(key, line, why) for key, line, why in data.get("reads", ())),
             data.get("problem"),
+            data.get("legacyBlob"),
         )
 
 
@@ -92,7 +101,20 @@ def file_facts(path: str, data: bytes, *, blob: str | None = None) -> FileFacts:
             return FileFacts(blob, kind, "blob:" + blob, problem=str(error))
         text = "\n".join(f"{name}=={version}" for name, version in pins.items())
         return FileFacts(blob, kind, hashlib.sha256(text.encode()).hexdigest()[:20], pins)
-    return FileFacts(blob, kind, "blob:" + blob)  # definitions: read from the model
+    if kind == "definition":  # its meaning is read from the model (see fingerprints)
+        legacy = blob_id(without_reads(data))
+        return FileFacts(blob, kind, "blob:" + blob, legacy_blob=legacy if legacy != blob else None)
+    return FileFacts(blob, kind, "blob:" + blob)
+
+
+_READS = re.compile(rb"^reads:[^\n]*\n(?:[ \t]+[^\n]*\n)*", re.MULTILINE)
+
+
+def without_reads(data: bytes) -> bytes:
+    """A stack definition as it was before it declared `reads` (the one edit format 2
+    asks of every definition): format 1 records hold that file's blob id, and the
+    declaration alone must not make them look changed."""
+    return _READS.sub(b"", data, count=1)
 
 
 class StackFiles(Mapping[str, str]):
@@ -136,6 +158,11 @@ class StackFiles(Mapping[str, str]):
     @property
     def toolchain_file(self) -> str | None:
         return next((path for path in TOOLCHAIN_FILES if path in self.facts), None)
+
+    def legacy_ids(self) -> dict[str, str]:
+        """`{path: blob id}` as format 1 fingerprints saw the files (definitions without
+        their `reads`)."""
+        return {path: item.legacy_blob or item.blob for path, item in self.facts.items()}
 
     def toolchain(self) -> dict[str, str]:
         """`{package: version}` the programs' environment installs (empty without pins)."""

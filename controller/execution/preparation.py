@@ -107,7 +107,7 @@ def legacy_fingerprints(
 ) -> dict[str, Fingerprint] | None:
     """Format 1 fingerprints of the stacks whose record is format 1 (None if there are none)."""
     old = {name for name, record in records.items() if record and record.format == LEGACY_FORMAT}
-    return legacy_fingerprint_view(view, files, old) if old else None
+    return legacy_fingerprint_view(view, files.legacy_ids(), old) if old else None
 
 
 class SelectionError(ValueError):
