@@ -79,7 +79,10 @@ def test_renaming_a_project_reruns_nothing(capsys, checkout):
             "stacks/storage/stack.yaml", "name: storage\n", "name: storage  # S3\n", id="definition"
         ),
         pytest.param(
-            "stacks/requirements.txt", "pulumi>=", "# the SDK\npulumi>=", id="pin-file-comment"
+            "stacks/requirements.lock",
+            "pulumi==3.272.0 \\\n",
+            "# the SDK\npulumi==3.272.0 \\\n",
+            id="pin-file-comment",
         ),
         pytest.param(D1, "version:", "# reviewed\nversion:", id="manifest-comment"),
     ],
@@ -108,10 +111,10 @@ def test_a_changed_default_skips_the_deployments_that_override_it(capsys, checko
 
 
 def test_a_provider_bump_names_the_package_and_its_versions(capsys, checkout):
-    edit(checkout, "stacks/requirements.txt", "pulumi-aws>=6.50,<8", "pulumi-aws>=6.60,<8")
+    edit(checkout, "stacks/requirements.lock", "pulumi-aws==7.51.1", "pulumi-aws==7.52.0")
     document = plan(capsys, checkout)
     assert len(selected(document)) == 16 * 2 + 13 * 2  # every instance installs it
-    assert set(reasons(document).values()) == {"pulumi-aws <8,>=6.50 → <8,>=6.60"}
+    assert set(reasons(document).values()) == {"pulumi-aws 7.51.1 → 7.52.0"}
 
 
 def test_an_environment_override_equal_to_the_inherited_value_reruns_nothing(capsys, checkout):

@@ -4,6 +4,7 @@ needs it is marked and skipped without it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from datetime import datetime
@@ -199,6 +200,26 @@ def test_a_file_backend_needs_a_passphrase(tmp_path):
     )
 
 
+def test_a_kept_key_is_left_as_the_stack_holds_it(engine, workspaces):
+    stack = workspaces.stacks.setdefault("D1BRV40-network-dev", FakeStack())
+    stack.config["network:token"] = auto.ConfigValue("from-the-stack", secret=True)
+    kept = dataclasses.replace(
+        SPEC, config={"vpcCidr": "10.0.0.0/16"}, kept_keys=frozenset({"token"})
+    )
+    engine.up(kept, record=RECORD)
+    assert stack.calls[0] == ("remove_all_config", ["network:stale"])  # not network:token
+    assert "network:token" not in stack.calls[1][1]
+    assert stack.config["network:token"].value == "from-the-stack"
+
+
+def test_a_kept_key_the_stack_does_not_hold_is_refused_before_anything_runs(engine, workspaces):
+    kept = dataclasses.replace(SPEC, config={}, kept_keys=frozenset({"token"}))
+    with pytest.raises(EngineError, match=r"network:token takes a \{\{SECRET:…\}\} reference"):
+        engine.up(kept, record=RECORD)
+    stack = workspaces.stacks["D1BRV40-network-dev"]
+    assert not any(call[0] == "up" for call in stack.calls)
+
+
 def test_up_sets_config_secrets_and_record_then_maps_the_result(engine, workspaces, tmp_path):
     events = []
     result = engine.up(SPEC, record=RECORD, on_event=events.append)
@@ -360,3 +381,28 @@ def test_a_real_up_on_a_file_backend(tmp_path, monkeypatch):  # pragma: no cover
     assert real.record(spec) == RECORD
     real.destroy(spec)
     assert not real.exists(spec)
+
+
+def test_every_instance_may_only_touch_its_environments_own_account():
+    """`aws:allowedAccountIds` makes the provider itself refuse any other account."""
+    from controller.adapters.local_repo import LocalRepo
+    from controller.core.catalog import load_snapshot
+    from controller.core.environments import environment_view
+    from controller.engines.pulumi_engine import stack_config
+    from controller.engines.simulated import program_config
+    from controller.execution.specs import stack_spec
+
+    snapshot = load_snapshot(LocalRepo(REPO_ROOT).catalog_files())
+    checked = 0
+    for deployment in snapshot.deployments.values():
+        for environment in deployment.manifest.environments:
+            account = deployment.manifest.account_for(environment)
+            view = environment_view(deployment, snapshot.catalog, environment)
+            for name in view.instances:
+                spec = stack_spec(deployment, name, environment, repo_root=REPO_ROOT)
+                real = stack_config(spec, None)["aws:allowedAccountIds"]
+                assert json.loads(real.value) == [account] and not real.secret
+                simulated = program_config(spec)["aws:allowedAccountIds"]
+                assert json.loads(simulated) == [account]
+                checked += 1
+    assert checked > 60

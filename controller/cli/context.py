@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,21 @@ if TYPE_CHECKING:  # the models load where a command needs them (not for `plan -
 
 class UsageError(Exception):
     """Bad arguments: exit code 2 with this message."""
+
+
+def name_argument(kind: str) -> Callable[[str], str]:
+    """An argparse `type` that accepts only a well-formed `kind` (`core.names`)."""
+
+    def parse(text: str) -> str:
+        from controller.core.names import name_problem
+
+        problem = name_problem(kind, text)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"{problem}, got {text!r}")
+        return text
+
+    parse.__name__ = kind.replace("_", " ")  # argparse names the type in its message
+    return parse
 
 
 def repo_of(args: argparse.Namespace) -> LocalRepo:

@@ -123,12 +123,6 @@ COMMANDS: dict[str, Command] = {
     "cancel": Command(
         "release the lock an interrupted update left", "run_commands", "cancel_arguments", "cancel"
     ),
-    "action": Command(
-        "run a step of the GitHub Action (inputs from the environment)",
-        "action_entry",
-        "arguments",
-        "run",
-    ),
     "serve": Command(
         "serve the REST API (uvicorn); docs at /docs",
         "service_commands",
@@ -152,7 +146,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     chosen = _command_in(argv)
     parser = argparse.ArgumentParser(
-        prog="cloud", description="GitOps controller for Pulumi stacks."
+        prog="cloud",
+        description="GitOps controller for Pulumi stacks.",
+        epilog="`cloud action COMMAND` runs a step of the GitHub Action (action.yml); "
+        "`cloud action --help` lists them.",
     )
     parser.add_argument("--version", action="version", version=f"cloud {__version__}")
     parser.add_argument(

@@ -18,6 +18,7 @@ from controller.cli.context import (
     engine_arguments,
     ensure_valid,
     load,
+    name_argument,
     open_engine,
     pick_deployment,
     pick_environment,
@@ -25,7 +26,7 @@ from controller.cli.context import (
 )
 from controller.cli.output import print_json
 from controller.cli.progress import LiveProgress, PlainProgress
-from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
+from controller.core.catalog import Deployment, RepoSnapshot
 from controller.core.reports import render_outputs_text, render_plan_text, render_report_text
 from controller.engines.base import Engine, EngineError, mask_outputs
 from controller.execution.executor import Executor, OperationReport, RunSettings
@@ -35,6 +36,14 @@ from controller.execution.preparation import (
     destroy_graph,
     prepare_deploy,
 )
+from controller.execution.runs import (
+    RunRefused,
+    deploy_environment,
+    destroy_environment,
+    plan_deploy,
+    plan_destroy,
+    snapshot_at,
+)
 from controller.execution.specs import stack_spec
 
 # --- shared arguments and helpers ---------------------------------------------------------
@@ -43,8 +52,12 @@ from controller.execution.specs import stack_spec
 def target_arguments(parser: argparse.ArgumentParser, *, stack: bool = False) -> None:
     parser.add_argument("deployment", help="deployment id, folder name or path")
     if stack:
-        parser.add_argument("stack", help="stack type, e.g. network")
-    parser.add_argument("-e", "--environment", required=True)
+        parser.add_argument(
+            "stack", type=name_argument("stack_name"), help="stack type, e.g. network"
+        )
+    parser.add_argument(
+        "-e", "--environment", required=True, type=name_argument("environment_name")
+    )
     engine_arguments(parser)
 
 
@@ -60,12 +73,10 @@ def valid_target(args: argparse.Namespace) -> tuple[LocalRepo, RepoSnapshot, Dep
 
 def _at_ref(repo: LocalRepo, ref: str) -> RepoSnapshot:
     """The catalog and deployments as they were at a git ref (for removed deployments)."""
-    git = GitRepo(repo.root)
     try:
-        texts, _ = git.snapshot_files(git.resolve(ref))
+        return snapshot_at(repo.root, ref)[0]
     except GitError as error:
         raise UsageError(f"--at-ref {ref}: {error}") from None
-    return load_snapshot(texts)
 
 
 def new_operation_id() -> str:
@@ -125,13 +136,6 @@ class EventsFile:
             stream.write(json.dumps(message) + "\n")
 
 
-def _run(executor_call: Any, live: LiveProgress | None) -> OperationReport:
-    if live is None:
-        return executor_call()
-    with live:
-        return executor_call()
-
-
 def _print_report(args: argparse.Namespace, report: OperationReport) -> None:
     if args.format == "json":
         print_json(report.to_dict())
@@ -168,8 +172,8 @@ def deploy(args: argparse.Namespace) -> int:
     if not deployment.manifest.environments[environment].enabled:
         return _disabled_environment(args, repo, snapshot, deployment, environment, engine)
     try:
-        job = prepare_deploy(
-            snapshot.catalog,
+        job = plan_deploy(
+            snapshot,
             deployment,
             environment,
             engine=engine,
@@ -177,7 +181,7 @@ def deploy(args: argparse.Namespace) -> int:
             repo_root=repo.root,
             selection=Selection(patterns, args.force),
         )
-    except SelectionError as error:
+    except (SelectionError, RunRefused) as error:
         raise UsageError(str(error)) from None
     if args.format == "text":
         sys.stderr.write(render_plan_text([job.plan], simulated=engine.simulated))
@@ -195,8 +199,15 @@ def deploy(args: argparse.Namespace) -> int:
         f"{verb} {deployment.deployment_id} / {environment}"
         + (" (simulated)" if engine.simulated else ""),
     )
-    executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
-    report = _run(lambda: executor.deploy(job, preview=args.preview), live)
+    report = deploy_environment(
+        job,
+        engine=engine,
+        repo_root=repo.root,
+        settings=settings,
+        subscribers=subscribers,
+        preview=args.preview,
+        display=live,
+    )
     removals = [] if patterns else [r.stack for r in job.plan.removals]
     remove = getattr(args, "remove", False)
     if not (removals and remove and not args.preview and report.exit_code == 0):
@@ -262,9 +273,7 @@ def _remove(
 ) -> OperationReport:
     """Destroy `stacks` (what --remove was asked to remove), dependents first."""
     try:
-        graph = destroy_graph(
-            snapshot.catalog, deployment, environment, engine=engine, patterns=stacks
-        )
+        graph = plan_destroy(snapshot, deployment, environment, engine=engine, patterns=stacks)
     except SelectionError as error:
         raise UsageError(str(error)) from None
     settings = RunSettings(
@@ -278,8 +287,16 @@ def _remove(
         [(name, 0) for name in graph.nodes],
         f"remove {deployment.deployment_id} / {environment}",
     )
-    executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
-    return _run(lambda: executor.destroy(deployment, environment, graph), live)
+    return destroy_environment(
+        deployment,
+        environment,
+        graph,
+        engine=engine,
+        repo_root=repo.root,
+        settings=settings,
+        subscribers=subscribers,
+        display=live,
+    )
 
 
 # --- destroy ------------------------------------------------------------------------------
@@ -303,9 +320,7 @@ def destroy(args: argparse.Namespace) -> int:
     patterns = (args.stack,) if getattr(args, "stack", None) else _patterns(args.stacks)
     engine = open_engine(args, repo)
     try:
-        graph = destroy_graph(
-            snapshot.catalog, deployment, environment, engine=engine, patterns=patterns
-        )
+        graph = plan_destroy(snapshot, deployment, environment, engine=engine, patterns=patterns)
     except SelectionError as error:
         raise UsageError(str(error)) from None
     if not args.yes:
@@ -320,8 +335,16 @@ def destroy(args: argparse.Namespace) -> int:
         [(name, 0) for name in graph.nodes],
         f"destroy {deployment.deployment_id} / {environment}",
     )
-    executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
-    report = _run(lambda: executor.destroy(deployment, environment, graph), live)
+    report = destroy_environment(
+        deployment,
+        environment,
+        graph,
+        engine=engine,
+        repo_root=repo.root,
+        settings=settings,
+        subscribers=subscribers,
+        display=live,
+    )
     _print_report(args, report)
     return report.exit_code
 
@@ -453,7 +476,7 @@ def _reporter(args: argparse.Namespace) -> Any:
 
 def outputs_arguments(parser: argparse.ArgumentParser) -> None:
     target_arguments(parser)
-    parser.add_argument("--stack")
+    parser.add_argument("--stack", type=name_argument("stack_name"))
     parser.add_argument("--show-secrets", action="store_true")
     parser.add_argument("--format", choices=("text", "json"), default="text")
 

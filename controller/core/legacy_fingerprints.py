@@ -18,7 +18,8 @@ from controller.core.environments import EnvironmentView, Instance
 from controller.core.fingerprints import Fingerprint, digest, instance_context
 
 LEGACY_FORMAT = 1
-LEGACY_TOOLCHAIN_FILES = ("stacks/requirements.txt",)
+# the pins format 1 hashed: requirements.txt, then (issue 10) the hashed lock file
+LEGACY_TOOLCHAIN_FILES = ("stacks/requirements.txt", "stacks/requirements.lock")
 
 
 def _part(values: Mapping[str, str]) -> str:

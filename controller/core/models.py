@@ -8,7 +8,6 @@ errors, because a typo that passes silently is a misconfiguration that ships.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,31 +21,23 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from controller.core.names import NAMES, matches
 from controller.core.programs import DeploymentSetting
 
 MANIFEST_VERSION = "3.1"
-DEPLOYMENT_ID_PATTERN = r"^D[0-9A-Z]{6}$"
-ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
-ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9-]{0,19}$"
-STACK_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
-CONFIG_KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.]{0,49}$"
-PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$"
-REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"
-DOMAIN_PATTERN = r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 Category = Literal["network", "security", "compute", "data", "analytics", "ml", "devops"]
 ValueType = Literal["string", "integer", "number", "boolean", "array", "object"]
 
 
-def _text_matching(kind: str, pattern: str, explain: str, *, hint_for_numbers: str = "") -> Any:
-    """An annotated `str` whose failures carry their own error type and a precise message.
+def _text_matching(kind: str, name: str, *, hint_for_numbers: str = "") -> Any:
+    """An annotated `str` checked by `core.names` (the whole value, never a prefix), whose
+    failures carry their own error type and a precise message.
 
     The error type (`kind`) lets the caller map it to a seed error code; the schema keeps
     the pattern so editors validate the same way.
     """
-    compiled = re.compile(pattern)
+    pattern, explain = NAMES[name]
 
     def check(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, str):
@@ -56,7 +47,7 @@ def _text_matching(kind: str, pattern: str, explain: str, *, hint_for_numbers: s
                 "{explain}, got {value!r}{hint}",
                 {"explain": explain, "value": value, "hint": hint},
             )
-        if not compiled.match(value):
+        if not matches(pattern, value):
             raise PydanticCustomError(
                 kind, "{explain}, got {value!r}", {"explain": explain, "value": value}
             )
@@ -69,42 +60,21 @@ def _text_matching(kind: str, pattern: str, explain: str, *, hint_for_numbers: s
     ]
 
 
-DeploymentId = _text_matching(
-    "deployment_id",
-    DEPLOYMENT_ID_PATTERN,
-    "deploymentId must be 'D' followed by 6 digits or capital letters (e.g. D1BRV40)",
-)
+DeploymentId = _text_matching("deployment_id", "deployment_id")
 AccountId = _text_matching(
     "account_id",
-    ACCOUNT_ID_PATTERN,
-    "AWS account id must be exactly 12 digits",
+    "account_id",
     hint_for_numbers=" (quote it: YAML reads bare digits as a number and drops leading zeros)",
 )
-EnvironmentName = _text_matching(
-    "environment_name",
-    ENVIRONMENT_PATTERN,
-    "environment name must be lowercase letters, digits and '-', starting with a letter, "
-    "at most 20 characters",
-)
-StackName = _text_matching(
-    "stack_name",
-    STACK_NAME_PATTERN,
-    "stack name must be lowercase letters, digits and '-', 2 to 40 characters",
-)
-ConfigKey = _text_matching(
-    "config_key",
-    CONFIG_KEY_PATTERN,
-    "config key must be a letter followed by letters, digits or '_'",
-)
-Region = _text_matching("region", REGION_PATTERN, "region must be an AWS region like us-east-1")
-OrganizationName = _text_matching(
-    "invalid_format", NAME_PATTERN, "organization must be 1-50 letters, digits, '_' or '.'"
-)
-ProjectName = _text_matching(
-    "invalid_format", PROJECT_PATTERN, "project must be 1-50 letters, digits, '_', '.' or '-'"
-)
-Domain = _text_matching("invalid_format", DOMAIN_PATTERN, "domain must be a DNS name")
-Email = _text_matching("invalid_format", EMAIL_PATTERN, "email must look like name@example.com")
+EnvironmentName = _text_matching("environment_name", "environment_name")
+StackName = _text_matching("stack_name", "stack_name")
+ConfigKey = _text_matching("config_key", "config_key")
+Region = _text_matching("region", "region")
+OrganizationName = _text_matching("invalid_format", "organization")
+ProjectName = _text_matching("invalid_format", "project")
+Domain = _text_matching("invalid_format", "domain")
+Email = _text_matching("invalid_format", "email")
+RoleArn = _text_matching("invalid_format", "role_arn")
 
 
 class Strict(BaseModel):
@@ -202,6 +172,11 @@ class StackDefinition(Strict):
 class TemplateEnvironment(Strict):
     region: Region
     enabled: bool = True
+    protected: bool | None = Field(
+        default=None,
+        description="deploys need an approval in the environment's GitHub environment "
+        "(default: true for prod and production)",
+    )
 
 
 class Template(Strict):
@@ -214,6 +189,11 @@ class Template(Strict):
     stacks: list[StackName] = Field(min_length=1)
     default_config: dict[StackName, dict[ConfigKey, Any]] = Field(default_factory=dict)
     environments: dict[EnvironmentName, TemplateEnvironment] = Field(min_length=1)
+    promotion: list[EnvironmentName] | None = Field(
+        default=None,
+        description="the order environments deploy in within one run (default: the order "
+        "of environments)",
+    )
 
 
 # --- deployment manifests -----------------------------------------------------------------
@@ -223,6 +203,21 @@ class ManifestEnvironment(Strict):
     enabled: bool = True
     region: Region | None = None
     account: AccountId | None = None
+    role_arn: RoleArn | None = Field(
+        default=None,
+        description="the role deploys assume by OIDC (default: the repository's convention "
+        "from the account)",
+    )
+    plan_role_arn: RoleArn | None = Field(
+        default=None,
+        description="the read-only role previews and plans assume (default: the "
+        "repository's convention from the account)",
+    )
+    protected: bool | None = Field(
+        default=None,
+        description="deploys need an approval in the GitHub environment (default: the "
+        "template's, else true for prod and production)",
+    )
 
 
 class StackEnvironmentOverride(Strict):
@@ -255,6 +250,10 @@ class Manifest(Strict):
     accounts: dict[EnvironmentName, AccountId] = Field(default_factory=dict)
     environments: dict[EnvironmentName, ManifestEnvironment] = Field(min_length=1)
     stacks: dict[StackName, ManifestStack] = Field(default_factory=dict)
+    promotion: list[EnvironmentName] | None = Field(
+        default=None,
+        description="the order environments deploy in within one run (default: the template's)",
+    )
     contact: Contact | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -263,10 +262,16 @@ class Manifest(Strict):
         return f"{self.deployment_id}-{self.organization}-{self.project}"
 
     def account_for(self, environment: str) -> str | None:
+        """The environment's AWS account: its own, else `accounts.<env>`, else the account
+        its deploy role lives in."""
         env = self.environments.get(environment)
         if env is not None and env.account:
             return env.account
-        return self.accounts.get(environment)
+        if environment in self.accounts:
+            return self.accounts[environment]
+        if env is not None and env.role_arn:
+            return env.role_arn.split(":")[4]
+        return None
 
     def region_for(self, environment: str) -> str:
         env = self.environments.get(environment)

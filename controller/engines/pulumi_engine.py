@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -121,11 +121,15 @@ class PulumiEngine:
     state_root: Path
     backend_url: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    # Cloud credentials of one role (asked before each operation, so they can be renewed);
+    # when given, no other AWS_* variable reaches Pulumi.
+    credentials: Callable[[], Mapping[str, str]] | None = None
     workspaces: Workspaces = field(default_factory=AutomationWorkspaces)
     require_cli: bool = True
     python: str = sys.prefix
     name: str = "pulumi"
     simulated: bool = False
+    keeps_stack_config: bool = True  # a stack's config secrets stand in for unset references
 
     def __post_init__(self) -> None:
         if self.require_cli and shutil.which("pulumi") is None:
@@ -250,8 +254,12 @@ class PulumiEngine:
     # --- helpers ----------------------------------------------------------------------------
 
     def _env(self) -> dict[str, str]:
+        env = dict(self.env)
+        if self.credentials is not None:
+            env = {key: value for key, value in env.items() if not key.startswith("AWS_")}
+            env |= self.credentials()
         return {
-            **self.env,
+            **env,
             "PULUMI_BACKEND_URL": str(self.backend_url),
             "PULUMI_SKIP_UPDATE_CHECK": "true",
         }
@@ -264,7 +272,16 @@ class PulumiEngine:
         if stack is None:  # pragma: no cover - create_or_select always returns a stack
             raise EngineError(f"could not create stack {spec.stack_name}")
         wanted = stack_config(spec, record)
-        stale = sorted(set(stack.get_all_config()) - set(wanted))
+        current = stack.get_all_config()
+        kept = {f"{spec.project}:{key}" for key in spec.kept_keys}
+        absent = sorted(kept - set(current))
+        if absent:
+            raise EngineError(
+                f"{spec.stack_name}: {', '.join(absent)} takes a {{{{SECRET:…}}}} reference whose "
+                "CLOUD_SECRET_… variable is not set, and the stack holds no such config secret: "
+                f"set the variable, or `pulumi config set --secret {absent[0]} …` on the stack"
+            )
+        stale = sorted(set(current) - set(wanted) - kept)
         if stale:
             stack.remove_all_config(stale)
         stack.set_all_config(wanted)
@@ -330,6 +347,9 @@ def stack_config(spec: StackSpec, record: DeployRecord | None) -> dict[str, Any]
         if value is not None
     }
     config["aws:region"] = auto.ConfigValue(spec.region)
+    if spec.context.get("account"):
+        # The provider refuses any other account, whatever credentials the job holds.
+        config["aws:allowedAccountIds"] = auto.ConfigValue(json.dumps([spec.account]))
     if record is not None:
         config["cloud:record"] = auto.ConfigValue(json.dumps(record.to_dict()))
     return config

@@ -11,7 +11,7 @@ listed for removal with the resources its state holds.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,22 +48,44 @@ def plans_against_records(
     head: RepoSnapshot,
     scope: Scope,
     *,
-    engine: Engine,
+    engine: Engine | Callable[[Deployment, str], Engine],
     file_ids: StackFiles,
     repo_root: Path,
 ) -> list[EnvironmentPlan]:
     """Every environment of the scope against its records, and the removals: stacks,
     environments and (for the whole repo) deployments the backend holds but the repo no
-    longer wants, each with the resources its state holds."""
+    longer wants, each with the resources its state holds.
+
+    `engine` may be one engine, or a function giving each environment's own (its
+    credentials reach only its account): then each environment's backend is asked what it
+    holds there, and deployments deleted from the repo, whose accounts the repo no longer
+    names, are left to the plan against a git base (`destroy-plan`).
+    """
     for deployment in scope.deployments:
         enabled_environments(deployment, scope.environment)  # PlanInputError on a typo
-    held = engine.list_all_instances()
+    if callable(engine):
+        engine_for = engine
+        held = {
+            deployment.deployment_id: {
+                environment: engine(deployment, environment).list_instances(
+                    deployment.deployment_id, environment
+                )
+                for environment in deployment.manifest.environments
+                if scope.environment in (None, environment)
+            }
+            for deployment in scope.deployments
+        }
+        known = None
+    else:
+        engine_for = lambda deployment, environment: engine  # noqa: E731
+        held = engine.list_all_instances()
+        known = head.deployments if scope.whole_repo else None
     plans = [
         prepare_deploy(
             head.catalog,
             deployment,
             environment,
-            engine=engine,
+            engine=engine_for(deployment, environment),
             file_ids=file_ids,
             repo_root=repo_root,
             deployed=held.get(deployment.deployment_id, {}).get(environment, []),
@@ -71,28 +93,34 @@ def plans_against_records(
         for deployment in scope.deployments
         for environment in enabled_environments(deployment, scope.environment)
     ]
-    plans += unwanted_instances(
-        scope.deployments,
-        held,
-        environment=scope.environment,
-        known=head.deployments if scope.whole_repo else None,
+    plans += unwanted_instances(scope.deployments, held, environment=scope.environment, known=known)
+    by_id = {d.deployment_id: d for d in scope.deployments}
+    return describe_removals(
+        plans,
+        lambda plan: (
+            engine_for(by_id[plan.deployment_id], plan.environment) if callable(engine) else engine
+        ),
+        repo_root=repo_root,
     )
-    return describe_removals(plans, engine, repo_root=repo_root)
 
 
 def describe_removals(
-    plans: Iterable[EnvironmentPlan], engine: Engine, *, repo_root: Path
+    plans: Iterable[EnvironmentPlan],
+    engine: Engine | Callable[[EnvironmentPlan], Engine],
+    *,
+    repo_root: Path,
 ) -> list[EnvironmentPlan]:
     """The plans with each removal's resources, as its state lists them (left empty where
-    the state cannot be read)."""
+    the state cannot be read); `engine` may be a function of the plan."""
     described = []
     for plan in plans:
         if plan.removals:
+            reader = engine(plan) if callable(engine) else engine
             plan.removals = [
                 dataclasses.replace(
                     removal,
                     resources=removal_resources(
-                        engine,
+                        reader,
                         removal.deployment_id,
                         removal.environment,
                         removal.stack,
