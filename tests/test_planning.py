@@ -10,6 +10,7 @@ from controller.core.planning import (
     Previous,
     consumed_digests,
     consumed_outputs,
+    critical_seconds,
     dynamic_decision,
     github_matrix,
     plan_environment,
@@ -180,3 +181,11 @@ def test_unwanted_instances_are_disabled_environments_and_deleted_deployments(vi
     }
     only_dev = unwanted_instances([view.deployment], held, environment="dev", known=None)
     assert only_dev == []
+
+
+def test_critical_seconds_follows_the_dependencies_among_the_entries(view):
+    fps = current(view)
+    plan = plan_environment(view, fps, {})
+    # net 100 -> sec 50 -> db 300; app 60 depends on db: 100 + 50 + 300 + 60
+    assert critical_seconds(plan.entries) == 510
+    assert critical_seconds([plan.entry("net"), plan.entry("app")]) == 100  # app alone: 60

@@ -28,8 +28,8 @@ from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
 from controller.core.comments import render_summary
 from controller.core.environments import environment_view
 from controller.core.fingerprints import fingerprint_view
-from controller.core.graph import critical_path_seconds, layer_index, layers
-from controller.core.planning import EnvironmentPlan, PlanEntry, select_stacks
+from controller.core.graph import layer_index, layers
+from controller.core.planning import EnvironmentPlan, PlanEntry, critical_seconds, select_stacks
 from controller.core.protection import Protection, protection_refusal
 from controller.core.reports import plan_document, render_jobs_markdown
 from controller.core.stack_files import StackFiles
@@ -225,10 +225,8 @@ def plan_jobs(
 
 
 def _estimate(plan_: EnvironmentPlan) -> int:
-    runnable = [entry.stack for entry in plan_.runnable()]
-    if plan_.graph.number_of_nodes():
-        return critical_path_seconds(plan_.graph.subgraph(runnable))
-    return sum(entry.estimated_duration for entry in plan_.runnable())
+    # from the entries, which carry their edges: a plan made from the plan index has no graph
+    return critical_seconds(plan_.runnable())
 
 
 def _duration(deployment: Deployment, snapshots: list[RepoSnapshot], stack: str) -> int:

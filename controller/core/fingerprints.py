@@ -220,8 +220,9 @@ def stack_parts(stack: str, definition: StackDefinition, files: StackFiles) -> d
 
 
 def fingerprint_instance(
-    instance: Instance, context: Mapping[str, Any], files: StackFiles
+    instance: Instance, context: Mapping[str, Any], files: StackFiles | Mapping[str, str]
 ) -> Fingerprint:
+    files = StackFiles.of(files)
     keys = settings_read(instance.definition)
     return assemble(
         {
@@ -232,8 +233,11 @@ def fingerprint_instance(
     )
 
 
-def fingerprint_view(view: EnvironmentView, files: StackFiles) -> dict[str, Fingerprint]:
+def fingerprint_view(
+    view: EnvironmentView, files: StackFiles | Mapping[str, str]
+) -> dict[str, Fingerprint]:
     """The fingerprint of every instance of a deployment environment."""
+    files = StackFiles.of(files)
     context = instance_context(view.deployment, view.environment)
     settings: dict[tuple[str, ...], Part] = {}
     found: dict[str, Fingerprint] = {}

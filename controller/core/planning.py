@@ -417,6 +417,16 @@ def _reasons(
     return (f"unchanged since {baseline}{when}", *comparison.reasons)
 
 
+def critical_seconds(entries: Iterable[PlanEntry]) -> int:
+    """The longest chain of estimated durations through these entries (in layer order),
+    along the dependencies among them: what no schedule of them can beat."""
+    finish: dict[str, int] = {}
+    for entry in entries:
+        start = max((finish[up] for up in entry.dependencies if up in finish), default=0)
+        finish[entry.stack] = start + entry.estimated_duration
+    return max(finish.values(), default=0)
+
+
 def unwanted_instances(
     deployments: Iterable[Deployment],
     held: Mapping[str, Mapping[str, Iterable[str]]],

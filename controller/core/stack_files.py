@@ -132,6 +132,16 @@ class StackFiles(Mapping[str, str]):
         self.folders = folders
 
     @classmethod
+    def of(cls, files: Mapping[str, str]) -> StackFiles:
+        """`files` as StackFiles: itself, or (`{path: blob id}` alone, the contents
+        unknown) every file known by its blob id and no pins read."""
+        if isinstance(files, StackFiles):
+            return files
+        return cls(
+            {path: FileFacts(blob, kind_of(path), "blob:" + blob) for path, blob in files.items()}
+        )
+
+    @classmethod
     def from_texts(cls, texts: Mapping[str, str | bytes]) -> StackFiles:
         """From file contents (tests, and adapters without a cache)."""
         return cls(

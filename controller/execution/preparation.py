@@ -71,7 +71,7 @@ def prepare_deploy(
     environment: str,
     *,
     engine: Engine,
-    file_ids: StackFiles,
+    file_ids: StackFiles | Mapping[str, str],
     repo_root: Path,
     selection: Selection = Selection(),
     deployed: Iterable[str] | None = None,
@@ -86,6 +86,7 @@ def prepare_deploy(
             f"--stacks {','.join(selection.patterns)} matches no stack of "
             f"{deployment.deployment_id} in {environment} ({', '.join(sorted(view.instances))})"
         )
+    file_ids = StackFiles.of(file_ids)
     fingerprints = fingerprint_view(view, file_ids)
     if deployed is None:
         deployed = engine.list_instances(deployment.deployment_id, environment)
