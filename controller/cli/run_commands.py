@@ -276,16 +276,28 @@ def _remove(
         graph = plan_destroy(snapshot, deployment, environment, engine=engine, patterns=stacks)
     except SelectionError as error:
         raise UsageError(str(error)) from None
+    return _run_destroy(args, repo, deployment, environment, engine, graph, verb="remove")
+
+
+def _run_destroy(
+    args: argparse.Namespace,
+    repo: LocalRepo,
+    deployment: Deployment,
+    environment: str,
+    engine: Engine,
+    graph: Any,
+    *,
+    verb: str,
+) -> OperationReport:
     settings = RunSettings(
         operation_id=new_operation_id(),
         parallel=args.parallel,
         continue_on_error=args.continue_on_error,
-        commit=head_commit(repo.root),
     )
     subscribers, live = _subscribers(
         args,
         [(name, 0) for name in graph.nodes],
-        f"remove {deployment.deployment_id} / {environment}",
+        f"{verb} {deployment.deployment_id} / {environment}",
     )
     return destroy_environment(
         deployment,
@@ -325,26 +337,7 @@ def destroy(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     if not args.yes:
         _confirm(deployment.deployment_id, environment, sorted(graph.nodes))
-    settings = RunSettings(
-        operation_id=new_operation_id(),
-        parallel=args.parallel,
-        continue_on_error=args.continue_on_error,
-    )
-    subscribers, live = _subscribers(
-        args,
-        [(name, 0) for name in graph.nodes],
-        f"destroy {deployment.deployment_id} / {environment}",
-    )
-    report = destroy_environment(
-        deployment,
-        environment,
-        graph,
-        engine=engine,
-        repo_root=repo.root,
-        settings=settings,
-        subscribers=subscribers,
-        display=live,
-    )
+    report = _run_destroy(args, repo, deployment, environment, engine, graph, verb="destroy")
     _print_report(args, report)
     return report.exit_code
 

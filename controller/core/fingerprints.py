@@ -43,7 +43,6 @@ if TYPE_CHECKING:  # the models are imported where they are built, not here: pla
     from controller.core.models import StackDefinition
 
 FORMAT = 2  # of the fingerprint; records without a format are format 1 (by blob ids)
-INSTANCE_PARTS = ("config", "settings")
 STACK_PARTS = ("definition", "program", "toolchain")
 SHOWN_LIMIT = 80  # longer values are compared, not shown
 _SECRET_ROUNDS = 10_000
@@ -219,20 +218,6 @@ def stack_parts(stack: str, definition: StackDefinition, files: StackFiles) -> d
     return cached[1]
 
 
-def fingerprint_instance(
-    instance: Instance, context: Mapping[str, Any], files: StackFiles | Mapping[str, str]
-) -> Fingerprint:
-    files = StackFiles.of(files)
-    keys = settings_read(instance.definition)
-    return assemble(
-        {
-            "config": config_part(instance),
-            "settings": settings_part(context, keys),
-            **stack_parts(instance.stack, instance.definition, files),
-        }
-    )
-
-
 def fingerprint_view(
     view: EnvironmentView, files: StackFiles | Mapping[str, str]
 ) -> dict[str, Fingerprint]:
@@ -253,22 +238,3 @@ def fingerprint_view(
             }
         )
     return found
-
-
-def rebase_files(
-    fingerprints: Mapping[str, Fingerprint], view: EnvironmentView, files: StackFiles
-) -> dict[str, Fingerprint]:
-    """The same instances with another commit's stack files (where only they differ)."""
-    rebased = {}
-    for name, fingerprint in fingerprints.items():
-        instance = view.instances[name]
-        parts = stack_parts(name, instance.definition, files)
-        if all(parts[p].digest == fingerprint.parts.get(p) for p in STACK_PARTS):
-            rebased[name] = fingerprint  # same stack files: same fingerprint
-            continue
-        digests = {**fingerprint.parts, **{p: parts[p].digest for p in STACK_PARTS}}
-        components = {**fingerprint.components, **{p: parts[p].values for p in STACK_PARTS}}
-        values = {k: v for k, v in fingerprint.values.items() if k not in STACK_PARTS}
-        values |= {p: parts[p].shown for p in STACK_PARTS if parts[p].shown}
-        rebased[name] = Fingerprint(combine(digests), components, digests, values)
-    return rebased
