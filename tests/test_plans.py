@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.adapters.cache_files import plan_index_file
 from controller.adapters.git_refs import resolve_ref
 from controller.adapters.git_repo import GitRepo
 from controller.adapters.local_repo import LocalRepo
@@ -272,6 +273,11 @@ def test_the_quick_answer_for_nothing_changed_is_the_full_plan_s(capsys, checkou
     assert full() == "4 environment(s) with nothing to run (58 instances unchanged)\n"
 
     # anything it cannot vouch for goes to the full plan
+    index = checkout / plan_index_file()
+    made = json.loads(index.read_text())
+    index.write_text(json.dumps({**made, "code": "another version of cloud"}))
+    assert quick_plan(argv).code is None  # what other code found is not trusted
+    index.write_text(json.dumps(made))
     assert quick_plan([*argv, "--format", "json"]).code is None
     assert quick_plan([*argv, "--verbose"]).code is None
     assert quick_plan([*argv, "-e", "qa"]).code is None  # the full plan says who has no qa

@@ -18,6 +18,24 @@ def cache_enabled() -> bool:
     return os.environ.get("CLOUD_CACHE", "").lower() not in ("0", "off", "false", "no")
 
 
+def code_version() -> str:
+    """A digest of the core's source files (name, size, modification time): what the
+    caches hold was computed by this code, and a cache made by other code (an upgrade, an
+    edit of a validation rule) is ignored rather than trusted. Stats only, no reads."""
+    import hashlib
+
+    import controller.core
+
+    folder = os.path.dirname(controller.core.__file__)
+    with os.scandir(folder) as entries:
+        stats = sorted(
+            f"{e.name}:{e.stat().st_size}:{e.stat().st_mtime_ns}"
+            for e in entries
+            if e.name.endswith(".py")
+        )
+    return hashlib.sha256("\n".join(stats).encode()).hexdigest()[:20]
+
+
 def plan_index_file() -> str:
     """Where the plan index lives, relative to the repo root."""
     return f"{CACHE_DIR}/plan-index-v{INDEX_VERSION}.json"

@@ -14,7 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from controller.adapters.cache_files import cache_enabled, plan_index_file, save_json
+from controller.adapters.cache_files import (
+    cache_enabled,
+    code_version,
+    plan_index_file,
+    save_json,
+)
 from controller.core.blobs import depends_fit
 from controller.core.plan_index import (
     CatalogIndex,
@@ -49,7 +54,11 @@ class PlanCache:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return
-        if isinstance(data, dict) and isinstance(data.get("shared"), list):
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("shared"), list)
+            and data.get("code") == code_version()
+        ):
             self._raw = data
             self._shared = Shared(data["shared"])
 
@@ -127,6 +136,7 @@ class PlanCache:
         for file in sorted(set(self._raw.get("deployments", {})) | set(self._deployments)):
             deployments[file] = [e.to_dict(shared) for e in self.deployments(file)]
         data = {
+            "code": code_version(),
             "catalogs": catalogs,
             "deployments": deployments,
             "shared": shared.items,

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from controller.adapters.cache_files import CACHE_DIR, cache_enabled, save_json
+from controller.adapters.cache_files import CACHE_DIR, cache_enabled, code_version, save_json
 from controller.core.stack_files import FACTS_VERSION, FileFacts, StackFiles, file_facts, kind_of
 
 MAX_ENTRIES = 4096
@@ -39,7 +39,7 @@ class FactsCache:
             if self.path is not None:
                 try:
                     loaded = json.loads(self.path.read_text(encoding="utf-8"))
-                    if isinstance(loaded, dict):
+                    if isinstance(loaded, dict) and loaded.pop("code", None) == code_version():
                         self._entries = loaded
                 except (OSError, ValueError):
                     pass
@@ -61,7 +61,8 @@ class FactsCache:
     def save(self) -> None:
         if not self._dirty or self.path is None or self._entries is None:
             return
-        if save_json(self.path, dict(list(self._entries.items())[-MAX_ENTRIES:])):
+        kept = dict(list(self._entries.items())[-MAX_ENTRIES:])
+        if save_json(self.path, {**kept, "code": code_version()}):
             self._dirty = False
 
 

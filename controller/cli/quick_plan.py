@@ -21,7 +21,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from controller.adapters.cache_files import cache_enabled, plan_index_file
+from controller.adapters.cache_files import cache_enabled, code_version, plan_index_file
 from controller.adapters.git_refs import CommitTrees, resolve_ref
 from controller.adapters.working_tree import parse_ls_tree, planned, read_working_tree
 from controller.core.blobs import (
@@ -127,8 +127,8 @@ def answer(root: str, base: str, environment: str | None, tree: dict[str, bytes]
 
 
 def _count(index: dict, head: dict[str, str], environment: str | None) -> str | None:
-    if tree_digest(head) not in index["valid"]:
-        return None
+    if index["code"] != code_version() or tree_digest(head) not in index["valid"]:
+        return None  # made by other code, or no full plan found this tree valid
     names = names_digest(head)
     shared = index["shared"]
     environments = instances = 0
