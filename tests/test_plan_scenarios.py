@@ -499,3 +499,23 @@ def test_scenario(name: str, deployed: Path, tmp_path: Path) -> None:
     assert ran == (scenario.planned if scenario.ran is None else scenario.ran)
     assert repo.held() >= held_before  # nothing was destroyed without --remove
     assert selected(repo.plan("--engine", "simulate")) == set()  # and now all is deployed
+
+
+def test_deploy_destroys_what_is_no_longer_wanted_only_with_remove(deployed: Path, tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(deployed, root, symlinks=True)
+    repo = Repo(root)
+    repo.edit(D1, "stacks:\n", "stacks:\n  dns:\n    enabled: false\n")
+    deploy = ("deploy", "D000001", "-e", "dev", "--engine", "simulate")
+
+    code, _, err = repo.cloud(*deploy)
+    assert code == 0, err
+    assert "dns (disabled in environment dev)" in err and "--remove` destroys them" in err
+    assert "D1/dev/dns" in repo.held()
+
+    code, out, err = repo.cloud(*deploy, "--remove", "--format", "json")
+    assert code == 0, err
+    removal = json.loads(out)["removal"]
+    assert [(s["stack"], s["status"]) for s in removal["stacks"]] == [("dns", "succeeded")]
+    assert "D1/dev/dns" not in repo.held() and "D1/stage/dns" in repo.held()
+    assert removals(repo.plan("--engine", "simulate")) == {"D1/stage/dns"}

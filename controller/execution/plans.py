@@ -57,9 +57,10 @@ def plans_against_records(
     longer wants, each with the resources its state holds.
 
     `engine` may be one engine, or a function giving each environment's own (its
-    credentials reach only its account): then each environment's backend is asked what it
-    holds there, and deployments deleted from the repo, whose accounts the repo no longer
-    names, are left to the plan against a git base (`destroy-plan`).
+    credentials reach only its account): then each enabled environment's backend is
+    asked what it holds there; disabled environments (which may have no role to assume)
+    and deleted deployments (whose accounts the repo no longer names) are left to the
+    plan against a git base, which finds what was removed since it.
     """
     for deployment in scope.deployments:
         enabled_environments(deployment, scope.environment)  # PlanInputError on a typo
@@ -70,8 +71,7 @@ def plans_against_records(
                 environment: engine(deployment, environment).list_instances(
                     deployment.deployment_id, environment
                 )
-                for environment in deployment.manifest.environments
-                if scope.environment in (None, environment)
+                for environment in enabled_environments(deployment, scope.environment)
             }
             for deployment in scope.deployments
         }
