@@ -49,6 +49,10 @@ ERROR_CODES: Final[dict[str, tuple[int | None, str]]] = {
     "VALIDATION_INVALID_ENVIRONMENT": (422, "An environment is unknown or misconfigured."),
     "VALIDATION_TOO_MANY_LAYERS": (422, "The dependency graph is deeper than allowed."),
     "VALIDATION_UNKNOWN_FILE": (422, "A file in the catalog folders is not a known kind."),
+    "VALIDATION_PROGRAM_SYNTAX": (422, "A stack's Pulumi program does not parse."),
+    "VALIDATION_UNDECLARED_SETTING": (422, "A program reads a deployment setting its stack "
+                                           "definition does not declare in `reads`."),
+    "VALIDATION_INVALID_PINS": (422, "The toolchain pins (stacks/requirements*) cannot be read."),
     # resources
     "RESOURCE_NOT_FOUND": (404, "No such deployment, stack, template, operation or route."),
     "RESOURCE_ALREADY_EXISTS": (409, "A deployment id or name is taken."),
