@@ -7,13 +7,12 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 import responses
 
 from controller.action.commands import run_action as run_in_process
 from controller.adapters.github_api import make_github
 from tests.action_harness import run_action
-from tests.conftest import REPO_ROOT, git
+from tests.conftest import commit_change, git
 from tests.github_fake import FakeGitHub
 
 D1 = "deployments/D1BRV40-CompanyA-ecommerce"
@@ -23,36 +22,6 @@ D2 = "deployments/D2K7Q1M-CompanyB-payments"
 def simulated(repo: Path, work: Path, **given: str):
     """The action's steps with the simulated engine and no Pulumi CLI install."""
     return run_action(repo, work, engine="simulate", install_pulumi="false", **given)
-
-
-@pytest.fixture
-def repo(tmp_path):
-    """A git repo whose HEAD is the base commit (this project's catalog and examples)."""
-    root = tmp_path / "repo"
-    for folder in ("stacks", "deployments"):
-        shutil.copytree(
-            REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    (root / ".gitignore").write_text(".cloud/\n")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", ".")
-    git(root, "commit", "-qm", "base")
-    return root
-
-
-@pytest.fixture
-def work(tmp_path):
-    folder = tmp_path / "work"
-    folder.mkdir()
-    return folder
-
-
-def commit_change(root: Path, path: str, old: str, new: str) -> None:
-    file = root / path
-    text = file.read_text()
-    assert old in text
-    file.write_text(text.replace(old, new, 1))
-    git(root, "commit", "-qam", "change")
 
 
 def test_plan_against_the_base_outputs_the_layers_as_matrix_json(repo, work):
@@ -87,7 +56,11 @@ def test_plan_against_the_base_outputs_the_layers_as_matrix_json(repo, work):
         "simulated": False,
     }
     assert Path(run.outputs["plan-file"]).exists()
-    assert "| `network` | 1 | update |" in run.summary
+    assert run.summary == ""  # the summary step writes it, once
+    summary = run_action(repo, work, command="summary", install_pulumi="false")
+    assert summary.code == 0, summary.stderr
+    assert "| `network` | 1 | update | not previewed |" in summary.summary
+    assert (work / "runner-temp/cloud/plan.md").exists()
 
 
 def test_plan_without_changes_is_unchanged(repo, work):
@@ -274,10 +247,11 @@ def test_comment_posts_the_plan_on_the_pull_request(repo, work, monkeypatch):
     assert run_in_process(env) == 0
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake = FakeGitHub(mock)
-        monkeypatch.setattr("controller.action.commands.make_github", _unthrottled)
+        monkeypatch.setattr("controller.action.plan_comments.make_github", _unthrottled)
         assert run_in_process(env | {"CLOUD_COMMAND": "comment"}) == 0
         [body] = fake.bodies()
-        assert "### D1BRV40 / dev" in body and "| `network` | 1 | update |" in body
+        assert "| 🟡 | `D1BRV40` / `dev` | 1 | 15 | 0 | not previewed | `network` |" in body
+        assert "| `network` | 1 | update | not previewed |" in body
         assert "[run](https://github.com/acme/infra/actions/runs/99)" in body
         assert run_in_process(env | {"CLOUD_COMMAND": "comment"}) == 0
         assert len(fake.bodies()) == 1
@@ -297,7 +271,7 @@ def test_a_gone_pull_request_is_reported_not_crashed_on(repo, work, capsys, monk
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake = FakeGitHub(mock)
         fake.fail_next = [(404, {}, "Not Found")]
-        monkeypatch.setattr("controller.action.commands.make_github", _unthrottled)
+        monkeypatch.setattr("controller.action.plan_comments.make_github", _unthrottled)
         assert run_in_process(env) == 0
     assert "::warning title=cloud::pull request #7 is gone (404)" in capsys.readouterr().out
 

@@ -57,3 +57,11 @@ def test_logs_bench_answers_every_filter():
     matched = [int(m.replace(",", "")) for m, _ in answers]
     assert matched[0] == 3000 and all(0 < m < 3000 for m in matched[1:]), run.stdout
     assert all(int(r) == min(100, m) for m, (_, r) in zip(matched, answers, strict=True))
+
+
+def test_comment_scale_bench_posts_and_counts_a_small_plan():
+    run = bench("comment_scale.py", "--deployments", "3")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "comments: 1 (limit 3), after a second run: 1" in run.stdout, run.stdout
+    assert "the comments name 9 of 9 affected environments" in run.stdout, run.stdout
+    assert "job summary: written by 1 step(s)" in run.stdout, run.stdout

@@ -35,6 +35,7 @@ def test_the_workflows_we_ship():
     assert {path.name for path in WORKFLOWS} == {
         "ci.yml",
         "plan.yml",
+        "plan-comment.yml",
         "deploy.yml",
         "destroy.yml",
         "stack.yml",
@@ -84,17 +85,57 @@ def test_permissions_start_empty_and_each_job_asks_for_what_it_needs(path):
         assert job["permissions"].get("contents") in (None, "read")
 
 
-def test_plan_only_comments_with_write_on_pull_requests():
+def test_the_plan_job_runs_pull_request_code_with_no_write_token_and_no_fork_secret():
     plan = load(REPO_ROOT / ".github/workflows/plan.yml")
     assert list(plan["on"]) == ["pull_request"]
     [job] = plan["jobs"].values()
-    assert job["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
     steps = {step.get("name"): step for step in job["steps"]}
     assert (
         "SAME_REPO == 'true'"
         in steps["Cloud credentials (OIDC, same-repository pull requests only)"]["if"]
     )
     assert "'simulate'" in steps["Plan"]["with"]["engine"]
+    for step in job["steps"]:
+        assert "github-token" not in (step.get("with") or {}), step.get("name")
+        for name, value in (step.get("env") or {}).items():
+            if "secrets." in str(value):
+                assert str(value).startswith("${{ env.SAME_REPO == 'true' && secrets."), name
+    assert "secrets." not in str(job.get("env", ""))
+
+
+def test_the_plan_uploads_what_the_relay_reads():
+    from controller.action.plan_comments import ARTIFACT, FULL_PLAN_FILE, PLAN_FILE
+
+    [job] = load(REPO_ROOT / ".github/workflows/plan.yml")["jobs"].values()
+    steps = {step.get("name"): step for step in job["steps"]}
+    summary = steps["Job summary and the full plan"]
+    assert summary["if"] == "always()" and summary["with"]["command"] == "summary"
+    upload = steps["Upload the plan for the comment relay (plan-comment.yml)"]
+    assert upload["uses"].startswith("actions/upload-artifact@")
+    assert upload["with"]["name"] == ARTIFACT and upload["with"]["overwrite"] is True
+    paths = upload["with"]["path"].splitlines()
+    assert "${{ runner.temp }}/cloud/*.json" in paths  # the work folder: $RUNNER_TEMP/cloud
+    assert f"${{{{ runner.temp }}}}/cloud/{FULL_PLAN_FILE}" in paths and PLAN_FILE.endswith(".json")
+    assert [s.get("with", {}).get("command") for s in job["steps"]].count("summary") == 1
+
+
+def test_the_comment_relay_never_runs_pull_request_code():
+    relay = load(REPO_ROOT / ".github/workflows/plan-comment.yml")
+    assert relay["on"] == {
+        "workflow_run": {"workflows": ["plan"], "types": ["requested", "completed"]}
+    }
+    [job] = relay["jobs"].values()
+    assert job["if"] == "github.event.workflow_run.event == 'pull_request'"
+    assert job["permissions"] == {"contents": "read", "actions": "read", "pull-requests": "write"}
+    checkout, action = job["steps"]
+    assert checkout["uses"].startswith("actions/checkout@")
+    assert checkout["with"] == {"persist-credentials": False}  # no ref: the default branch
+    assert action["uses"] == "./" and action["with"]["command"] == "relay"
+    text = (REPO_ROOT / ".github/workflows/plan-comment.yml").read_text()
+    steps_text = text.split("steps:", 1)[1]
+    for untrusted in ("head_sha", "head_branch", "pull_requests", "head_repository"):
+        assert untrusted not in steps_text  # read by the relay from the event, as data
 
 
 def test_deploy_runs_eight_layers_each_after_the_one_before_despite_skips():

@@ -7,9 +7,13 @@ run-stack  one stack of one layer job, with a marker while it holds the stack's 
 release-lock  (if: always()) cancel the lock only if this job's run-stack left it held
 destroy-plan  stacks and deployments removed since a base, with their resources
 remove     destroy removed stacks (the job runs only after an environment approval)
+summary    the job summary (once per job) and plan.md, from what the plan steps left
 comment    the plan comment on the pull request, updated in place
-summary    the same tables in the job summary
+relay      from a workflow_run of the plan workflow: the comment of a fork's pull request
 install-pulumi  the Pulumi CLI of the SDK's version, checksum verified
+
+A step that fails leaves `failed-<command>.json` (its error) in the work folder, so the
+summary and the comment say which step failed and why instead of showing an empty plan.
 """
 
 from __future__ import annotations
@@ -21,22 +25,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from controller.action import plan_comments
 from controller.action.context import ActionInputs, GitHubContext
-from controller.action.pulumi_cli import install_pulumi
-from controller.adapters.git_repo import GitError, GitRepo
-from controller.adapters.github_api import (
-    GitHubApiError,
-    GitHubNotFoundError,
-    PullRequestComments,
-    make_github,
+from controller.action.plan_comments import (
+    PLAN_FILE,
+    VALIDATION_FILE,
+    CommentError,
+    failure_file,
+    record_failure,
+    secret_values,
 )
+from controller.action.pulumi_cli import install_pulumi
+from controller.adapters.clock import SystemClock
+from controller.adapters.git_repo import GitError, GitRepo
 from controller.adapters.local_repo import LocalRepo, write_atomic
 from controller.cli.main import main as cli_main
 from controller.cli.output import print_annotations, print_problems
 from controller.core.catalog import RepoSnapshot, load_snapshot
-from controller.core.comments import render_comment, render_summary
-from controller.core.environments import environment_view
-from controller.core.fingerprints import fingerprint_view
+from controller.core.comments import redact_data, render_summary
 from controller.core.graph import MAX_LAYERS, layer_index, layers
 from controller.core.planning import EnvironmentPlan, PlanEntry, select_stacks
 from controller.core.problems import has_errors
@@ -44,13 +50,10 @@ from controller.core.reports import plan_document
 from controller.core.validation import validate_snapshot
 from controller.engines.base import Engine, EngineError
 from controller.engines.factory import make_engine
-from controller.execution.executor import DeployJob, Executor, RunSettings
 from controller.execution.plans import Scope, plans_against_base, plans_against_records
-from controller.execution.preparation import destroy_graph, read_records
+from controller.execution.preparation import destroy_graph
+from controller.execution.previews import preview_pull_request
 from controller.execution.specs import stack_spec
-
-PLAN_FILE = "plan.json"
-VALIDATION_FILE = "validation.json"
 
 
 class ActionError(RuntimeError):
@@ -77,6 +80,8 @@ def validate(inputs: ActionInputs, github: GitHubContext) -> int:
 
 
 def plan(inputs: ActionInputs, github: GitHubContext) -> int:
+    for stale in (inputs.file(PLAN_FILE), failure_file(inputs.work_dir, "plan")):
+        stale.unlink(missing_ok=True)  # a comment must never show an earlier run's plan
     repo = LocalRepo(inputs.root)
     files = repo.catalog_files()
     head = load_snapshot(files)
@@ -104,14 +109,40 @@ def plan(inputs: ActionInputs, github: GitHubContext) -> int:
         simulated=bool(engine and engine.simulated),
     )
     document["operation"] = inputs.operation
+    _describe(document, inputs, github, repo)
     if engine is not None:
         _add_resources(document, head, engine, repo)
         if inputs.preview and inputs.operation == "deploy":
-            document["previews"] = _previews(plans, head, engine, repo)
+            document["previewLimit"] = inputs.preview_limit
+            document["previews"] = preview_pull_request(
+                plans,
+                head,
+                engine,
+                repo_root=repo.root,
+                file_ids=repo.stack_file_ids(),
+                base_commit=document.get("baseCommit"),
+                limit=inputs.preview_limit,
+                parallel=max(2, os.cpu_count() or 2),
+            )
+    document = redact_data(document, secret_values(head))
     write_atomic(inputs.file(PLAN_FILE), json.dumps(document, indent=1))
     github.set_outputs(plan_outputs(document, inputs.file(PLAN_FILE)))
-    github.add_summary(render_summary(document, problems=_problems(inputs)))
     return 0
+
+
+def _describe(
+    document: dict[str, Any], inputs: ActionInputs, github: GitHubContext, repo: LocalRepo
+) -> None:
+    """Which commits were planned, and when: what a reviewer checks a plan against. In a
+    pull request the checkout is GitHub's merge commit; the head is the PR's own."""
+    git = GitRepo(repo.root)
+    checked_out = git.head()
+    head = (github.pull_request().get("head") or {}).get("sha") or checked_out
+    document["head"] = head
+    if checked_out and checked_out != head:
+        document["mergeCommit"] = checked_out
+    document["baseCommit"] = git.resolve(inputs.base_ref) if inputs.base_ref else None
+    document["plannedAt"] = SystemClock().now()
 
 
 def plan_outputs(document: dict[str, Any], plan_file: Path) -> dict[str, str]:
@@ -261,41 +292,6 @@ def remove(inputs: ActionInputs, github: GitHubContext) -> int:
     )
 
 
-def comment(inputs: ActionInputs, github: GitHubContext) -> int:
-    number = github.pull_request_number()
-    if number is None:
-        raise ActionError("comment needs a pull_request event (no pull request number)")
-    if not inputs.github_token:
-        raise ActionError("comment needs github-token (with pull-requests: write)")
-    document = _read(inputs.file(PLAN_FILE)) or {"environments": [], "matrix": {}}
-    bodies = render_comment(
-        document,
-        problems=_problems(inputs),
-        secrets=_secret_values(inputs.root),
-        run_url=github.run_url,
-    )
-    client = make_github(inputs.github_token, base_url=github.api_url)
-    try:
-        urls = PullRequestComments(client, github.repository).publish(number, bodies)
-    except GitHubNotFoundError:
-        print(f"::warning title=cloud::pull request #{number} is gone (404): no comment was posted")
-        return 0
-    except GitHubApiError as error:
-        raise ActionError(f"could not post the plan comment: {error}") from None
-    github.set_outputs({"comment-url": urls[0] if urls else ""})
-    print(f"plan comment: {urls[0]}" + (f" (+{len(urls) - 1} continued)" if len(urls) > 1 else ""))
-    return 0
-
-
-def summary(inputs: ActionInputs, github: GitHubContext) -> int:
-    document = _read(inputs.file(PLAN_FILE))
-    if document is None:
-        github.add_summary("No plan was made (see the validation problems above).")
-        return 0
-    github.add_summary(render_summary(document, problems=_problems(inputs)))
-    return 0
-
-
 def pulumi(inputs: ActionInputs, github: GitHubContext) -> int:
     directory = install_pulumi(inputs.pulumi_version or None, inputs.work_dir / "pulumi")
     github.add_path(directory)
@@ -310,15 +306,20 @@ COMMANDS: dict[str, Callable[[ActionInputs, GitHubContext], int]] = {
     "release-lock": release_lock,
     "destroy-plan": destroy_plan,
     "remove": remove,
-    "comment": comment,
-    "summary": summary,
+    "summary": plan_comments.summary,
+    "comment": plan_comments.comment,
+    "relay": plan_comments.relay,
     "install-pulumi": pulumi,
 }
 
 
 def run_action(env: dict[str, str] | None = None) -> int:
     env = dict(os.environ if env is None else env)
-    inputs = ActionInputs.from_env(env)
+    try:
+        inputs = ActionInputs.from_env(env)
+    except ValueError as error:
+        print(f"::error title=cloud::{error}")
+        return 2
     github = GitHubContext.from_env(env)
     command = COMMANDS.get(inputs.command)
     if command is None:
@@ -329,9 +330,15 @@ def run_action(env: dict[str, str] | None = None) -> int:
         return 2
     try:
         return command(inputs, github)
-    except (ActionError, EngineError) as error:
+    except (ActionError, EngineError, CommentError) as error:
+        record_failure(inputs.work_dir, inputs.command, str(error))
         print(f"::error title=cloud {inputs.command}::{error}")
         return 1
+    except Exception as error:  # a bug: say so in the comment too, then let it show
+        record_failure(
+            inputs.work_dir, inputs.command, f"internal error: {type(error).__name__}: {error}"
+        )
+        raise
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -405,29 +412,6 @@ def _destroy_plans(
     return plans
 
 
-def _previews(
-    plans: list[EnvironmentPlan], head: RepoSnapshot, engine: Engine, repo: LocalRepo
-) -> dict[str, Any]:
-    """A preview of every environment with something to run (changes nothing)."""
-    previews: dict[str, Any] = {}
-    file_ids = repo.stack_file_ids()
-    for plan_ in plans:
-        if not plan_.runnable():
-            continue
-        deployment = head.deployments[plan_.deployment_id]
-        view = environment_view(deployment, head.catalog, plan_.environment)
-        records = read_records(
-            engine, deployment, plan_.environment, view.instances, repo_root=repo.root
-        )
-        job = DeployJob(view, plan_, fingerprint_view(view, file_ids), records)
-        executor = Executor(
-            engine, repo_root=repo.root, settings=RunSettings(operation_id="preview", parallel=2)
-        )
-        report = executor.deploy(job, preview=True)
-        previews[f"{plan_.deployment_id}/{plan_.environment}"] = report.to_dict()
-    return previews
-
-
 def _add_resources(
     document: dict[str, Any],
     head: RepoSnapshot,
@@ -458,21 +442,6 @@ def _add_resources(
                     for r in state.get("deployment", {}).get("resources", [])
                     if r.get("type") != "pulumi:pulumi:Stack" and r.get("custom", True)
                 ]
-
-
-def _secret_values(root: Path) -> list[str]:
-    """Values of secret config keys written in manifests, to redact from any comment."""
-    snapshot = load_snapshot(LocalRepo(root).catalog_files())
-    values: set[str] = set()
-    for deployment in snapshot.deployments.values():
-        for environment in deployment.manifest.environments:
-            view = environment_view(deployment, snapshot.catalog, environment)
-            for instance in view.instances.values():
-                for key, spec in instance.definition.configuration.items():
-                    value = instance.config.get(key)
-                    if spec.secret and value is not None and isinstance(value.value, str):
-                        values.add(value.value)
-    return sorted(values)
 
 
 def _problems(inputs: ActionInputs) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         "action_command",
         nargs="?",
         metavar="COMMAND",
-        help="validate, plan, run-stack, release-lock, destroy-plan, remove, "
-        "comment, summary or install-pulumi (default: $CLOUD_COMMAND)",
+        help="validate, plan, run-stack, release-lock, destroy-plan, remove, summary, "
+        "comment, relay or install-pulumi (default: $CLOUD_COMMAND)",
     )
 
 
