@@ -48,16 +48,7 @@ def preview_plans(
 ) -> dict[str, Any]:
     """`{"<deploymentId>/<environment>": {"stacks": [record, …]}}` for every environment
     with an instance that will run; each record names its `stack` and `source`."""
-    candidates = sorted(
-        ((plan, entry) for plan in plans for entry in plan.entries if entry.status in WILL_RUN),
-        key=lambda pair: (
-            environment_rank(pair[0].environment),
-            pair[0].deployment_id,
-            pair[0].environment,
-            pair[1].layer,
-            pair[1].stack,
-        ),
-    )
+    candidates = _candidates(plans)
     chosen: dict[str, tuple[EnvironmentPlan, list[PlanEntry]]] = {}
     for plan, entry in candidates[: max(0, limit)]:
         chosen.setdefault(_key(plan), (plan, []))[1].append(entry)
@@ -104,8 +95,8 @@ def preview_pull_request(
 ) -> dict[str, Any]:
     """`preview_plans` with the base commit (when there is one) exported for the graphs."""
     folder, base, problem = None, None, None
-    if base_commit:
-        deployments = {plan.deployment_id for plan in plans if plan.runnable()}
+    deployments = {plan.deployment_id for plan, _ in _candidates(plans)[: max(0, limit)]}
+    if base_commit and deployments:
         try:
             folder, base = temporary_base(GitRepo(repo_root), base_commit, deployments)
         except GitError as error:
@@ -125,6 +116,20 @@ def preview_pull_request(
     finally:
         if folder is not None:
             folder.cleanup()
+
+
+def _candidates(plans: Iterable[EnvironmentPlan]) -> list[tuple[EnvironmentPlan, PlanEntry]]:
+    """The instances that will run, the most important first (prod, stage, then dev)."""
+    return sorted(
+        ((plan, entry) for plan in plans for entry in plan.entries if entry.status in WILL_RUN),
+        key=lambda pair: (
+            environment_rank(pair[0].environment),
+            pair[0].deployment_id,
+            pair[0].environment,
+            pair[1].layer,
+            pair[1].stack,
+        ),
+    )
 
 
 def _key(plan: EnvironmentPlan) -> str:
