@@ -284,3 +284,21 @@ def test_a_run_without_an_artifact_is_relayed_as_a_failure_of_the_workflow(
         [body] = fake.bodies()
     assert "**The `plan workflow` step failed**: the run uploaded no plan artifact" in body
     assert "the run's conclusion: failure" in body
+
+
+def test_a_plan_artifact_that_is_not_a_plan_is_relayed_as_unreadable(
+    repo, work, fork_plan, monkeypatch
+):
+    unthrottled(monkeypatch)
+    base, head, event = fork_plan
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("plan.json", json.dumps({"environments": [1, "two"], "previews": 3}))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = FakeGitHub(mock)
+        fake.add_fork_pull(head=head, base=base)
+        fake.add_run(event, {"cloud-plan": buffer.getvalue()})
+        assert step(relay_env(repo, work, event), "relay") == 0
+        [body] = fake.bodies()
+    assert body.splitlines()[2] == "## ❌ cloud plan failed"
+    assert "**The `comment` step failed**: the plan could not be read" in body

@@ -74,13 +74,19 @@ class Bundle:
         ]
 
     def comment(self, context: RenderContext, secrets: list[str]) -> list[str]:
-        return render_comment(
-            self.document,
-            problems=self.problems,
-            failures=self.failures,
-            secrets=secrets,
-            context=context,
-        )
+        """The comment bodies; a plan that does not have the shape of one (the relay reads
+        what an untrusted run wrote) becomes a failure that says so."""
+        try:
+            return render_comment(
+                self.document,
+                problems=self.problems,
+                failures=self.failures,
+                secrets=secrets,
+                context=context,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            unreadable = {"step": "comment", "error": f"the plan could not be read ({error!r})"}
+            return render_comment(None, failures=[unreadable], secrets=secrets, context=context)
 
     @classmethod
     def from_folder(cls, folder: Path) -> Bundle:
