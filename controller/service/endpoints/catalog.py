@@ -39,10 +39,10 @@ from controller.service.endpoints.views import (
     BUILT_IN_TEMPLATES,
     catalog_layers,
     change_of,
-    describe_changes,
-    full_dict,
+    definition_changes,
     stack_detail,
     stack_summaries,
+    template_changes,
     template_detail,
     template_kind,
     template_summaries,
@@ -186,7 +186,7 @@ async def update_stack(call: Call) -> Reply:
         raise not_found("stack", name)
     path = stack_file(name)
     updated = parse_document(merged(current, body), StackDefinition, file=path)
-    changes = describe_changes(full_dict(current), full_dict(updated))
+    changes = definition_changes(current, updated)
     warnings = []
     if body.layer is not None:
         warnings.append("layer is computed from the dependencies; the value sent was ignored")
@@ -311,7 +311,7 @@ async def update_template(call: Call) -> Reply:
         raise not_found("template", name)
     path = template_file(name)
     updated = parse_document(merged(current, body), Template, file=path)
-    changes = describe_changes(full_dict(current), full_dict(updated))
+    changes = template_changes(current, updated, state.snapshot.catalog)
     change, status = None, 200
     if changes:
         result = await write(

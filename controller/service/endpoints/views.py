@@ -18,7 +18,16 @@ from controller.core import problems as codes
 from controller.core.catalog import Catalog, Deployment, manifest_file
 from controller.core.environments import environment_view
 from controller.core.graph import build_graph, critical_path_seconds, layers, template_graph
+from controller.core.models import Manifest, StackDefinition, Template
 from controller.core.problems import Problem
+from controller.core.secret_config import (
+    SECRET_MASK,
+    catalog_secret_keys,
+    is_literal,
+    mask_definition,
+    mask_manifest,
+    mask_template,
+)
 from controller.service.endpoints.payloads import DeploymentListQuery
 from controller.service.endpoints.replies import (
     Change,
@@ -209,6 +218,7 @@ def deployment_detail(
     environment: str | None,
     times: Times,
     operations: Operations,
+    show_secrets: bool = False,
 ) -> DeploymentDetail:
     manifest = deployment.manifest
     summary = summarize(deployment, times, operations)
@@ -231,8 +241,35 @@ def deployment_detail(
         environments=environments_of(deployment, catalog, operations),
         environment=environment,
         stacks=stack_instances(deployment, catalog, environment) if environment else [],
-        manifest=manifest.to_file_dict(),
+        manifest=manifest_view(manifest, catalog, show_secrets=show_secrets),
     )
+
+
+def manifest_view(manifest: Manifest, catalog: Catalog, *, show_secrets: bool) -> dict[str, Any]:
+    """A manifest as the API shows it: secret config values `[secret]` unless asked for."""
+    data = manifest.to_file_dict()
+    return data if show_secrets else mask_manifest(data, catalog_secret_keys(catalog.stacks))
+
+
+def manifest_changes(before: Manifest, after: Manifest, catalog: Catalog) -> list[str]:
+    """What a manifest write changes, for its answer and its commit message: secret values
+    masked (a changed one reads `[secret] → [secret] (changed)`)."""
+    keys = catalog_secret_keys(catalog.stacks)
+    old, new = full_dict(before), full_dict(after)
+    return describe_changes(mask_manifest(old, keys), mask_manifest(new, keys, before=old))
+
+
+def template_changes(before: Template, after: Template, catalog: Catalog) -> list[str]:
+    """What a template write changes: secret values of `defaultConfig` masked."""
+    keys = catalog_secret_keys(catalog.stacks)
+    old, new = full_dict(before), full_dict(after)
+    return describe_changes(mask_template(old, keys), mask_template(new, keys, before=old))
+
+
+def definition_changes(before: StackDefinition, after: StackDefinition) -> list[str]:
+    """What a stack definition write changes: the defaults of secret keys masked."""
+    old, new = full_dict(before), full_dict(after)
+    return describe_changes(mask_definition(old), mask_definition(new, before=old))
 
 
 def full_dict(model: Any) -> dict[str, Any]:
@@ -319,7 +356,12 @@ def stack_detail(catalog: Catalog, name: str) -> StackDetail:
         dependencies=list(d.dependencies),
         dependents=sorted(n for n, other in catalog.stacks.items() if name in other.dependencies),
         outputs=dict(d.outputs),
-        configuration=dict(d.configuration),
+        configuration={
+            key: spec.model_copy(update={"default": SECRET_MASK})
+            if spec.secret and is_literal(spec.default)
+            else spec
+            for key, spec in d.configuration.items()
+        },
         resources=list(d.resources),
         estimated_resources=d.estimated_resources,
         estimated_duration=d.estimated_duration,
@@ -370,7 +412,9 @@ def template_detail(catalog: Catalog, name: str) -> TemplateDetail:
             )
             for stack in t.stacks
         ],
-        default_config=t.default_config,
+        default_config=mask_template(
+            {"defaultConfig": t.default_config}, catalog_secret_keys(catalog.stacks)
+        )["defaultConfig"],
         environments=dict(t.environments),
         estimated_resources=sum(
             catalog.stacks[s].estimated_resources for s in t.stacks if s in catalog.stacks
