@@ -302,3 +302,38 @@ def test_a_plan_artifact_that_is_not_a_plan_is_relayed_as_unreadable(
         [body] = fake.bodies()
     assert body.splitlines()[2] == "## ❌ cloud plan failed"
     assert "**The `comment` step failed**: the plan could not be read" in body
+
+
+def test_a_secret_written_in_a_manifest_appears_in_nothing_the_plan_renders(
+    repo, work, monkeypatch
+):
+    unthrottled(monkeypatch)
+    manifest = "deployments/D1BRV40-CompanyA-ecommerce/manifest.yaml"
+    commit_change(
+        repo,
+        manifest,
+        "  services-api:\n    config:\n",
+        '  services-api:\n    config:\n      apiKeyValue: "old-key-123456"\n',
+    )
+    base = git(repo, "rev-parse", "HEAD")
+    commit_change(repo, manifest, "old-key-123456", "new-key-654321")
+    env = pull_request_env(repo, work, base=base) | {
+        "CLOUD_ENGINE": "simulate",
+        "CLOUD_PREVIEW": "true",
+        "CLOUD_DEPLOYMENT": "D1BRV40",
+        "CLOUD_ENVIRONMENT": "dev",
+    }
+    assert step(env, "plan") == 0
+    assert step(env, "summary", work / "summary.md") == 0
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = FakeGitHub(mock)
+        assert step(env, "comment") == 0
+        [body] = fake.bodies()
+    assert "services-api" in body and "config key apiKeyValue changed" in body
+    for text in (
+        body,
+        (work / "summary.md").read_text(),
+        (work / "cloud/plan.md").read_text(),
+        (work / "cloud/plan.json").read_text(),
+    ):
+        assert "old-key-123456" not in text and "new-key-654321" not in text

@@ -33,6 +33,7 @@ from controller.adapters.github_comments import (
 from controller.adapters.local_repo import LocalRepo, write_atomic
 from controller.core.catalog import RepoSnapshot, load_snapshot
 from controller.core.comments import RenderContext, render_comment, render_full, render_summary
+from controller.core.secret_config import is_literal, secret_keys_of
 
 PLAN_FILE = "plan.json"
 VALIDATION_FILE = "validation.json"
@@ -262,9 +263,10 @@ def _secrets(inputs: ActionInputs) -> list[str]:
 
 def secret_values(snapshot: RepoSnapshot) -> list[str]:
     """Values written for secret config keys (stack defaults, templates, manifests), to
-    redact from anything rendered. Read where they are written: no config is resolved."""
+    redact from anything rendered. Read where they are written: no config is resolved;
+    a `{{SECRET:…}}` reference is no value."""
     secret = {
-        name: {key for key, spec in definition.configuration.items() if spec.secret}
+        name: secret_keys_of(definition.configuration)
         for name, definition in snapshot.catalog.stacks.items()
     }
     found: list[Any] = []
@@ -275,7 +277,7 @@ def secret_values(snapshot: RepoSnapshot) -> list[str]:
             found += [template.default_config.get(name, {}).get(key) for key in keys]
     for deployment in snapshot.deployments.values():
         for name, settings in deployment.manifest.stacks.items():
-            keys = secret.get(name, set())
+            keys = secret.get(name, frozenset())
             layers = [settings.config, *(o.config for o in settings.environments.values())]
             found += [layer.get(key) for layer in layers for key in keys]
-    return sorted({value for value in found if isinstance(value, str) and value})
+    return sorted({value for value in found if isinstance(value, str) and is_literal(value)})
