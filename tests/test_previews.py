@@ -22,6 +22,7 @@ TAGS_NEW = '"Stack": STACK, "Owner": "platform"}'
 
 
 def previews_of(root: Path, base: str, *, engine=None, limit=30, environment="dev"):
+    chosen = engine or SimulatedEngine(state_dir=root / ".cloud/sim")
     local = LocalRepo(root)
     files = local.catalog_files()
     head = load_snapshot(files)
@@ -32,7 +33,7 @@ def previews_of(root: Path, base: str, *, engine=None, limit=30, environment="de
     return preview_pull_request(
         plans,
         head,
-        engine or SimulatedEngine(state_dir=root / ".cloud/sim"),
+        lambda deployment, environment: chosen,
         repo_root=root,
         file_ids=local.stack_file_ids(),
         base_commit=git(root, "rev-parse", base),
@@ -124,10 +125,11 @@ def test_an_unreadable_base_says_why_nothing_was_previewed(repo):
     plans = plans_against_base(
         GitRepo(repo), "HEAD~1", head, files, scope, file_ids=local.stack_file_ids()
     )
+    simulator = SimulatedEngine(state_dir=repo / ".cloud/sim")
     previews = preview_pull_request(
         plans,
         head,
-        SimulatedEngine(state_dir=repo / ".cloud/sim"),
+        lambda deployment, environment: simulator,
         repo_root=repo,
         file_ids=local.stack_file_ids(),
         base_commit="f" * 40,

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from controller import __version__
 from controller.cli import (
-    action_entry,
     catalog_commands,
     init_command,
     plan_command,
@@ -123,11 +122,6 @@ COMMANDS: dict[str, Command] = {
         run_commands.cancel_arguments,
         run_commands.cancel,
     ),
-    "action": Command(
-        "run a step of the GitHub Action (inputs from the environment)",
-        action_entry.arguments,
-        action_entry.run,
-    ),
     # service_commands imports the service (starlette, PyJWT, the store) only inside its
     # functions, so these entries add nothing to other commands' start-up time.
     "serve": Command(
@@ -145,7 +139,10 @@ COMMANDS: dict[str, Command] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cloud", description="GitOps controller for Pulumi stacks."
+        prog="cloud",
+        description="GitOps controller for Pulumi stacks.",
+        epilog="`cloud action COMMAND` runs a step of the GitHub Action (action.yml); "
+        "`cloud action --help` lists them.",
     )
     parser.add_argument("--version", action="version", version=f"cloud {__version__}")
     parser.add_argument(

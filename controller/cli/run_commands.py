@@ -24,7 +24,7 @@ from controller.cli.context import (
 )
 from controller.cli.output import print_json
 from controller.cli.progress import LiveProgress, PlainProgress
-from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
+from controller.core.catalog import Deployment, RepoSnapshot
 from controller.core.reports import render_outputs_text, render_plan_text, render_report_text
 from controller.engines.base import Engine, EngineError, EngineUnavailableError, mask_outputs
 from controller.engines.factory import DEFAULT_ENGINE, ENGINES, make_engine
@@ -34,6 +34,14 @@ from controller.execution.preparation import (
     SelectionError,
     destroy_graph,
     prepare_deploy,
+)
+from controller.execution.runs import (
+    RunRefused,
+    deploy_environment,
+    destroy_environment,
+    plan_deploy,
+    plan_destroy,
+    snapshot_at,
 )
 from controller.execution.specs import stack_spec
 
@@ -81,12 +89,10 @@ def valid_target(args: argparse.Namespace) -> tuple[LocalRepo, RepoSnapshot, Dep
 
 def _at_ref(repo: LocalRepo, ref: str) -> RepoSnapshot:
     """The catalog and deployments as they were at a git ref (for removed deployments)."""
-    git = GitRepo(repo.root)
     try:
-        texts, _ = git.snapshot_files(git.resolve(ref))
+        return snapshot_at(repo.root, ref)[0]
     except GitError as error:
         raise UsageError(f"--at-ref {ref}: {error}") from None
-    return load_snapshot(texts)
 
 
 def new_operation_id() -> str:
@@ -146,13 +152,6 @@ class EventsFile:
             stream.write(json.dumps(message) + "\n")
 
 
-def _run(executor_call: Any, live: LiveProgress | None) -> OperationReport:
-    if live is None:
-        return executor_call()
-    with live:
-        return executor_call()
-
-
 def _print_report(args: argparse.Namespace, report: OperationReport) -> None:
     if args.format == "json":
         print_json(report.to_dict())
@@ -177,16 +176,11 @@ def deploy_arguments(parser: argparse.ArgumentParser, *, single: bool = False) -
 
 def deploy(args: argparse.Namespace) -> int:
     repo, snapshot, deployment, environment = valid_target(args)
-    if not deployment.manifest.environments[environment].enabled:
-        raise UsageError(
-            f"environment {environment} of {deployment.deployment_id} is disabled "
-            "in its manifest; enable it to deploy there"
-        )
     patterns = (args.stack,) if getattr(args, "stack", None) else _patterns(args.stacks)
     engine = open_engine(args, repo)
     try:
-        job = prepare_deploy(
-            snapshot.catalog,
+        job = plan_deploy(
+            snapshot,
             deployment,
             environment,
             engine=engine,
@@ -194,7 +188,7 @@ def deploy(args: argparse.Namespace) -> int:
             repo_root=repo.root,
             selection=Selection(patterns, args.force),
         )
-    except SelectionError as error:
+    except (SelectionError, RunRefused) as error:
         raise UsageError(str(error)) from None
     if args.format == "text":
         sys.stderr.write(render_plan_text([job.plan], simulated=engine.simulated))
@@ -212,8 +206,15 @@ def deploy(args: argparse.Namespace) -> int:
         f"{verb} {deployment.deployment_id} / {environment}"
         + (" (simulated)" if engine.simulated else ""),
     )
-    executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
-    report = _run(lambda: executor.deploy(job, preview=args.preview), live)
+    report = deploy_environment(
+        job,
+        engine=engine,
+        repo_root=repo.root,
+        settings=settings,
+        subscribers=subscribers,
+        preview=args.preview,
+        display=live,
+    )
     _print_report(args, report)
     for removal in job.plan.removals:
         print(
@@ -246,9 +247,7 @@ def destroy(args: argparse.Namespace) -> int:
     patterns = (args.stack,) if getattr(args, "stack", None) else _patterns(args.stacks)
     engine = open_engine(args, repo)
     try:
-        graph = destroy_graph(
-            snapshot.catalog, deployment, environment, engine=engine, patterns=patterns
-        )
+        graph = plan_destroy(snapshot, deployment, environment, engine=engine, patterns=patterns)
     except SelectionError as error:
         raise UsageError(str(error)) from None
     if not args.yes:
@@ -263,8 +262,16 @@ def destroy(args: argparse.Namespace) -> int:
         [(name, 0) for name in graph.nodes],
         f"destroy {deployment.deployment_id} / {environment}",
     )
-    executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
-    report = _run(lambda: executor.destroy(deployment, environment, graph), live)
+    report = destroy_environment(
+        deployment,
+        environment,
+        graph,
+        engine=engine,
+        repo_root=repo.root,
+        settings=settings,
+        subscribers=subscribers,
+        display=live,
+    )
     _print_report(args, report)
     return report.exit_code
 

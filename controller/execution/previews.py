@@ -14,12 +14,12 @@ why, never zero.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from controller.adapters.git_repo import GitError, GitRepo
-from controller.core.catalog import RepoSnapshot
+from controller.core.catalog import Deployment, RepoSnapshot
 from controller.core.environments import environment_view
 from controller.core.fingerprints import fingerprint_view
 from controller.core.plan_views import environment_rank
@@ -32,12 +32,13 @@ from controller.execution.specs import stack_spec
 
 DEFAULT_LIMIT = 30
 WILL_RUN = ("new", "changed")
+Engines = Callable[[Deployment, str], Engine]  # the engine of one deployment environment
 
 
 def preview_plans(
     plans: Iterable[EnvironmentPlan],
     head: RepoSnapshot,
-    engine: Engine | None,
+    engines: Engines | None,
     *,
     repo_root: Path,
     file_ids: dict[str, str],
@@ -55,7 +56,7 @@ def preview_plans(
     graphs = GraphPreviewer(head, repo_root, base, parallel=parallel)
     previews: dict[str, Any] = {}
     for key, (plan, entries) in chosen.items():
-        records = _state_previews(plan, entries, head, engine, repo_root, file_ids, parallel)
+        records = _state_previews(plan, entries, head, engines, repo_root, file_ids, parallel)
         rest = [entry for entry in entries if entry.stack not in records]
         comparable = [e.stack for e in rest if e.status == "new" or base is not None]
         for entry in rest:
@@ -85,7 +86,7 @@ def preview_plans(
 def preview_pull_request(
     plans: list[EnvironmentPlan],
     head: RepoSnapshot,
-    engine: Engine | None,
+    engines: Engines | None,
     *,
     repo_root: Path,
     file_ids: dict[str, str],
@@ -105,7 +106,7 @@ def preview_pull_request(
         return preview_plans(
             plans,
             head,
-            engine,
+            engines,
             repo_root=repo_root,
             file_ids=file_ids,
             base=base,
@@ -140,16 +141,17 @@ def _state_previews(
     plan: EnvironmentPlan,
     entries: list[PlanEntry],
     head: RepoSnapshot,
-    engine: Engine | None,
+    engines: Engines | None,
     repo_root: Path,
     file_ids: dict[str, str],
     parallel: int,
 ) -> dict[str, dict[str, Any]]:
     """Previews against the engine's state, for the instances that have state. An instance
     the engine could not preview for want of upstream outputs is left to the graphs."""
-    if engine is None:
+    if engines is None:
         return {}
     deployment = head.deployments[plan.deployment_id]
+    engine = engines(deployment, plan.environment)  # with this environment's credentials
     try:
         with_state = {
             entry.stack
