@@ -4,6 +4,7 @@ recording fake (`responses` under PyGithub)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import json
@@ -186,6 +187,17 @@ def relay_env(repo: Path, work: Path, event: dict) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def relayed_run(event: dict, artifacts: dict[str, bytes], *, head: str, base: str):
+    """GitHub as the relay meets it: the fork's pull request at `head`, the plan run of
+    `event` with its artifacts."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = FakeGitHub(mock)
+        fake.add_fork_pull(head=head, base=base)
+        fake.add_run(event, artifacts)
+        yield fake
+
+
 @pytest.fixture
 def fork_plan(repo, work):
     """A fork's pull request planned by the untrusted run: no token, no secret."""
@@ -202,10 +214,7 @@ def fork_plan(repo, work):
 def test_a_fork_pull_request_gets_its_comment_from_the_relay(repo, work, fork_plan, monkeypatch):
     unthrottled(monkeypatch)
     base, head, event = fork_plan
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = FakeGitHub(mock)
-        fake.add_fork_pull(head=head, base=base)
-        fake.add_run(event, {"cloud-plan": plan_artifact(work)})
+    with relayed_run(event, {"cloud-plan": plan_artifact(work)}, head=head, base=base) as fake:
         assert step(relay_env(repo, work, event), "relay") == 0
         [body] = fake.bodies()
         assert fake.authors() == [BOT]
@@ -221,10 +230,9 @@ def test_the_relay_posts_nothing_on_a_pull_request_whose_head_moved(
 ):
     unthrottled(monkeypatch)
     base, _head, event = fork_plan
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = FakeGitHub(mock)
-        fake.add_fork_pull(head="f" * 40, base=base)  # a newer push: this plan is stale
-        fake.add_run(event, {"cloud-plan": plan_artifact(work)})
+    with relayed_run(
+        event, {"cloud-plan": plan_artifact(work)}, head="f" * 40, base=base
+    ) as fake:  # a newer push: this plan is stale
         assert step(relay_env(repo, work, event), "relay") == 0
         assert fake.bodies() == []
 
@@ -232,10 +240,7 @@ def test_the_relay_posts_nothing_on_a_pull_request_whose_head_moved(
 def test_a_new_plan_run_marks_the_previous_comment_outdated(repo, work, fork_plan, monkeypatch):
     unthrottled(monkeypatch)
     base, head, event = fork_plan
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = FakeGitHub(mock)
-        fake.add_fork_pull(head=head, base=base)
-        fake.add_run(event, {"cloud-plan": plan_artifact(work)})
+    with relayed_run(event, {"cloud-plan": plan_artifact(work)}, head=head, base=base) as fake:
         assert step(relay_env(repo, work, event), "relay") == 0
         newer = "e" * 40
         fake.pulls[7]["head"]["sha"] = newer
@@ -259,10 +264,9 @@ def test_a_failed_fork_plan_is_relayed_as_a_failure(repo, work, monkeypatch):
     assert step(env, "plan") == 1
     event = fixture("workflow_run_fork_pr.json", head=env["GITHUB_SHA"])
     event["workflow_run"]["conclusion"] = "failure"
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = FakeGitHub(mock)
-        fake.add_fork_pull(head=env["GITHUB_SHA"], base="0" * 40)
-        fake.add_run(event, {"cloud-plan": plan_artifact(work)})
+    with relayed_run(
+        event, {"cloud-plan": plan_artifact(work)}, head=env["GITHUB_SHA"], base="0" * 40
+    ) as fake:
         assert step(relay_env(repo, work, event), "relay") == 0
         [body] = fake.bodies()
     assert body.splitlines()[2] == "## ❌ cloud plan failed"
@@ -276,10 +280,7 @@ def test_a_run_without_an_artifact_is_relayed_as_a_failure_of_the_workflow(
     unthrottled(monkeypatch)
     base, head, event = fork_plan
     event["workflow_run"]["conclusion"] = "failure"
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = FakeGitHub(mock)
-        fake.add_fork_pull(head=head, base=base)
-        fake.add_run(event, {})
+    with relayed_run(event, {}, head=head, base=base) as fake:
         assert step(relay_env(repo, work, event), "relay") == 0
         [body] = fake.bodies()
     assert "**The `plan workflow` step failed**: the run uploaded no plan artifact" in body
@@ -294,10 +295,7 @@ def test_a_plan_artifact_that_is_not_a_plan_is_relayed_as_unreadable(
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("plan.json", json.dumps({"environments": [1, "two"], "previews": 3}))
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = FakeGitHub(mock)
-        fake.add_fork_pull(head=head, base=base)
-        fake.add_run(event, {"cloud-plan": buffer.getvalue()})
+    with relayed_run(event, {"cloud-plan": buffer.getvalue()}, head=head, base=base) as fake:
         assert step(relay_env(repo, work, event), "relay") == 0
         [body] = fake.bodies()
     assert body.splitlines()[2] == "## ❌ cloud plan failed"
