@@ -27,7 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -41,6 +43,7 @@ from controller.adapters.github_api import make_github  # noqa: E402
 from controller.core import comments  # noqa: E402
 from tests.github_fake import FakeGitHub, pull_request_event  # noqa: E402
 
+T = TypeVar("T")
 COMMENT_LIMIT = 65_536
 SUMMARY_LIMIT = 1024 * 1024
 OLD_TAGS = '"Stack": STACK}'
@@ -103,6 +106,16 @@ def named_environments(body: str, environments: list[tuple[str, str]]) -> int:
     return found
 
 
+def best_of(times: int, work: Callable[[], T]) -> tuple[float, T]:
+    """The fastest of `times` runs (the least disturbed by a busy machine), and a result."""
+    best, result = float("inf"), None
+    for _ in range(times):
+        started = time.perf_counter()
+        result = work()
+        best = min(best, time.perf_counter() - started)
+    return best, result  # type: ignore[return-value]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deployments", type=int, default=500)
@@ -147,12 +160,10 @@ def main() -> int:
         ]
         assert step(env, "summary", summaries[1]) == 0, "the summary step failed"
 
-        started = time.perf_counter()
-        rendered = comments.render_comment(document, run_url="https://github.com/run")
-        render_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        json.dumps(document)
-        floor_seconds = time.perf_counter() - started
+        render_seconds, rendered = best_of(
+            3, lambda: comments.render_comment(document, run_url="https://github.com/run")
+        )
+        floor_seconds, _ = best_of(3, lambda: json.dumps(document))
 
         unthrottled()
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -175,9 +186,9 @@ def main() -> int:
             f"{max(sizes):,} chars (limit {COMMENT_LIMIT:,}), total {sum(sizes):,} chars"
         )
         print(
-            f"overview: the comments name {named_environments(chr(10).join(first), affected)} "
-            f"of {len(affected)} affected environments (the first comment "
-            f"{named_environments(first[0], affected)})"
+            f"overview: table rows of the comments name "
+            f"{named_environments(chr(10).join(first), affected)} of {len(affected)} affected "
+            f"environments (the first comment's {named_environments(first[0], affected)})"
         )
         print(
             f"job summary: the plan written by {len(written)} step(s); largest step summary "
@@ -186,7 +197,7 @@ def main() -> int:
         )
         print(
             f"render: {render_seconds * 1000:.0f} ms for {len(rendered)} comment(s), "
-            f"json.dumps of the plan {floor_seconds * 1000:.0f} ms: "
+            f"json.dumps of the plan {floor_seconds * 1000:.0f} ms (best of 3 each): "
             f"ratio {render_seconds / floor_seconds:.2f}"
         )
         return 0

@@ -95,5 +95,5 @@ def test_comment_scale_bench_posts_and_counts_a_small_plan():
     run = bench("comment_scale.py", "--deployments", "3")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "comments: 1 (limit 3), after a second run: 1" in run.stdout, run.stdout
-    assert "the comments name 9 of 9 affected environments" in run.stdout, run.stdout
+    assert "table rows of the comments name 9 of 9 affected environments" in run.stdout
     assert "job summary: the plan written by 1 step(s)" in run.stdout, run.stdout

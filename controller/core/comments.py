@@ -19,9 +19,10 @@ module.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from controller.core import markdown as md
@@ -233,7 +234,7 @@ class _Plan:
     overview: _Table
     after: str
     details: list[tuple[str, Callable[[], str]]]  # (environment key, its section), in order
-    compact_rows: list[str] = field(default_factory=list)
+    compact: Callable[[], list[str]] = list  # the overview with identical rows merged
     links: str = ""
 
     @classmethod
@@ -284,7 +285,7 @@ class _Plan:
             (env.key, lambda env=env: pieces.environment_details(env, diff_lines=limit))
             for env in environments
         ]
-        compact = _merged_rows(environments)
+        compact = functools.partial(_merged_rows, environments)  # only when needed
         where = "the run's artifact `cloud-plan` (`plan.md`, `plan.json`)" + (
             f": {md.link('download', context.artifact_url)}" if context.artifact_url else ""
         )
@@ -372,13 +373,15 @@ class _Bodies:
 
 def _fit(plan: _Plan, *, budget: int, bodies: int, size: Callable[[str], int]) -> list[str]:
     """The plan in at most `bodies` bodies of `budget`: everything required, then details."""
-    for rows, merged in ((plan.overview.rows, False), (plan.compact_rows, True)):
+    rows, merged = plan.overview.rows, False
+    while True:
         filled = _Bodies(budget, bodies, size)
         filled.add(plan.top)
         shown_problems = filled.add_table(plan.problems, plan.problems.rows)
         shown_rows = filled.add_table(plan.overview, rows)
         if shown_rows == len(rows) or merged:
             break
+        rows, merged = plan.compact(), True
     notes = []
     if shown_problems < len(plan.problems.rows):
         notes.append(f"{len(plan.problems.rows) - shown_problems} more validation problems")

@@ -191,9 +191,11 @@ def resources_cell(env: EnvironmentView) -> str:
 
 
 def stacks_cell(env: EnvironmentView) -> str:
-    names = [md.code(row.stack) for row in env.will_run]
-    names += [f"destroy {md.code(r.get('stack', '?'))}" for r in env.removals]
-    shown = ", ".join(names[:NAMES_IN_ROW])
+    names = [row.stack for row in env.will_run] + [f"\0{r.get('stack', '?')}" for r in env.removals]
+    shown = ", ".join(
+        f"destroy {md.code(name[1:])}" if name.startswith("\0") else md.code(name)
+        for name in names[:NAMES_IN_ROW]
+    )
     return shown + (f" +{len(names) - NAMES_IN_ROW} more" if len(names) > NAMES_IN_ROW else "")
 
 
