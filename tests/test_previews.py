@@ -11,7 +11,7 @@ from controller.adapters.local_repo import LocalRepo
 from controller.core.catalog import load_snapshot
 from controller.engines.base import DeployRecord
 from controller.engines.simulated import SimulatedEngine
-from controller.execution.plans import Scope, plans_against_base
+from controller.execution.plans import plans_against_base
 from controller.execution.previews import preview_pull_request
 from controller.execution.specs import stack_spec
 from tests.conftest import commit_change, git
@@ -21,15 +21,23 @@ TAGS_OLD = '"Stack": STACK}'
 TAGS_NEW = '"Stack": STACK, "Owner": "platform"}'
 
 
+def planned_against(root: Path, base: str, environment: str | None):
+    """D1BRV40's plans against `base`, as the plan step makes them (from the plan index)."""
+    return plans_against_base(
+        GitRepo(root),
+        base,
+        LocalRepo(root).tree(),
+        root=root,
+        deployment="D1BRV40",
+        environment=environment,
+    ).plans
+
+
 def previews_of(root: Path, base: str, *, engine=None, limit=30, environment="dev"):
     chosen = engine or SimulatedEngine(state_dir=root / ".cloud/sim")
     local = LocalRepo(root)
-    files = local.catalog_files()
-    head = load_snapshot(files)
-    scope = Scope((head.deployments["D1BRV40"],), environment, whole_repo=False)
-    plans = plans_against_base(
-        GitRepo(root), base, head, files, scope, file_ids=local.stack_file_ids()
-    )
+    head = load_snapshot(local.catalog_files())
+    plans = planned_against(root, base, environment)
     return preview_pull_request(
         plans,
         head,
@@ -119,12 +127,8 @@ def test_beyond_the_limit_an_instance_says_not_previewed_and_why(repo):
 def test_an_unreadable_base_says_why_nothing_was_previewed(repo):
     commit_change(repo, "stacks/network/__main__.py", TAGS_OLD, TAGS_NEW)
     local = LocalRepo(repo)
-    files = local.catalog_files()
-    head = load_snapshot(files)
-    scope = Scope((head.deployments["D1BRV40"],), "dev", whole_repo=False)
-    plans = plans_against_base(
-        GitRepo(repo), "HEAD~1", head, files, scope, file_ids=local.stack_file_ids()
-    )
+    head = load_snapshot(local.catalog_files())
+    plans = planned_against(repo, "HEAD~1", "dev")
     simulator = SimulatedEngine(state_dir=repo / ".cloud/sim")
     previews = preview_pull_request(
         plans,

@@ -14,7 +14,8 @@ why, never zero.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from controller.adapters.git_repo import GitError, GitRepo
 from controller.core.catalog import Deployment, RepoSnapshot
 from controller.core.environments import environment_view
 from controller.core.fingerprints import fingerprint_view
+from controller.core.graph import build_graph
 from controller.core.plan_views import environment_rank
 from controller.core.planning import EnvironmentPlan, PlanEntry
 from controller.engines.base import Engine, EngineError
@@ -41,7 +43,7 @@ def preview_plans(
     engines: Engines | None,
     *,
     repo_root: Path,
-    file_ids: dict[str, str],
+    file_ids: Mapping[str, str],
     base: BaseTree | None,
     base_problem: str | None = None,
     limit: int = DEFAULT_LIMIT,
@@ -89,7 +91,7 @@ def preview_pull_request(
     engines: Engines | None,
     *,
     repo_root: Path,
-    file_ids: dict[str, str],
+    file_ids: Mapping[str, str],
     base_commit: str | None,
     limit: int = DEFAULT_LIMIT,
     parallel: int = 2,
@@ -143,7 +145,7 @@ def _state_previews(
     head: RepoSnapshot,
     engines: Engines | None,
     repo_root: Path,
-    file_ids: dict[str, str],
+    file_ids: Mapping[str, str],
     parallel: int,
 ) -> dict[str, dict[str, Any]]:
     """Previews against the engine's state, for the instances that have state. An instance
@@ -165,6 +167,8 @@ def _state_previews(
     if not with_state:
         return {}
     view = environment_view(deployment, head.catalog, plan.environment)
+    if plan.graph is None or not plan.graph.number_of_nodes():  # made from the plan index
+        plan = dataclasses.replace(plan, graph=build_graph(view))
     records = read_records(
         engine, deployment, plan.environment, view.instances, repo_root=repo_root
     )
