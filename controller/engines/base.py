@@ -85,6 +85,9 @@ class ResourceChange:
     name: str
     kind: ChangeKind
     changed_inputs: tuple[str, ...] = ()
+    # each changed input as {"path", "old", "new"}, values as a reviewer reads them
+    # (`controller.core.resource_diffs.show_value`: secrets masked, cut short)
+    inputs: tuple[Mapping[str, str], ...] = ()
 
 
 @dataclass

@@ -85,6 +85,7 @@ class StackOutcome:
                     "name": c.name,
                     "kind": c.kind,
                     "changedInputs": list(c.changed_inputs),
+                    "inputs": [dict(i) for i in c.inputs],
                 }
                 for c in self.changes
                 if c.kind != "same"
