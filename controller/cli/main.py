@@ -193,7 +193,8 @@ def _default_root() -> Path | None:
 def main(argv: Sequence[str] | None = None) -> int:
     # A command builds tens of thousands of long-lived objects (models, views, plans) and
     # few reference cycles; the default thresholds make the collector walk that growing
-    # heap again and again (a third of `cloud plan`'s time on 500 deployments).
+    # heap again and again (a third of `cloud plan`'s time on 500 deployments). Not for a
+    # server: `cloud serve` restores the interpreter's thresholds.
     gc.set_threshold(200_000, 50, 50)
     from controller.cli.quick_plan import quick_plan
 

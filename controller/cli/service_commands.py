@@ -53,7 +53,20 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    import gc
+
     import uvicorn
+
+    from controller.cli import INTERPRETER_GC_THRESHOLDS
+
+    # `main` raised the collector's thresholds for short commands (they build a big heap
+    # and exit). A server allocates per request for as long as it runs: a first
+    # generation of 200,000 objects is collected in one go, a pause of tens of ms that
+    # every request in flight waits out (bench/api.py: p99 89 ms against 12 ms with the
+    # interpreter's thresholds, the same requests/s). What start-up loaded is frozen out
+    # of the collector's sight at start-up (`create_app`'s lifespan), so the full
+    # collections of the default thresholds stay short too.
+    gc.set_threshold(*INTERPRETER_GC_THRESHOLDS)
 
     from controller.store import open_store
 

@@ -3,6 +3,7 @@ start the service on a checkout, and walk the seeds' Example 2 over real HTTP.""
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from controller.cli import INTERPRETER_GC_THRESHOLDS
 from controller.cli.main import main
 from controller.service.http.rate_limits import TIER_NAMES as SERVICE_TIERS
 from controller.store.sqlite import open_store
@@ -86,6 +88,23 @@ def test_the_cli_knows_the_services_tiers() -> None:
     from controller.cli.service_commands import TIER_NAMES
 
     assert TIER_NAMES == SERVICE_TIERS
+
+
+def test_cloud_serve_runs_with_the_interpreters_collector_thresholds(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path, repo_copy: Path
+) -> None:
+    """The short commands raise the collector's thresholds; the server must not keep
+    them: a first generation of 200,000 objects is one long pause for every request in
+    flight (bench/api.py's p99)."""
+    during: list[tuple[int, ...]] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: during.append(gc.get_threshold()))
+    before = gc.get_threshold()
+    try:
+        assert main(["--root", str(repo_copy), "serve", "--port", str(free_port())]) == 0
+    finally:
+        gc.set_threshold(*before)
+    assert during == [INTERPRETER_GC_THRESHOLDS]
+    assert INTERPRETER_GC_THRESHOLDS[0] < 200_000  # what `main` sets for the others
 
 
 @pytest.fixture
