@@ -21,6 +21,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from controller.service.auth.authentication import AuthenticationMiddleware
 from controller.service.http.access import SIGN_IN_PATHS
@@ -134,7 +135,7 @@ def create_app(
         if services.owns_store:
             services.store.close()
 
-    app = Starlette(
+    app = ServiceApp(
         routes=[
             *build_routes(ENDPOINTS, services),
             *(route for make in EXTRA_ROUTES for route in make(services)),
@@ -148,6 +149,33 @@ def create_app(
     app.state.endpoints = ENDPOINTS
     app.state.openapi = None
     return app
+
+
+class ServiceApp(Starlette):
+    """Starlette, with HTTP requests through our middleware alone.
+
+    Starlette wraps the middleware in two of its own: an outer one that answers a bare
+    500 to an exception that escaped, and an inner one that gives exceptions to their
+    handlers. For HTTP, `RequestContextMiddleware` already catches every exception and
+    answers it in the envelope (an `HTTPException` as `_http_error` did: both go through
+    `errors.translate`), so those two layers were a frame and a send wrapper each per
+    request, and never acted. WebSockets and the lifespan go through Starlette's whole
+    stack, as before (the exception middleware closes a WebSocket on its exceptions).
+    """
+
+    _http_stack: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        if self._http_stack is None:
+            stack: ASGIApp = self.router
+            for cls, args, kwargs in reversed(self.user_middleware):
+                stack = cls(stack, *args, **kwargs)
+            self._http_stack = stack
+        await self._http_stack(scope, receive, send)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

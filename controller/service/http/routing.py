@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -103,7 +104,7 @@ class Endpoint:
     def name(self) -> str:
         return self.handler.__name__
 
-    @property
+    @cached_property  # asked at every request: looked up once
     def access(self) -> str:
         return ROUTE_ACCESS[(self.method, self.path)]
 
@@ -153,7 +154,7 @@ class TableRouter(Router):
                 scope["route"] = route
                 scope["endpoint"] = route.endpoint
                 scope["path_params"] = {}
-                await route.handle(scope, receive, send)
+                await route.app(scope, receive, send)  # the method is checked: no `handle`
                 return
         await super().app(scope, receive, send)
 
@@ -180,7 +181,7 @@ async def run_endpoint(endpoint: Endpoint, request: Request, services: Any) -> R
     if rejected is not None and endpoint.access != PUBLIC:
         raise rejected  # normally raised by the rate limiter, unless it is turned off
     authorize(endpoint.access, principal)
-    params = check_path_params(request.path_params)
+    params = check_path_params(request.path_params) if request.path_params else {}
     call = Call(request, services, principal, params)
     if endpoint.query is not None:
         call.query = parse_query(endpoint, request)
