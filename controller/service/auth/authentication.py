@@ -36,7 +36,7 @@ from controller.adapters.local_git import Author
 from controller.core.rbac import effective_permissions
 from controller.service.auth.oidc import OidcError, OidcVerifier
 from controller.service.auth.tokens import AccessTokens, api_key_lookup, digest
-from controller.service.http.envelope import iso_at
+from controller.service.http.envelope import epoch_of, iso_at
 from controller.service.http.errors import AUTH_INVALID_TOKEN, AUTH_TOKEN_EXPIRED, ApiError
 from controller.store.base import Store, UserRecord
 
@@ -106,24 +106,25 @@ class Authenticator:
         self.clock = clock
         self.monotonic = monotonic
         self.oidc_role_recheck = oidc_role_recheck
-        self._pending: dict[str, str] = {}
+        self._pending: dict[str, float] = {}  # key id -> when last used (epoch)
         self._touched: dict[str, float] = {}
         self._external: dict[str, UserRecord] = {}
         # verified keys, by the digest of what was presented: valid while the store's
         # read version is the one they were verified at (any revocation, cascade or
-        # user change, by any replica, moves it) and until the key expires
-        self._verified: dict[str, tuple[Hashable, Principal, str, str]] = {}
+        # user change, by any replica, moves it) and until the key expires (epoch)
+        self._verified: dict[str, tuple[Hashable, Principal, float, str]] = {}
 
     # --- API keys -----------------------------------------------------------------------
 
     def from_api_key(self, presented: str) -> Principal:
-        now = iso_at(self.clock())
+        at = self.clock()
         version = self.store.read_version()  # before the reads it vouches for
         fingerprint = digest(presented)
         known = self._verified.get(fingerprint)
-        if known is not None and version is not None and known[0] == version and known[2] > now:
-            self._note_use(known[3], now)
+        if known is not None and version is not None and known[0] == version and known[2] > at:
+            self._note_use(known[3], at)  # epochs, not ISO text: no formatting per request
             return known[1]
+        now = iso_at(at)
         lookup = api_key_lookup(presented)
         found = self.store.find_api_key(lookup) if lookup else None
         if found is None or not hmac.compare_digest(fingerprint, found[0].key_hash):
@@ -138,14 +139,14 @@ class Authenticator:
         if user.disabled:
             raise _invalid("account disabled")
         self._check_vouched(user)
-        self._note_use(key.id, now)
+        self._note_use(key.id, at)
         principal = _principal(
             user, "api_key", scopes=key.permissions, key_id=key.id, expires_at=key.expires_at
         )
         if version is not None and user.source != "oidc":
             if len(self._verified) >= VERIFIED_KEYS:
                 self._verified.clear()
-            self._verified[fingerprint] = (version, principal, key.expires_at, key.id)
+            self._verified[fingerprint] = (version, principal, epoch_of(key.expires_at), key.id)
         return principal
 
     def _check_vouched(self, user: UserRecord) -> None:
@@ -162,8 +163,8 @@ class Authenticator:
                 details={"confirmedAt": user.updated_at},
             )
 
-    def _note_use(self, key_id: str, now: str) -> None:
-        self._pending[key_id] = now
+    def _note_use(self, key_id: str, at: float) -> None:
+        self._pending[key_id] = at
         if self.monotonic() - self._touched.get(key_id, float("-inf")) >= TOUCH_INTERVAL:
             self.flush_usage()
 
@@ -171,7 +172,7 @@ class Authenticator:
         """Persist pending lastUsedAt times (batched: a key in use is written twice a minute)."""
         pending, self._pending = self._pending, {}
         if pending:
-            self.store.touch_api_keys(pending)
+            self.store.touch_api_keys({key_id: iso_at(at) for key_id, at in pending.items()})
             now = self.monotonic()
             for key_id in pending:
                 self._touched[key_id] = now
@@ -292,18 +293,18 @@ class AuthenticationMiddleware:
                     api_key = value.decode("latin-1")
                 elif name == b"authorization":
                     authorization = value.decode("latin-1")
-            if api_key is not None or authorization is not None:
-                try:
-                    scope[PRINCIPAL] = await self._resolve(api_key, authorization)
-                except ApiError as error:
-                    scope[AUTH_ERROR] = error
+            try:
+                if api_key is not None:  # the common case, and synchronous
+                    scope[PRINCIPAL] = self.authenticator.from_api_key(api_key.strip())
+                elif authorization is not None:
+                    scope[PRINCIPAL] = await self._from_bearer(authorization)
+            except ApiError as error:
+                scope[AUTH_ERROR] = error
         await self.app(scope, receive, send)
 
-    async def _resolve(self, api_key: str | None, authorization: str | None) -> Principal:
+    async def _from_bearer(self, authorization: str) -> Principal:
         auth = self.authenticator
-        if api_key is not None:
-            return auth.from_api_key(api_key.strip())
-        scheme, _, token = (authorization or "").partition(" ")
+        scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise _invalid("Authorization must be 'Bearer <token>'")

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
 
 from controller.service.auth.authentication import Principal
+from controller.service.http.envelope import epoch_of
 from controller.service.settings import Settings
 
 
@@ -59,10 +59,6 @@ class LifetimeTooLongError(ValueError):
         self.maximum = maximum
         self.reason = reason
         super().__init__(f"expiresIn must be at most {maximum} seconds ({reason})")
-
-
-def epoch_of(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def lifetime_cap(principal: Principal, limits: LifetimeLimits, *, now: float) -> tuple[float, str]:

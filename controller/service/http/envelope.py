@@ -39,6 +39,11 @@ def iso_at(epoch: float) -> str:
     return f"{cached[1]}.{int((epoch - second) * 1000):03d}Z"
 
 
+def epoch_of(iso: str) -> float:
+    """The epoch seconds of an ISO 8601 timestamp (`iso_at`'s inverse; `Z` is UTC)."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 def timestamp() -> str:
     return iso_at(time.time())
 
