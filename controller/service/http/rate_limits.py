@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -41,6 +42,14 @@ TIERS: dict[str, dict[str, int | None]] = {
     "enterprise": {"minute": 1_000, "hour": 50_000, "day": None},
 }
 TIER_NAMES = tuple(TIERS)
+
+
+# the finite windows of a tier, as `hit` walks them: (window, seconds, limit)
+Windows = tuple[tuple[str, int, int], ...]
+
+
+def finite_windows(limits: Mapping[str, int | None]) -> Windows:
+    return tuple((name, WINDOWS[name], n) for name, n in limits.items() if n is not None)
 
 
 class Decision(NamedTuple):  # one per request: a tuple is the cheapest record to build
@@ -62,14 +71,14 @@ class FixedWindowLimiter:
         self._lock = threading.Lock()
         self._hits = 0
 
-    def hit(self, key: str, limits: Mapping[str, int | None], now: float) -> Decision:
+    def hit(self, key: str, limits: Mapping[str, int | None] | Windows, now: float) -> Decision:
+        """Count one hit of `key`; `limits` by window name, or already `finite_windows`
+        (the middleware's: a tier's windows are worked out once, not per request)."""
         binding: tuple[int, int, int, str] | None = None  # (remaining, limit, reset, window)
         windows = []
         pending, totals = self._pending, self._totals
-        for window, limit in limits.items():
-            if limit is None:
-                continue
-            length = WINDOWS[window]
+        plan = limits if isinstance(limits, tuple) else finite_windows(limits)
+        for window, length, limit in plan:
             start = int(now - (now % length))
             counter = (key, length, start)
             windows.append(counter)
@@ -163,6 +172,19 @@ class Policy:
     def sign_in(self) -> dict[str, int | None]:
         return {"minute": self.auth_per_minute, "hour": self.auth_per_minute * 30}
 
+    # the same budgets as `finite_windows`, worked out once rather than per request
+    @cached_property
+    def tier_windows(self) -> dict[str, Windows]:
+        return {name: finite_windows(limits) for name, limits in self.tiers.items()}
+
+    @cached_property
+    def anonymous_windows(self) -> Windows:
+        return finite_windows(self.anonymous())
+
+    @cached_property
+    def sign_in_windows(self) -> Windows:
+        return finite_windows(self.sign_in())
+
 
 class RateLimitMiddleware:
     def __init__(
@@ -191,17 +213,18 @@ class RateLimitMiddleware:
         client = (scope.get("client") or ("unknown", 0))[0]
         principal: Principal | None = scope.get(PRINCIPAL)
         auth_error: ApiError | None = scope.get(AUTH_ERROR)
+        policy = self.policy
         if principal is not None:
             key = f"key:{principal.key_id}" if principal.key_id else f"user:{principal.user_id}"
-            tier = principal.tier if principal.tier in self.policy.tiers else "standard"
-            decision = self.limiter.hit(key, self.policy.tiers[tier], now)
+            tier = principal.tier if principal.tier in policy.tiers else "standard"
+            decision = self.limiter.hit(key, policy.tier_windows[tier], now)
         else:
             tier = "anonymous"
-            decision = self.limiter.hit(f"ip:{client}", self.policy.anonymous(), now)
-        if decision.allowed and (auth_error is not None or scope["path"] in self.policy.auth_paths):
+            decision = self.limiter.hit(f"ip:{client}", policy.anonymous_windows, now)
+        if decision.allowed and (auth_error is not None or scope["path"] in policy.auth_paths):
             # sign-ins and failed credentials also count against the address's stricter budget
             tier = "auth"
-            decision = self.limiter.hit(f"auth:{client}", self.policy.sign_in(), now)
+            decision = self.limiter.hit(f"auth:{client}", policy.sign_in_windows, now)
         headers = _headers(decision, tier)
         scope[HEADERS] = headers
         if not decision.allowed:
