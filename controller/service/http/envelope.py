@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,6 +81,9 @@ def _meta_json(scope: Scope) -> bytes:
     return f'{{"requestId":{request_id},"timestamp":"{at}","duration":{duration}}}'.encode()
 
 
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
 class EnvelopeResponse(Response):
     media_type = "application/json"
 
@@ -87,6 +91,13 @@ class EnvelopeResponse(Response):
         if isinstance(content, bytes):
             return content
         return _encode(content)
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        """Starlette's two headers, without its general case (every API answer comes here)."""
+        if headers is None and self.status_code >= 200 and self.status_code not in (204, 304):
+            self.raw_headers = [(b"content-length", b"%d" % len(self.body)), _JSON_TYPE]
+        else:
+            super().init_headers(headers)
 
 
 def success(

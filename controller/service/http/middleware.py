@@ -122,15 +122,18 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                headers = list(message.get("headers", []))
-                names = {name for name, _ in headers}
-                headers.append((b"x-request-id", request_id.encode()))
-                if names.isdisjoint(_DEFAULT_NAMES):  # the usual case: all of them
-                    headers += _DEFAULT_HEADERS
-                else:
-                    headers += [item for item in _DEFAULT_HEADERS if item[0] not in names]
-                headers += scope.get(RATE_LIMIT_HEADERS, ())
-                message["headers"] = headers
+                given = message.get("headers") or ()
+                if any(name in _DEFAULT_NAMES for name, _ in given):  # the response's own
+                    names = {name for name, _ in given}
+                    defaults = [item for item in _DEFAULT_HEADERS if item[0] not in names]
+                else:  # the usual case: all of them
+                    defaults = _DEFAULT_HEADERS
+                message["headers"] = [
+                    *given,
+                    (b"x-request-id", request_id.encode()),
+                    *defaults,
+                    *scope.get(RATE_LIMIT_HEADERS, ()),
+                ]
             await send(message)
 
         try:
@@ -315,6 +318,7 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
         self.by_prefix = by_prefix or {}  # paths with a limit of their own (webhooks)
+        self._prefixes = tuple(self.by_prefix.items())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -324,13 +328,12 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = next(
-            (size for prefix, size in self.by_prefix.items() if scope["path"].startswith(prefix)),
-            self.max_bytes,
-        )
-        if limit != self.max_bytes:
-            await BodyLimitMiddleware(self.app, max_bytes=limit)(scope, receive, send)
-            return
+        for prefix, limit in self._prefixes:
+            if scope["path"].startswith(prefix):
+                if limit != self.max_bytes:
+                    await BodyLimitMiddleware(self.app, max_bytes=limit)(scope, receive, send)
+                    return
+                break
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
