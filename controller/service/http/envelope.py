@@ -24,12 +24,14 @@ STARTED = "cloud.started"
 
 
 _second: tuple[int, str] = (-1, "")
+_MILLISECONDS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def iso_at(epoch: float) -> str:
     """ISO 8601 UTC with milliseconds: the format of every timestamp the API returns.
 
-    Every request stamps a few of these; the seconds part is formatted once per second.
+    Every request stamps a few of these; the seconds part is formatted once per second,
+    the milliseconds' text is looked up.
     """
     global _second
     second = int(epoch)
@@ -37,7 +39,7 @@ def iso_at(epoch: float) -> str:
     if cached[0] != second:
         cached = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
         _second = cached
-    return f"{cached[1]}.{int((epoch - second) * 1000):03d}Z"
+    return cached[1] + _MILLISECONDS[int((epoch - second) * 1000)]
 
 
 def epoch_of(iso: str) -> float:
@@ -115,8 +117,10 @@ def success(
             extra += b',"message":' + _encode(message)
         if warning is not None:
             extra += b',"warning":' + _encode(warning)
-        raw = b'{"success":true,"data":' + data.body + extra + b',"meta":' + _meta_json(scope)
-        return EnvelopeResponse(raw + b"}", status_code=status, headers=headers)
+        raw = b"".join(
+            (b'{"success":true,"data":', data.body, extra, b',"meta":', _meta_json(scope), b"}")
+        )  # one copy of the (large) data, not one per concatenation
+        return EnvelopeResponse(raw, status_code=status, headers=headers)
     body: dict[str, Any] = {"success": True, "data": data}
     if message is not None:
         body["message"] = message
