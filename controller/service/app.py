@@ -3,8 +3,9 @@
 `create_app()` is what uvicorn runs (`cloud serve`, or `uvicorn --factory
 controller.service.app:create_app`); tests call it with their own settings and services.
 Middleware, outermost first: the client behind trusted proxies (when some are
-configured), request context (ids, headers, error envelope, logs, audit), body size limit,
-CORS (when origins are configured), authentication, rate limiting.
+configured), request context (ids, headers, error envelope, logs, audit, and the body
+size limit), CORS (when origins are configured), authentication then, in the same
+layer, rate limiting.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from controller.service.http.envelope import failure
 from controller.service.http.errors import internal_error, translate
 from controller.service.http.middleware import (
     AccessLog,
-    BodyLimitMiddleware,
+    BodyLimit,
     RequestContextMiddleware,
     access_logger,
 )
 from controller.service.http.proxies import ForwardedClientMiddleware
-from controller.service.http.rate_limits import Policy, RateLimitMiddleware, tier_limits
+from controller.service.http.rate_limits import Policy, RateLimits, tier_limits
 from controller.service.http.routes import ENDPOINTS, EXTRA_ROUTES
 from controller.service.http.routing import TableRouter, build_routes
 from controller.service.services import Services, build_services
@@ -72,11 +73,10 @@ def create_app(
             access_log=settings.access_log,
             log=access_log,
             counts=services.requests,
-        ),
-        Middleware(
-            BodyLimitMiddleware,
-            max_bytes=settings.max_body_bytes,
-            by_prefix={"/webhooks/": settings.webhook_max_bytes},
+            body_limit=BodyLimit(
+                max_bytes=settings.max_body_bytes,
+                by_prefix={"/webhooks/": settings.webhook_max_bytes},
+            ),
         ),
     ]
     if settings.trusted_proxies:
@@ -94,7 +94,7 @@ def create_app(
                                 "X-RateLimit-Reset", "X-RateLimit-Tier", "Retry-After"],
             )
         )  # fmt: skip
-    middleware.append(Middleware(AuthenticationMiddleware, authenticator=services.authenticator))
+    checks: list[RateLimits] = []  # run by the authentication layer, in order
     if settings.rate_limit_enabled:
         policy = Policy(
             tiers=tier_limits(settings.rate_limit_tiers),
@@ -102,14 +102,12 @@ def create_app(
             auth_per_minute=settings.rate_limit_auth_per_minute,
             auth_paths=SIGN_IN_PATHS,
         )
-        middleware.append(
-            Middleware(
-                RateLimitMiddleware,
-                policy=policy,
-                limiter=services.rate_limiter,
-                clock=services.clock,
-            )
+        checks.append(
+            RateLimits(policy=policy, limiter=services.rate_limiter, clock=services.clock)
         )
+    middleware.append(
+        Middleware(AuthenticationMiddleware, authenticator=services.authenticator, checks=checks)
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

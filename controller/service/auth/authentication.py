@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -281,9 +281,18 @@ def _principal(
 
 
 class AuthenticationMiddleware:
-    def __init__(self, app: ASGIApp, *, authenticator: Authenticator) -> None:
+    """Resolves the caller, then runs `checks` (the rate limits), which may raise."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticator: Authenticator,
+        checks: Sequence[Callable[[Scope], None]] = (),
+    ) -> None:
         self.app = app
         self.authenticator = authenticator
+        self.checks = tuple(checks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -300,6 +309,8 @@ class AuthenticationMiddleware:
                     scope[PRINCIPAL] = await self._from_bearer(authorization)
             except ApiError as error:
                 scope[AUTH_ERROR] = error
+            for check in self.checks:
+                check(scope)
         await self.app(scope, receive, send)
 
     async def _from_bearer(self, authorization: str) -> Principal:

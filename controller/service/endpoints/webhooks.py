@@ -1,7 +1,7 @@
 """`POST /webhooks/github`: GitHub's deliveries, verified, deduplicated, answered at once.
 
 In this order, and nothing is recorded before the signature holds: the body is capped
-before it is hashed (`BodyLimitMiddleware`, `CLOUD_WEBHOOK_MAX_BYTES`: 413); the
+before it is hashed (`BodyLimit`, `CLOUD_WEBHOOK_MAX_BYTES`: 413); the
 `X-Hub-Signature-256` HMAC (sha256 only) of the raw body is compared in constant time
 (401); a `ping` is answered; the delivery id is recorded once (`X-GitHub-Delivery`: a
 redelivery is acknowledged and changes nothing, whether it comes after the first or at

@@ -6,8 +6,8 @@ security headers and the rate limiter's headers to every response, turns any exc
 that escaped the routes into the error envelope (a 500 is logged with its request id and
 traceback, the client sees neither), writes one JSON access-log line, and records every
 mutating call in the audit log, and every answer that showed secret values in clear.
-`BodyLimitMiddleware` refuses bodies over the limit with a 413 before they are read into
-memory.
+It also applies the `BodyLimit`: bodies over the limit are refused with a 413 before they
+are read into memory.
 """
 
 from __future__ import annotations
@@ -95,12 +95,14 @@ class RequestContextMiddleware:
         access_log: bool = True,
         log: AccessLog | None = None,
         counts: RequestCounts | None = None,
+        body_limit: BodyLimit | None = None,
     ) -> None:
         self.app = app
         self.store = store
         self.access_log = access_log
         self.log = log or AccessLog(access_logger)
         self.counts = counts
+        self.body_limit = body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -137,6 +139,8 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            if self.body_limit is not None:
+                receive = self.body_limit.receive_for(scope, receive)
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
             error = translate(exc)
@@ -311,28 +315,23 @@ def _client(scope: Scope) -> str:
     return client[0] if client else "unknown"
 
 
-class BodyLimitMiddleware:
-    def __init__(
-        self, app: ASGIApp, *, max_bytes: int, by_prefix: dict[str, int] | None = None
-    ) -> None:
-        self.app = app
+class BodyLimit:
+    """The request body's size limit, `max_bytes` (some paths have their own): a declared
+    length over it is refused before anything is read, and a body that turns out larger
+    is cut off as it arrives, with a 413 either way. Part of the request's frame
+    (`RequestContextMiddleware` applies it), not a middleware layer of its own."""
+
+    def __init__(self, *, max_bytes: int, by_prefix: dict[str, int] | None = None) -> None:
         self.max_bytes = max_bytes
         self.by_prefix = by_prefix or {}  # paths with a limit of their own (webhooks)
         self._prefixes = tuple(self.by_prefix.items())
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if len(path) > 1 and path.endswith("/"):
-            # `/deployments/` (seeds/004's spelling) is `/deployments`: served, not a bare 307
-            scope["path"] = path.rstrip("/") or "/"
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for prefix, limit in self._prefixes:
+    def receive_for(self, scope: Scope, receive: Receive) -> Receive:
+        """`receive`, limited for this request (raises ApiError on a declared excess)."""
+        limit = self.max_bytes
+        for prefix, size in self._prefixes:
             if scope["path"].startswith(prefix):
-                if limit != self.max_bytes:
-                    await BodyLimitMiddleware(self.app, max_bytes=limit)(scope, receive, send)
-                    return
+                limit = size
                 break
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -340,8 +339,8 @@ class BodyLimitMiddleware:
                     declared = int(value)
                 except ValueError:
                     raise ApiError(400, "VALIDATION_INVALID_FORMAT", "bad Content-Length") from None
-                if declared > self.max_bytes:
-                    raise self._too_large()
+                if declared > limit:
+                    raise _too_large(limit)
         received = 0
 
         async def limited_receive() -> Message:
@@ -349,16 +348,17 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise self._too_large()
+                if received > limit:
+                    raise _too_large(limit)
             return message
 
-        await self.app(scope, limited_receive, send)
+        return limited_receive
 
-    def _too_large(self) -> ApiError:
-        return ApiError(
-            413,
-            PAYLOAD_TOO_LARGE,
-            f"request body is larger than {self.max_bytes} bytes",
-            details={"maxBytes": self.max_bytes},
-        )
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        PAYLOAD_TOO_LARGE,
+        f"request body is larger than {limit} bytes",
+        details={"maxBytes": limit},
+    )
