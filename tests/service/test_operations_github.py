@@ -442,6 +442,14 @@ def test_ping_and_unknown_events_are_acknowledged(github: GitHub) -> None:
         headers={"X-GitHub-Event": "push", "X-GitHub-Delivery": "p-3"},
     )
     assert huge.status_code == 413
+    # deliveries have a limit of their own (5 MiB), above the API's (1 MiB)
+    padded = {"action": "opened", "padding": "x" * (2 * 1024 * 1024)}
+    large = github.deliver("issues", padded, delivery="p-4")
+    assert large.status_code == 200 and large.json()["data"]["ignored"] == "issues"
+    too_large_for_the_api = github.harness.client.post(
+        "/api/v1/validate/manifest", content=json.dumps(padded).encode()
+    )
+    assert too_large_for_the_api.status_code == 413
 
 
 def test_github_errors_are_retried_then_fail_the_operation_clearly(github: GitHub) -> None:
