@@ -3,12 +3,14 @@ translation (no internals leak), body limits, rate limits, access and audit logs
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
 import pytest
 
 from controller.core import rbac
+from controller.service.http.middleware import AccessLog
 from controller.service.http.routes import ENDPOINTS
 from tests.service.conftest import Harness, HarnessFactory, example_files
 from tests.service.fakes import MemorySource
@@ -238,6 +240,26 @@ def test_the_access_log_is_one_json_line_per_request(
     assert line["requestId"] == response.headers["x-request-id"]
     assert line["method"] == "GET" and line["path"] == "/api/v1/templates"
     assert line["statusCode"] == 200 and line["userId"].startswith("usr-")
+
+
+def test_the_access_log_thread_writes_every_line_in_order() -> None:
+    """The batched writer of `cloud serve` (a handler of its own): lines recorded while
+    it writes are neither lost nor reordered, and what is left is written at stop."""
+    stream = io.StringIO()
+    logger = logging.getLogger("cloud.access.test")
+    logger.propagate = False
+    logger.handlers = [logging.StreamHandler(stream)]
+    log = AccessLog(logger)
+    log.INTERVAL = 0.001  # many batches, taken while lines are still being recorded
+    log.start()
+    try:
+        for n in range(20_000):
+            log.record(1e9, f"req-{n}", None, "GET", "/health", 200, 0.1, "127.0.0.1")
+    finally:
+        log.stop()
+        logger.handlers = []
+    ids = [json.loads(line)["requestId"] for line in stream.getvalue().splitlines()]
+    assert ids == [f"req-{n}" for n in range(20_000)]
 
 
 def test_cors_is_answered_for_configured_origins_only(make_harness: HarnessFactory) -> None:
