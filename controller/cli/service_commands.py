@@ -103,6 +103,9 @@ def serve(args: argparse.Namespace) -> int:
         # realtime messages are small JSON: per-message deflate saves little on them, and
         # costs a zlib context per connection and a compression per subscriber per event
         "ws_per_message_deflate": False,
+        # no `server: uvicorn` header: it tells a scanner what runs here and nothing to a
+        # client, and it is one of the headers uvicorn checks and writes per response
+        "server_header": False,
     }
     if settings.workers > 1:
         # worker processes build their own app from the environment: hand the options on

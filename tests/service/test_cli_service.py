@@ -126,6 +126,8 @@ def test_cloud_serve_runs_example_2_over_http(served: tuple[str, Path]) -> None:
     with httpx.Client(base_url=url, timeout=10) as http:
         login = http.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD})
         assert login.status_code == 200, login.text
+        assert "server" not in login.headers  # the stack is not advertised
+        assert login.headers["x-content-type-options"] == "nosniff" and "date" in login.headers
         headers = {"Authorization": f"Bearer {login.json()['data']['accessToken']}"}
         created = http.post(
             "/api/v1/deployments",
