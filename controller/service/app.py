@@ -169,7 +169,7 @@ class ServiceApp(Starlette):
             return
         scope["app"] = self
         if self._http_stack is None:
-            stack: ASGIApp = self.router
+            stack: ASGIApp = self.router.middleware_stack  # what Router.__call__ awaits
             for cls, args, kwargs in reversed(self.user_middleware):
                 stack = cls(stack, *args, **kwargs)
             self._http_stack = stack

@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from controller.core import rbac
-from controller.service.http.middleware import AccessLog
+from controller.service.http.middleware import AccessLog, RequestCounts
 from controller.service.http.routes import ENDPOINTS
 from tests.service.conftest import Harness, HarnessFactory, example_files
 from tests.service.fakes import MemorySource
@@ -299,3 +299,19 @@ def test_an_access_line_is_the_json_of_its_fields(path: str, user: str | None) -
         "duration": 1.23,
         "client": "::1",
     }
+
+
+def test_request_counts_are_kept_per_minute() -> None:
+    """seeds/002's system metrics count per minute; the current minute is remembered
+    between requests, and a new minute starts its own counts."""
+    now = [600.0]
+    counts = RequestCounts(lambda: now[0])
+    for status in (200, 404, 200):
+        counts.record(status)
+    now[0] = 660.5  # the next minute
+    counts.record(500)
+    assert counts.minutes == {10: [3, 1], 11: [1, 1]}
+    assert counts.since(660.0) == (1, 1) and counts.since(600.0) == (4, 2)
+    now[0] = 601.0  # a clock set back: its minute's counts, not the last one's
+    counts.record(200)
+    assert counts.minutes[10] == [4, 1]

@@ -67,17 +67,24 @@ class RequestCounts:
         self.clock = clock
         self.started = clock()
         self.minutes: dict[int, list[int]] = {}
+        self._minute, self._counts = -1, [0, 0]  # the minute last counted, and its counts
 
     def record(self, status: int) -> None:
         minute = int(self.clock() // 60)
+        # the usual case: the same minute as the last request
+        counts = self._counts if minute == self._minute else self._current(minute)
+        counts[0] += 1
+        counts[1] += status >= 400
+
+    def _current(self, minute: int) -> list[int]:
         counts = self.minutes.get(minute)
         if counts is None:
             counts = self.minutes[minute] = [0, 0]
             if len(self.minutes) > self.KEEP:
                 for old in sorted(self.minutes)[: len(self.minutes) - self.KEEP]:
                     del self.minutes[old]
-        counts[0] += 1
-        counts[1] += status >= 400
+        self._minute, self._counts = minute, counts
+        return counts
 
     def since(self, epoch: float) -> tuple[int, int]:
         """(requests, errors) from `epoch` (to the minute) until now."""
