@@ -10,6 +10,7 @@ import jwt
 import pytest
 
 from controller.core import rbac
+from controller.service.http.envelope import epoch_of
 from tests.service.conftest import PASSWORD, SECRET, Harness, HarnessFactory
 
 
@@ -261,6 +262,26 @@ def test_an_expired_api_key_is_refused(harness: Harness) -> None:
     harness.sql("UPDATE api_keys SET expires_at = '2000-01-01T00:00:00.000Z'")
     response = harness.client.get("/api/v1/deployments", headers={"X-API-Key": key})
     assert response.status_code == 401 and error_code(response) == "AUTH_TOKEN_EXPIRED"
+
+
+def test_a_remembered_key_is_refused_once_it_expires(harness: Harness) -> None:
+    """The verified-key cache holds a key only until its expiry: time passing is enough,
+    with nothing changed in the store."""
+    key = harness.api_key([rbac.DEPLOYMENTS_READ])
+    listing = harness.client.get("/api/v1/auth/api-keys", headers=harness.bearer()).json()
+    expires = epoch_of(listing["data"]["apiKeys"][0]["expiresAt"])
+    for _ in range(3):  # verified, then answered from the cache
+        assert (
+            harness.client.get("/api/v1/deployments", headers={"X-API-Key": key}).status_code == 200
+        )
+    authenticator = harness.services.authenticator
+    version = harness.services.store.read_version()
+    authenticator.clock = lambda: expires - 0.5
+    assert harness.client.get("/api/v1/deployments", headers={"X-API-Key": key}).status_code == 200
+    authenticator.clock = lambda: expires + 0.001
+    response = harness.client.get("/api/v1/deployments", headers={"X-API-Key": key})
+    assert response.status_code == 401 and error_code(response) == "AUTH_TOKEN_EXPIRED"
+    assert harness.services.store.read_version() == version  # refused by time alone
 
 
 def test_a_key_cannot_carry_permissions_its_owner_lacks(harness: Harness) -> None:
