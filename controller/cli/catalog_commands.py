@@ -424,6 +424,7 @@ def schemas_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit 1 if schemas/ differs from the models (write nothing)",
     )
+    format_arguments(parser)
 
 
 def schemas(args: argparse.Namespace) -> int:
@@ -438,8 +439,17 @@ def schemas(args: argparse.Namespace) -> int:
         stale.append(relative)
         if not args.check:
             repo.write_files({relative: text})
-    if args.check and stale:
+    failed = bool(args.check and stale)
+    if args.format == "json":
+        print_json(
+            {
+                "check": args.check,
+                "stale" if args.check else "written": stale,
+                "upToDate": not stale,
+            }
+        )
+    elif failed:
         print(f"stale: {', '.join(stale)} (run `cloud schemas`)", file=sys.stderr)
-        return 1
-    print(("wrote " if stale else "up to date: ") + (", ".join(stale) or "schemas/"))
-    return 0
+    else:
+        print(("wrote " if stale else "up to date: ") + (", ".join(stale) or "schemas/"))
+    return 1 if failed else 0

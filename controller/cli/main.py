@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from controller import __version__
 from controller.cli import (
@@ -143,10 +144,18 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """Options are matched whole, never by a prefix: with prefixes, `users add --password X`
+    was silently taken as `--password-stdin`. Subcommands' parsers are of this class too
+    (argparse makes them with the parent's class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cloud", description="GitOps controller for Pulumi stacks."
-    )
+    parser = Parser(prog="cloud", description="GitOps controller for Pulumi stacks.")
     parser.add_argument("--version", action="version", version=f"cloud {__version__}")
     parser.add_argument(
         "--root",

@@ -431,6 +431,12 @@ def state_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("export", "import"))
     target_arguments(parser, stack=True)
     parser.add_argument("--file", type=Path, help="export to / import from this file")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: a result document (export: the state itself, as with text)",
+    )
 
 
 def state(args: argparse.Namespace) -> int:
@@ -457,12 +463,15 @@ def state(args: argparse.Namespace) -> int:
     except EngineError as error:
         print(f"cloud state {args.action}: {error}", file=sys.stderr)
         return 1
+    if args.format == "json":
+        print_json({"stackName": spec.stack_name, "imported": str(args.file)})
     print(f"imported {args.file} into {spec.stack_name}", file=sys.stderr)
     return 0
 
 
 def cancel_arguments(parser: argparse.ArgumentParser) -> None:
     target_arguments(parser, stack=True)
+    parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
 def cancel(args: argparse.Namespace) -> int:
@@ -470,5 +479,7 @@ def cancel(args: argparse.Namespace) -> int:
     engine = open_engine(args, repo)
     spec = stack_spec(deployment, args.stack, environment, repo_root=repo.root)
     engine.cancel(spec)
+    if args.format == "json":
+        print_json({"stackName": spec.stack_name, "released": True})
     print(f"released the lock of {spec.stack_name}", file=sys.stderr)
     return 0
