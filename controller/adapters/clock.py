@@ -6,6 +6,22 @@ import time
 from datetime import UTC, datetime
 from typing import Protocol
 
+_second: tuple[int, str] = (-1, "")
+
+
+def iso_at(epoch: float) -> str:
+    """ISO 8601 UTC with milliseconds: the format of every timestamp the API returns.
+
+    Every request stamps a few of these; the seconds part is formatted once per second.
+    """
+    global _second
+    second = int(epoch)
+    cached = _second
+    if cached[0] != second:
+        cached = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+        _second = cached
+    return f"{cached[1]}.{int((epoch - second) * 1000):03d}Z"
+
 
 class Clock(Protocol):
     def now(self) -> str: ...

@@ -21,14 +21,18 @@ from controller import __version__
 from controller.cli import (
     action_entry,
     catalog_commands,
+    edit_commands,
     init_command,
     plan_command,
     run_commands,
     service_commands,
 )
 from controller.cli.context import UsageError
+from controller.cli.edit_commands import EditFailed
 from controller.cli.output import print_problems
 from controller.core.problems import ProblemError
+from controller.edits.errors import EditError
+from controller.operations.control import OperationError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -66,6 +70,26 @@ COMMANDS: dict[str, Command] = {
         catalog_commands.show_template_arguments,
         catalog_commands.show_template,
     ),
+    "create-template": Command(
+        "create a custom template from a YAML/JSON file (POST /templates)",
+        edit_commands.document_arguments,
+        edit_commands.create_template,
+    ),
+    "update-template": Command(
+        "change fields of a template (PUT /templates/{name})",
+        edit_commands.update_template_arguments,
+        edit_commands.update_template,
+    ),
+    "delete-template": Command(
+        "delete a custom template no deployment uses",
+        edit_commands.name_arguments,
+        edit_commands.delete_template,
+    ),
+    "validate-template": Command(
+        "check a template: its stacks, dependencies and config (exit 1 when invalid)",
+        edit_commands.validate_template_arguments,
+        edit_commands.validate_template,
+    ),
     "list-stacks": Command(
         "list the stack catalog",
         catalog_commands.list_stacks_arguments,
@@ -75,6 +99,31 @@ COMMANDS: dict[str, Command] = {
         "show one stack definition",
         catalog_commands.show_stack_arguments,
         catalog_commands.show_stack,
+    ),
+    "register-stack": Command(
+        "register a stack type from its definition file (POST /stacks)",
+        edit_commands.document_arguments,
+        edit_commands.register_stack,
+    ),
+    "update-stack": Command(
+        "change fields of a stack definition (PUT /stacks/{name})",
+        edit_commands.patch_arguments,
+        edit_commands.update_stack,
+    ),
+    "unregister-stack": Command(
+        "remove a stack type nothing uses (refused while deployed, unless --force)",
+        edit_commands.unregister_arguments,
+        edit_commands.unregister_stack,
+    ),
+    "enable-environment": Command(
+        "enable an environment of a deployment (its manifest's flag)",
+        edit_commands.environment_arguments,
+        edit_commands.enable_environment,
+    ),
+    "disable-environment": Command(
+        "disable an environment of a deployment (--destroy-resources: plan the destroy)",
+        partial(edit_commands.environment_arguments, disable=True),
+        edit_commands.disable_environment,
     ),
     "schemas": Command(
         "write (or --check) the JSON Schemas in schemas/",
@@ -190,6 +239,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except ProblemError as error:
         print_problems(error.problems)
+        return EXIT_INVALID
+    except EditError as error:
+        print(f"cloud {args.command_name}: error: {error.message}", file=sys.stderr)
+        if error.suggestion:
+            print(f"  {error.suggestion}", file=sys.stderr)
+        return EXIT_USAGE if error.kind == "not_found" else EXIT_INVALID
+    except (EditFailed, OperationError) as error:
+        print(f"cloud {args.command_name}: error: {error}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
         print("cloud: interrupted", file=sys.stderr)

@@ -9,6 +9,20 @@ from controller.store.base import EventRecord, OperationRecord
 RUNNING = ("pending", "in_progress")
 KINDS = ("deploy", "destroy", "preview", "import", "sync")
 FINAL = ("success", "failed", "cancelled")
+DONE_STATUSES = {("deploy", "success"): "deployed", ("destroy", "success"): "destroyed"}
+
+
+def environment_status(enabled: bool, operation: OperationRecord | None) -> str:
+    """A deployment environment's status from its latest deploy or destroy."""
+    if operation is not None and operation.status in RUNNING:
+        return "destroying" if operation.type == "destroy" else "deploying"
+    if not enabled:
+        return "disabled"
+    if operation is None:
+        return "ready"
+    if operation.status == "failed":
+        return "failed"
+    return DONE_STATUSES.get((operation.type, operation.status), "ready")
 
 
 def event_record(message: dict[str, Any]) -> EventRecord:

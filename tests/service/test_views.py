@@ -6,15 +6,12 @@ from __future__ import annotations
 import pytest
 
 from controller.core.problems import Problem
-from controller.service.catalog_state import introduced_problems
+from controller.edits.catalog_state import introduced_problems
+from controller.edits.changes import describe_changes
+from controller.operations.records import environment_status
 from controller.service.endpoints.payloads import DeploymentListQuery
 from controller.service.endpoints.replies import DeploymentSummary, EnvironmentState
-from controller.service.endpoints.views import (
-    describe_changes,
-    environment_status,
-    paginate,
-    select_deployments,
-)
+from controller.service.endpoints.views import paginate, select_deployments
 from controller.service.http.rate_limits import FixedWindowLimiter, tier_limits
 from controller.store.base import OperationRecord
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from controller.adapters.catalog_sources import WriteOutcome
 from controller.core import rbac
 from controller.core.catalog import Deployment
 from controller.core.models import Manifest
@@ -27,7 +28,9 @@ from controller.core.scaffold import (
     render_manifest,
     scaffold_manifest,
 )
-from controller.service.catalog_state import CatalogState, WriteResult
+from controller.edits.catalog_state import CatalogState, WriteResult
+from controller.edits.changes import describe_changes, full_dict
+from controller.edits.environments import manifest_unchanged
 from controller.service.endpoints.payloads import (
     DeleteQuery,
     DeploymentCreateRequest,
@@ -49,9 +52,7 @@ from controller.service.endpoints.views import (
     checks,
     default_environment,
     deployment_detail,
-    describe_changes,
     environments_of,
-    full_dict,
     issue,
     paginate,
     problems_for_deployment,
@@ -138,10 +139,17 @@ async def write(
             check=check,
         )
     )
-    call.audit(files=sorted(changes), commit=result.outcome.commit)
-    if result.outcome.pull_request_url:
-        call.audit(pullRequest=result.outcome.pull_request_url)
+    audit_edit(call, sorted(changes), result.outcome)
     return result
+
+
+def audit_edit(call: Call, files: list[str], outcome: WriteOutcome | None) -> None:
+    """Add what a write changed to the request's audit entry (nothing if it wrote nothing)."""
+    if outcome is None:
+        return
+    call.audit(files=sorted(files), commit=outcome.commit)
+    if outcome.pull_request_url:
+        call.audit(pullRequest=outcome.pull_request_url)
 
 
 def written_status(result: WriteResult, status: int) -> int:
@@ -325,7 +333,7 @@ async def save_manifest(call: Call, deployment: Deployment, updated: Manifest) -
         {deployment.file: render_manifest(updated)},
         message=f"Update deployment {deployment_id}\n\n" + "\n".join(changes),
         deployments=[deployment_id],
-        check=lambda fresh: _unchanged(fresh, deployment),
+        check=manifest_unchanged(deployment),
     )
     return Reply(
         DeploymentUpdated(
@@ -337,17 +345,6 @@ async def save_manifest(call: Call, deployment: Deployment, updated: Manifest) -
         ),
         status=written_status(result, 200),
     )
-
-
-def _unchanged(state: CatalogState, deployment: Deployment) -> None:
-    """The manifest must still be the one the change was computed from."""
-    current = state.snapshot.deployments.get(deployment.deployment_id)
-    if current is None or current.manifest != deployment.manifest:
-        raise ApiError(
-            409,
-            "RESOURCE_CONFLICT",
-            f"deployment {deployment.deployment_id} changed meanwhile; read it again and retry",
-        )
 
 
 async def delete_deployment(call: Call) -> Reply:
@@ -377,7 +374,7 @@ async def delete_deployment(call: Call) -> Reply:
         {deployment.file: None},
         message=f"Delete deployment {deployment_id}" + (" (forced)" if query.force else ""),
         deployments=[deployment_id],
-        check=lambda fresh: _unchanged(fresh, deployment),
+        check=manifest_unchanged(deployment),
     )
     call.audit(deploymentId=deployment_id, forced=query.force)
     return Reply(

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from controller.adapters.local_repo import LocalRepo
 from controller.core import events, rbac
 from controller.core.catalog import load_snapshot
+from controller.edits.catalog_state import CatalogState
 from controller.operations.control import (
     OperationError,
     OperationRequest,
@@ -30,7 +31,6 @@ from controller.operations.control import (
 )
 from controller.operations.records import RUNNING
 from controller.operations.runner_tokens import RunnerTokenError
-from controller.service.catalog_state import CatalogState
 from controller.service.endpoints.deployments import find_deployment
 from controller.service.endpoints.operation_payloads import (
     CancelAccepted,

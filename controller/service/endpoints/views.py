@@ -19,6 +19,10 @@ from controller.core.catalog import Catalog, Deployment, manifest_file
 from controller.core.environments import environment_view
 from controller.core.graph import build_graph, critical_path_seconds, layers, template_graph
 from controller.core.problems import Problem
+from controller.edits.changes import change_data
+from controller.operations.records import DONE_STATUSES as _DONE
+from controller.operations.records import RUNNING as _RUNNING
+from controller.operations.records import environment_status
 from controller.service.endpoints.payloads import DeploymentListQuery
 from controller.service.endpoints.replies import (
     Change,
@@ -44,21 +48,6 @@ Operations = Mapping[tuple[str, str], OperationRecord]
 Times = Mapping[str, tuple[str, str]]
 
 # --- deployments ----------------------------------------------------------------------------
-
-_RUNNING = {"pending", "in_progress"}
-_DONE = {("deploy", "success"): "deployed", ("destroy", "success"): "destroyed"}
-
-
-def environment_status(enabled: bool, operation: OperationRecord | None) -> str:
-    if operation is not None and operation.status in _RUNNING:
-        return "destroying" if operation.type == "destroy" else "deploying"
-    if not enabled:
-        return "disabled"
-    if operation is None:
-        return "ready"
-    if operation.status == "failed":
-        return "failed"
-    return _DONE.get((operation.type, operation.status), "ready")
 
 
 def deployment_status(deployment: Deployment, operations: Operations) -> str:
@@ -233,34 +222,6 @@ def deployment_detail(
         stacks=stack_instances(deployment, catalog, environment) if environment else [],
         manifest=manifest.to_file_dict(),
     )
-
-
-def full_dict(model: Any) -> dict[str, Any]:
-    """A model as JSON data with every field, so defaults show in change lists."""
-    return model.model_dump(by_alias=True, mode="json", exclude_none=True)
-
-
-def describe_changes(before: Any, after: Any, path: str = "") -> list[str]:
-    """Human lines for what differs between two JSON-like values (`tags.X: a → b`)."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        lines: list[str] = []
-        for key in sorted(set(before) | set(after), key=str):
-            where = f"{path}.{key}" if path else str(key)
-            if key not in before:
-                lines.append(f"{where}: <new> → {_short(after[key])}")
-            elif key not in after:
-                lines.append(f"{where}: {_short(before[key])} → <removed>")
-            else:
-                lines += describe_changes(before[key], after[key], where)
-        return lines
-    if before != after:
-        return [f"{path or '(value)'}: {_short(before)} → {_short(after)}"]
-    return []
-
-
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # --- stacks and templates -------------------------------------------------------------------
@@ -460,13 +421,7 @@ def problems_for_deployment(
 
 
 def change_of(outcome: WriteOutcome) -> Change:
-    return Change(
-        mode=outcome.mode,
-        commit=outcome.commit,
-        branch=outcome.branch,
-        pull_request_url=outcome.pull_request_url,
-        pull_request_number=outcome.pull_request_number,
-    )
+    return Change.model_validate(change_data(outcome))
 
 
 def visible_rows(

@@ -19,8 +19,9 @@ from controller.adapters.catalog_sources import SourceConflictError, SourceError
 from controller.adapters.inventory import InventoryUnavailableError
 from controller.adapters.local_repo import RepoPathError
 from controller.core.problems import Problem, ProblemError
+from controller.edits.catalog_state import WriteRefused
+from controller.edits.errors import DocumentInvalid, EditError
 from controller.operations.control import OperationError
-from controller.service.catalog_state import WriteRefused
 from controller.store.base import StoreConflictError, StoreError
 
 # Seed codes (seeds/001, "Common Error Codes") and the few this service adds.
@@ -182,6 +183,22 @@ def _operation(error: OperationError) -> ApiError:
 
 
 TRANSLATIONS[OperationError] = _operation
+
+_EDIT_STATUS = {
+    "not_found": (404, RESOURCE_NOT_FOUND),
+    "exists": (409, RESOURCE_ALREADY_EXISTS),
+    "conflict": (409, RESOURCE_CONFLICT),
+}
+
+
+def _edit(error: EditError) -> ApiError:
+    status, code = _EDIT_STATUS[error.kind]
+    return ApiError(status, code, error.message, details=error.details,
+                    suggestion=error.suggestion)  # fmt: skip
+
+
+TRANSLATIONS[EditError] = _edit
+TRANSLATIONS[DocumentInvalid] = lambda error: problems_error(error.problems, status=400)
 TRANSLATIONS[CallbackRefusedError] = lambda error: ApiError(
     400, VALIDATION_INVALID_FORMAT, f"webhookUrl: {error}", details={"field": "webhookUrl"}
 )

@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from controller.core import rbac
 from controller.core.models import DEPLOYMENT_ID_PATTERN, ENVIRONMENT_PATTERN, STACK_NAME_PATTERN
+from controller.edits.catalog_state import CatalogState
 from controller.service.auth.authentication import Authenticator, Principal
-from controller.service.catalog_state import CatalogState
 from controller.service.http.errors import (
     AUTH_INVALID_TOKEN,
     AUTHZ_FORBIDDEN,

@@ -1,0 +1,171 @@
+"""Operations the CLI runs, recorded in the local store like the service's own.
+
+On a laptop `cloud deploy` is the operation: it takes the deployment environment's lock
+in the store the service uses (`.cloud/cloud.db`, or `CLOUD_DATABASE` / `CLOUD_DATA_DIR`),
+so a CLI deploy and a deploy through `cloud serve` of the same environment never run at
+once; its events go through the same `Recorder`, so `cloud logs`, `cloud status` and the
+service's endpoints show them; and it ends once, with its result. A run whose process was
+killed is found by the next start (its owner's pid is gone) and reported as interrupted,
+as the service's local dispatcher does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controller.adapters.clock import iso_at
+from controller.core import events
+from controller.engines.base import Engine
+from controller.operations.control import OperationInProgressError, new_operation_id
+from controller.operations.local import RESULT_KEYS, LocalDispatcher
+from controller.operations.owners import local_owner, owner_liveness
+from controller.operations.recorder import Recorder
+from controller.store.base import LockRecord, OperationRecord, Store
+from controller.store.sqlite import open_store
+
+DISPATCHER = "cli"
+LEASE_SECONDS = 24 * 3600  # a CLI run renews nothing; its owner's pid tells whether it lives
+
+
+def store_path(root: Path, env: Mapping[str, str] | None = None) -> Path:
+    """Where the service keeps its store by default, for the checkout `root`."""
+    env = os.environ if env is None else env
+    if env.get("CLOUD_DATABASE"):
+        return Path(env["CLOUD_DATABASE"])
+    data_dir = Path(env["CLOUD_DATA_DIR"]) if env.get("CLOUD_DATA_DIR") else root / ".cloud"
+    return data_dir / "cloud.db"
+
+
+@contextlib.contextmanager
+def local_store(root: Path, env: Mapping[str, str] | None = None) -> Iterator[Store]:
+    store = open_store(store_path(root, env))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@dataclass
+class RecordedRun:
+    """One CLI operation in the store: started (lock taken), its events, its end."""
+
+    store: Store
+    operation: OperationRecord
+    recorder: Recorder
+    lock: LockRecord
+
+    def subscriber(self, message: dict[str, Any]) -> None:
+        """The executor's events, recorded as they happen (the start already is)."""
+        kind = message["type"]
+        if kind == events.OPERATION_STARTED:
+            return
+        if kind == events.OPERATION_COMPLETED:
+            data = message["data"]
+            patch = {"result": {key: data[key] for key in RESULT_KEYS if key in data}}
+            self.recorder.finish(
+                self.operation.id, data["status"], message=message, payload_patch=patch
+            )
+            return
+        self.recorder.append(message)
+
+    def finish(self, status: str, *, result: dict[str, Any] | None = None, **data: Any) -> None:
+        """End it (if the executor's own `operation.completed` did not already)."""
+        self.recorder.finish(
+            self.operation.id,
+            status,
+            payload_patch={"result": result} if result is not None else None,
+            **data,
+        )
+
+    def append(self, kind: str, **data: Any) -> None:
+        self.recorder.append(
+            events.event(
+                kind,
+                self.recorder.now(),
+                deploymentId=self.operation.deployment_id,
+                environment=self.operation.environment,
+                operationId=self.operation.id,
+                **data,
+            )
+        )
+
+
+def start_run(
+    store: Store,
+    *,
+    deployment_id: str,
+    environment: str,
+    kind: str,
+    started_by: str,
+    payload: dict[str, Any],
+    engine: Callable[[], Engine],
+    deployment: Callable[[str], Any],
+    repo_root: Path,
+    started: Mapping[str, Any] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> RecordedRun:
+    """Take the environment's lock and record the operation with its `operation.started`
+    (`started`: more of that message's data). `OperationInProgressError` if another live
+    operation holds it; one whose process is gone is reported interrupted first."""
+    recorder = Recorder(store, now=lambda: iso_at(clock()))
+    owner = local_owner()
+    holder = store.get_lock(deployment_id, environment)
+    if holder is not None and owner_liveness(holder.owner.removeprefix("api:"), me=owner) == "dead":
+        LocalDispatcher(
+            store,
+            recorder,
+            engine=engine,
+            deployment=deployment,
+            repo_root=repo_root,
+            clock=clock,
+            iso=iso_at,
+            owner=owner,
+        ).recover(only=holder.operation_id)
+    epoch = clock()
+    now = iso_at(epoch)
+    operation_id = new_operation_id()
+    record = OperationRecord(
+        id=operation_id,
+        deployment_id=deployment_id,
+        environment=environment,
+        type=kind,
+        status="in_progress",
+        created_at=now,
+        updated_at=now,
+        created_by=started_by,
+        started_at=now,
+        payload={"dispatcher": DISPATCHER, **payload},
+    )
+    lock = LockRecord(
+        deployment_id, environment, operation_id, owner, now, iso_at(epoch + LEASE_SECONDS)
+    )
+    message = events.event(
+        events.OPERATION_STARTED,
+        now,
+        deploymentId=deployment_id,
+        environment=environment,
+        operationId=operation_id,
+        operationType=kind,
+        startedBy=started_by,
+        **dict(started or {}),
+    )
+    taken = recorder.start(record, lock, message)
+    if taken != lock:
+        raise OperationInProgressError(taken)
+    return RecordedRun(store, record, recorder, lock)
+
+
+def cli_user() -> str:
+    """Who started a CLI run: the OS user (what `startedBy` shows)."""
+    import getpass
+
+    try:
+        return f"{getpass.getuser()} (cli)"
+    except (KeyError, OSError):  # no user name for this uid (a container)
+        return "cli"
