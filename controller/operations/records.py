@@ -58,3 +58,17 @@ def operation_view(operation: OperationRecord) -> dict[str, Any]:
         "startedBy": operation.created_by,
         "stacks": payload.get("stacks", []),
     }
+
+
+def event_data(record: EventRecord) -> dict[str, Any]:
+    """The `data` of an event's message: its payload, with the ids the store recorded.
+
+    The record's deployment and operation are authoritative (set by the service, not by
+    whoever sent the payload), so an event can only ever reach its own deployment's
+    channels. A purely computational function.
+    """
+    return {
+        **record.payload,
+        "deploymentId": record.deployment_id,
+        "operationId": record.operation_id,
+    }

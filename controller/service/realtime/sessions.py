@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from controller.operations.records import event_data
 from controller.service.auth.authentication import Principal
 from controller.service.http.envelope import iso_at
 from controller.service.http.errors import (
@@ -58,7 +59,7 @@ from controller.service.realtime.access import (
     refusal,
     resolve,
 )
-from controller.service.realtime.hub import Delivery, event_data, recent_events
+from controller.service.realtime.hub import Delivery, recent_events
 
 logger = logging.getLogger("cloud.realtime")
 
