@@ -10,6 +10,17 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Where the CLI records its operations and whom `cloud logs` asks: never a developer's own
+LOCAL_STATE_VARIABLES = ("CLOUD_DATABASE", "CLOUD_DATA_DIR", "CLOUD_URL", "CLOUD_API_KEY")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_local_state_from_the_environment():
+    with pytest.MonkeyPatch.context() as patch:
+        for name in LOCAL_STATE_VARIABLES:
+            patch.delenv(name, raising=False)
+        yield
+
 
 MINI_FILES = {
     "stacks/net/stack.yaml": """\

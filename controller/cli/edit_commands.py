@@ -189,8 +189,10 @@ def _report(args: argparse.Namespace, edit: Edit, data: dict[str, Any], verb: st
         print(f"{edit.name}: nothing to change")
         return 0
     how = f"committed {outcome.commit[:12]}" if outcome.commit else "not committed: see --commit"
-    print(f"{verb} {edit.name}: {'removed' if verb.startswith(('un', 'del')) else 'wrote'} "
-          f"{edit.path} ({how})")  # fmt: skip
+    print(
+        f"{verb} {edit.name}: {'removed' if verb.startswith(('un', 'del')) else 'wrote'} "
+        f"{edit.path} ({how})"
+    )
     for line in edit.changes:
         print(f"  {line}")
     for warning in edit.warnings:
@@ -239,8 +241,8 @@ def unregister_stack(args: argparse.Namespace) -> int:
 
 def _fields(args: argparse.Namespace) -> dict[str, Any]:
     fields: dict[str, Any] = _mapping(args.file)[0] if args.file else {}
-    for option, name in (("display_name", "displayName"), ("description", "description"),
-                         ("version", "version")):  # fmt: skip
+    options = {"display_name": "displayName", "description": "description", "version": "version"}
+    for option, name in options.items():
         value = getattr(args, option, None)
         if value is not None:
             fields[name] = value
@@ -330,8 +332,10 @@ def _toggle(args: argparse.Namespace, *, enabled: bool) -> int:
     if plan is not None and args.format == "text":
         stacks = [name for layer in plan["layers"] for name in layer]
         if stacks:
-            print(f"destroy plan ({len(stacks)} deployed stack(s), reverse layer order): "
-                  + "; ".join(", ".join(layer) for layer in plan["layers"]))  # fmt: skip
+            print(
+                f"destroy plan ({len(stacks)} deployed stack(s), reverse layer order): "
+                + "; ".join(", ".join(layer) for layer in plan["layers"])
+            )
             print(f"to destroy them: {plan['command']}")
         else:
             print(f"nothing of {deployment.deployment_id} is deployed in {args.environment}")

@@ -1,7 +1,8 @@
 """`cloud`: the command table, global options and exit codes.
 
 Exit codes: 0 ok; 1 invalid input found (or an operation failed); 2 usage error (bad
-arguments, unknown deployment or environment, missing tool). Each command lives in a
+arguments, unknown deployment or environment, missing tool); `cloud drift` alone adds 3:
+drift found. Each command lives in a
 module of its own and is registered here, in one table.
 """
 
@@ -21,11 +22,14 @@ from controller import __version__
 from controller.cli import (
     action_entry,
     catalog_commands,
+    drift_commands,
     edit_commands,
     init_command,
+    logs_command,
     plan_command,
     run_commands,
     service_commands,
+    status_command,
 )
 from controller.cli.context import UsageError
 from controller.cli.edit_commands import EditFailed
@@ -33,6 +37,7 @@ from controller.cli.output import print_problems
 from controller.core.problems import ProblemError
 from controller.edits.errors import EditError
 from controller.operations.control import OperationError
+from controller.store.base import StoreError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -160,6 +165,31 @@ COMMANDS: dict[str, Command] = {
         run_commands.run_stack_arguments,
         run_commands.run_stack,
     ),
+    "refresh": Command(
+        "read what really exists; report drift per stack (--preview-only: change no state)",
+        drift_commands.refresh_arguments,
+        drift_commands.refresh,
+    ),
+    "drift": Command(
+        "check every deployed environment for drift (exit 3 when found)",
+        drift_commands.drift_arguments,
+        drift_commands.drift,
+    ),
+    "sim": Command(
+        "edit or delete resources in the simulated engine's cloud (to try drift)",
+        drift_commands.sim_arguments,
+        drift_commands.sim,
+    ),
+    "status": Command(
+        "what is deployed, per stack: status, last deploy, resources, drift",
+        status_command.arguments,
+        status_command.run,
+    ),
+    "logs": Command(
+        "a deployment's operation log (local store, or --url); --follow streams",
+        logs_command.arguments,
+        logs_command.run,
+    ),
     "outputs": Command(
         "show stack outputs (secrets masked)",
         run_commands.outputs_arguments,
@@ -245,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if error.suggestion:
             print(f"  {error.suggestion}", file=sys.stderr)
         return EXIT_USAGE if error.kind == "not_found" else EXIT_INVALID
+    except StoreError as error:
+        print(f"cloud {args.command_name}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except (EditFailed, OperationError) as error:
         print(f"cloud {args.command_name}: error: {error}", file=sys.stderr)
         return EXIT_INVALID

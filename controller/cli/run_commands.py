@@ -4,10 +4,12 @@ a CI job runs), outputs, state export/import, and cancel (release a stale lock).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,10 @@ from controller.execution.preparation import (
     prepare_deploy,
 )
 from controller.execution.specs import stack_spec
+from controller.operations.control import operation_payload
+from controller.operations.drift import latest_drift, refreshed_drift
+from controller.operations.planning import announce_deploy, announce_destroy
+from controller.operations.recorded_runs import RecordedRun, cli_user, local_store, start_run
 
 # --- shared arguments and helpers ---------------------------------------------------------
 
@@ -95,7 +101,7 @@ def head_commit(root: Path) -> str | None:
         return None
 
 
-def _patterns(value: str | None) -> tuple[str, ...]:
+def stack_patterns(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
@@ -116,7 +122,7 @@ def run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="show the programs' log lines")
 
 
-def _subscribers(args: argparse.Namespace, stacks: list[tuple[str, int]], title: str) -> Any:
+def display_subscribers(args: argparse.Namespace, stacks: list[tuple[str, int]], title: str) -> Any:
     """The display (live table on a terminal, plain lines otherwise) and the events file."""
     subscribers: list[Any] = []
     live = None
@@ -148,6 +154,36 @@ def _run(executor_call: Any, live: LiveProgress | None) -> OperationReport:
         return executor_call()
 
 
+@contextlib.contextmanager
+def recorded(
+    repo: LocalRepo,
+    deployment: Deployment,
+    environment: str,
+    kind: str,
+    engine: Engine,
+    *,
+    payload: dict[str, Any],
+    started: dict[str, Any] | None = None,
+) -> Iterator[RecordedRun]:
+    """The operation in the local store (`cloud logs`, `cloud status` and the service see
+    it), holding the environment's lock while it runs; ended as failed if it crashed."""
+    with local_store(repo.root) as store:
+        run = start_run(
+            store,
+            deployment_id=deployment.deployment_id,
+            environment=environment,
+            kind=kind,
+            started_by=cli_user(),
+            payload=payload,
+            engine=lambda: engine,
+            deployment=lambda _: deployment,
+            repo_root=repo.root,
+            started={"simulated": engine.simulated or None, **(started or {})},
+        )
+        with run.until_done():
+            yield run
+
+
 def _print_report(args: argparse.Namespace, report: OperationReport) -> None:
     if args.format == "json":
         print_json(report.to_dict())
@@ -167,6 +203,12 @@ def deploy_arguments(parser: argparse.ArgumentParser, *, single: bool = False) -
     parser.add_argument(
         "--no-smart-skip", action="store_true", help="run every stack, changed or not"
     )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="refresh the deployed stacks first (the state takes what the cloud has), then "
+        "deploy: the drifted stacks run and the cloud comes back to the program",
+    )
     run_arguments(parser)
 
 
@@ -177,8 +219,30 @@ def deploy(args: argparse.Namespace) -> int:
             f"environment {environment} of {deployment.deployment_id} is disabled "
             "in its manifest; enable it to deploy there"
         )
-    patterns = (args.stack,) if getattr(args, "stack", None) else _patterns(args.stacks)
+    patterns = (args.stack,) if getattr(args, "stack", None) else stack_patterns(args.stacks)
     engine = open_engine(args, repo)
+    drifted = None
+    if args.refresh and engine.list_instances(deployment.deployment_id, environment):
+        # (drift_commands builds on this module: imported here, not at the top)
+        from controller.cli.drift_commands import drifted_stacks, run_refresh
+        from controller.core.drift import render_refresh_text
+
+        refreshed = run_refresh(
+            args, repo, snapshot, deployment, environment, engine, preview_only=args.preview
+        )
+        if args.format == "text":
+            sys.stderr.write(render_refresh_text(refreshed.to_dict(), preview_only=args.preview))
+        if refreshed.exit_code:
+            print("the refresh failed: nothing was deployed", file=sys.stderr)
+            if args.format == "json":
+                print_json(refreshed.to_dict())
+            return refreshed.exit_code
+        drifted = drifted_stacks(refreshed)
+    with local_store(repo.root) as store:
+        checks = latest_drift(store, deployment.deployment_id, environment)
+    refreshed_states = refreshed_drift(checks)
+    if not args.refresh:
+        _note_unrepaired_drift(checks)
     try:
         job = prepare_deploy(
             snapshot.catalog,
@@ -187,28 +251,45 @@ def deploy(args: argparse.Namespace) -> int:
             engine=engine,
             file_ids=repo.stack_file_ids(),
             repo_root=repo.root,
-            selection=Selection(patterns, args.force),
+            selection=Selection(patterns, args.force, drifted, refreshed_states),
         )
     except SelectionError as error:
         raise UsageError(str(error)) from None
     if args.format == "text":
         sys.stderr.write(render_plan_text([job.plan], simulated=engine.simulated))
-    settings = RunSettings(
-        operation_id=new_operation_id(),
-        parallel=args.parallel,
-        continue_on_error=args.continue_on_error,
-        smart_skip=not args.no_smart_skip,
-        commit=head_commit(repo.root),
-    )
+    smart_skip = not args.no_smart_skip
+    commit = head_commit(repo.root)
     verb = "preview" if args.preview else "deploy"
-    subscribers, live = _subscribers(
-        args,
-        [(e.stack, e.layer) for e in job.plan.entries],
-        f"{verb} {deployment.deployment_id} / {environment}"
-        + (" (simulated)" if engine.simulated else ""),
+    payload = operation_payload(
+        announce_deploy(job.plan, smart_skip=smart_skip and not args.force),
+        {
+            "preview": args.preview,
+            "parallel": args.parallel,
+            "force": args.force,
+            "continueOnError": args.continue_on_error,
+            "smartSkip": smart_skip,
+            "stackFilter": list(patterns),
+        },
+        commit=commit,
+        simulated=engine.simulated,
     )
-    executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
-    report = _run(lambda: executor.deploy(job, preview=args.preview), live)
+    with recorded(repo, deployment, environment, verb, engine, payload=payload) as run:
+        settings = RunSettings(
+            operation_id=run.operation.id,
+            parallel=args.parallel,
+            continue_on_error=args.continue_on_error,
+            smart_skip=smart_skip,
+            commit=commit,
+        )
+        subscribers, live = display_subscribers(
+            args,
+            [(e.stack, e.layer) for e in job.plan.entries],
+            f"{verb} {deployment.deployment_id} / {environment}"
+            + (" (simulated)" if engine.simulated else ""),
+        )
+        subscribers.append(run.subscriber)
+        executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
+        report = _run(lambda: executor.deploy(job, preview=args.preview), live)
     _print_report(args, report)
     for removal in job.plan.removals:
         print(
@@ -218,6 +299,17 @@ def deploy(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return report.exit_code
+
+
+def _note_unrepaired_drift(checks: dict[str, dict[str, Any]]) -> None:
+    """A preview-only check found drift: a deploy that does not refresh leaves it there."""
+    for stack, check in sorted(checks.items()):
+        if check["driftDetected"] and check["previewOnly"]:
+            print(
+                f"note: the drift check of {check['checkedAt']} found {stack} drifted; a deploy "
+                "without --refresh does not read the cloud and leaves it so",
+                file=sys.stderr,
+            )
 
 
 # --- destroy ------------------------------------------------------------------------------
@@ -238,7 +330,7 @@ def destroy_arguments(parser: argparse.ArgumentParser, *, single: bool = False) 
 
 def destroy(args: argparse.Namespace) -> int:
     repo, snapshot, deployment, environment = valid_target(args)
-    patterns = (args.stack,) if getattr(args, "stack", None) else _patterns(args.stacks)
+    patterns = (args.stack,) if getattr(args, "stack", None) else stack_patterns(args.stacks)
     engine = open_engine(args, repo)
     try:
         graph = destroy_graph(
@@ -248,18 +340,36 @@ def destroy(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     if not args.yes:
         _confirm(deployment.deployment_id, environment, sorted(graph.nodes))
-    settings = RunSettings(
-        operation_id=new_operation_id(),
-        parallel=args.parallel,
-        continue_on_error=args.continue_on_error,
+    deployed = engine.list_instances(deployment.deployment_id, environment)
+    durations = {
+        name: snapshot.catalog.stacks[name].estimated_duration
+        for name in graph.nodes
+        if name in snapshot.catalog.stacks
+    }
+    payload = operation_payload(
+        announce_destroy(graph, deployed=deployed, durations=durations),
+        {
+            "parallel": args.parallel,
+            "continueOnError": args.continue_on_error,
+            "stackFilter": list(patterns),
+        },
+        commit=head_commit(repo.root),
+        simulated=engine.simulated,
     )
-    subscribers, live = _subscribers(
-        args,
-        [(name, 0) for name in graph.nodes],
-        f"destroy {deployment.deployment_id} / {environment}",
-    )
-    executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
-    report = _run(lambda: executor.destroy(deployment, environment, graph), live)
+    with recorded(repo, deployment, environment, "destroy", engine, payload=payload) as run:
+        settings = RunSettings(
+            operation_id=run.operation.id,
+            parallel=args.parallel,
+            continue_on_error=args.continue_on_error,
+        )
+        subscribers, live = display_subscribers(
+            args,
+            [(name, 0) for name in graph.nodes],
+            f"destroy {deployment.deployment_id} / {environment}",
+        )
+        subscribers.append(run.subscriber)
+        executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
+        report = _run(lambda: executor.destroy(deployment, environment, graph), live)
     _print_report(args, report)
     return report.exit_code
 
@@ -308,7 +418,9 @@ def run_stack(args: argparse.Namespace) -> int:
         commit=head_commit(repo.root),
         parallel=1,
     )
-    subscribers, _ = _subscribers(argparse.Namespace(**{**vars(args), "format": "json"}), [], "")
+    subscribers, _ = display_subscribers(
+        argparse.Namespace(**{**vars(args), "format": "json"}), [], ""
+    )
     reporter = _reporter(args)
     if reporter is not None:
         subscribers.append(reporter)

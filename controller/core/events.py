@@ -1,7 +1,8 @@
 """The operation events of the API seeds, as plain dicts.
 
 `operation.started`, `stack.started`, `stack.progress`, `stack.completed`, `stack.failed`,
-`operation.completed` and `log`: the executor emits them, the CLI shows them, the service
+`operation.completed` and `log`, and ours, `drift.detected` (a refresh found a stack's
+resources not as recorded): the executor emits them, the CLI shows them, the service
 stores them and relays them over WebSocket and SSE. Each carries the deployment, the
 operation and (where it applies) the stack and environment, so any subscriber can route
 it to the seeds' channels. The caller passes the timestamp: no clock here.
@@ -19,6 +20,7 @@ STACK_COMPLETED = "stack.completed"
 STACK_FAILED = "stack.failed"
 OPERATION_COMPLETED = "operation.completed"
 LOG = "log"
+DRIFT_DETECTED = "drift.detected"  # ours: a refresh found a stack's cloud not as recorded
 EVENT_TYPES = (
     OPERATION_STARTED,
     STACK_STARTED,
@@ -27,6 +29,7 @@ EVENT_TYPES = (
     STACK_FAILED,
     OPERATION_COMPLETED,
     LOG,
+    DRIFT_DETECTED,
 )
 # What a CI runner may report of a stack event besides its type and stack (seeds/004):
 # the runner sends only these, and the service keeps only these

@@ -103,12 +103,14 @@ def plan_environment(
     selected: Iterable[str] | None = None,
     force: bool = False,
     baseline: str = "last deploy",
+    drifted: Mapping[str, str] | None = None,
 ) -> EnvironmentPlan:
     """The static plan of one deployment environment.
 
     `previous` maps each stack to what it is compared with; `deployed` names the stacks
     that hold state (to find removals); `selected` limits the plan to some stacks (others
-    are *excluded*); `force` marks every selected stack changed.
+    are *excluded*); `force` marks every selected stack changed; `drifted` (stack →
+    what a refresh found) marks those changed too: their cloud is not what they declare.
     """
     graph = build_graph(view)
     ordered = view_layers(view)
@@ -130,6 +132,8 @@ def plan_environment(
             status, reasons = "new", [f"no {baseline} recorded"]
         elif force:
             status, reasons = "changed", ["forced"]
+        elif drifted and name in drifted:
+            status, reasons = "changed", [f"drift found by the refresh: {drifted[name]}"]
         elif before.fingerprint != current.value:
             status, reasons = "changed", explain_difference(before.components, current.components)
         elif upstream_moving:

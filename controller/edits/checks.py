@@ -42,8 +42,12 @@ def problem_data(problem: Problem) -> dict[str, Any]:
 
 def check_data(name: str, failing: list[Problem], passed: str) -> dict[str, Any]:
     if failing:
-        return {"name": name, "status": "failed", "message": failing[0].message,
-                "details": {"problems": len(failing)}}  # fmt: skip
+        return {
+            "name": name,
+            "status": "failed",
+            "message": failing[0].message,
+            "details": {"problems": len(failing)},
+        }
     return {"name": name, "status": "passed", "message": passed, "details": {}}
 
 

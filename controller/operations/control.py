@@ -31,6 +31,7 @@ from controller.execution.preparation import (
     destroy_graph,
     prepare_deploy,
 )
+from controller.operations.drift import latest_drift, refreshed_drift
 from controller.operations.planning import Announced, announce_deploy, announce_destroy
 from controller.operations.recorder import Recorder
 from controller.operations.records import FINAL, RUNNING, message_of, operation_view
@@ -170,6 +171,21 @@ def new_operation_id() -> str:
     return f"op-{secrets.token_hex(6)}"
 
 
+def operation_payload(
+    announced: Announced, options: dict[str, Any], *, commit: str | None, simulated: bool
+) -> dict[str, Any]:
+    """What an operation's record says it will do (its stacks, what it skips, why)."""
+    return {
+        "request": options,
+        "stacks": announced.planned,
+        "toRun": [item["name"] for item in announced.run],
+        "skipped": announced.skipped,
+        "estimatedDuration": announced.estimated_duration,
+        "commit": commit,
+        "simulated": simulated,
+    }
+
+
 def status_url(deployment_id: str, operation_id: str) -> str:
     return f"/api/v1/deployments/{deployment_id}/operations/{operation_id}"
 
@@ -268,7 +284,13 @@ class Operations:
                 engine=engine,
                 file_ids=source.file_ids(),
                 repo_root=source.root,
-                selection=Selection(patterns, request.force),
+                selection=Selection(
+                    patterns,
+                    request.force,
+                    refreshed=refreshed_drift(
+                        latest_drift(self.store, request.deployment_id, request.environment)
+                    ),
+                ),
             )
         except EngineError as error:
             raise backend_unreadable(error) from None
@@ -330,13 +352,12 @@ class Operations:
         dispatcher = self.dispatcher
         payload: dict[str, Any] = {
             "dispatcher": dispatcher.name,
-            "request": request.options(),
-            "stacks": announced.planned,
-            "toRun": [item["name"] for item in announced.run],
-            "skipped": announced.skipped,
-            "estimatedDuration": announced.estimated_duration,
-            "commit": prepared.commit,
-            "simulated": prepared.engine.simulated,
+            **operation_payload(
+                announced,
+                request.options(),
+                commit=prepared.commit,
+                simulated=prepared.engine.simulated,
+            ),
         }
         for key, value in (
             ("webhookUrl", request.webhook_url),

@@ -100,6 +100,11 @@ MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
     events.STACK_FAILED: _stack_failed,
     events.OPERATION_COMPLETED: _operation_completed,
     events.LOG: lambda d: str(d.get("message", "")),
+    events.DRIFT_DETECTED: lambda d: (
+        f"drift detected in stack {_stack(d)}: {len(d.get('resources') or [])} resource(s) "
+        f"{'gone' if d.get('status') == 'gone' else 'not as recorded'}"
+        + (" (simulated)" if d.get("simulated") else "")
+    ),
 }
 
 
@@ -111,6 +116,8 @@ def level_of(record: EventRecord) -> str:
         return level if level in LEVELS else "info"
     if record.type == events.STACK_FAILED:
         return "error"
+    if record.type == events.DRIFT_DETECTED:
+        return "warn"
     if record.type == events.STACK_PROGRESS:
         return "debug"
     if record.type == events.OPERATION_COMPLETED:
@@ -126,6 +133,7 @@ _FIXED_LEVELS = {
     events.STACK_STARTED: "info",
     events.STACK_COMPLETED: "info",
     events.STACK_FAILED: "error",
+    events.DRIFT_DETECTED: "warn",
 }
 
 

@@ -26,7 +26,7 @@ from controller.operations.control import OperationInProgressError, new_operatio
 from controller.operations.local import RESULT_KEYS, LocalDispatcher
 from controller.operations.owners import local_owner, owner_liveness
 from controller.operations.recorder import Recorder
-from controller.store.base import LockRecord, OperationRecord, Store
+from controller.store.base import LockRecord, OperationRecord, Store, StoreError
 from controller.store.sqlite import open_store
 
 DISPATCHER = "cli"
@@ -44,7 +44,13 @@ def store_path(root: Path, env: Mapping[str, str] | None = None) -> Path:
 
 @contextlib.contextmanager
 def local_store(root: Path, env: Mapping[str, str] | None = None) -> Iterator[Store]:
-    store = open_store(store_path(root, env))
+    """The local store, opened (created and migrated if new) for the length of a command;
+    `StoreError` naming the file when it cannot be."""
+    path = store_path(root, env)
+    try:
+        store = open_store(path)
+    except StoreError as error:
+        raise StoreError(f"cannot open the operation store {path}: {error}") from None
     try:
         yield store
     finally:
@@ -83,17 +89,18 @@ class RecordedRun:
             **data,
         )
 
-    def append(self, kind: str, **data: Any) -> None:
-        self.recorder.append(
-            events.event(
-                kind,
-                self.recorder.now(),
-                deploymentId=self.operation.deployment_id,
-                environment=self.operation.environment,
-                operationId=self.operation.id,
-                **data,
-            )
-        )
+    @contextlib.contextmanager
+    def until_done(self) -> Iterator[RecordedRun]:
+        """Around the run: if it ends without its `operation.completed` (a crash, an
+        interrupt), it is recorded as failed, with why; never left running."""
+        failure = "ended without a result"
+        try:
+            yield self
+        except BaseException as error:
+            failure = f"{type(error).__name__}: {error}"
+            raise
+        finally:  # a no-op once the executor's operation.completed ended it
+            self.finish("failed", error={"code": "OPERATION_FAILED", "message": failure})
 
 
 def start_run(
@@ -109,14 +116,19 @@ def start_run(
     repo_root: Path,
     started: Mapping[str, Any] | None = None,
     clock: Callable[[], float] = time.time,
+    recorder: Recorder | None = None,
+    owner: str | None = None,
+    dispatcher: str = DISPATCHER,
 ) -> RecordedRun:
     """Take the environment's lock and record the operation with its `operation.started`
     (`started`: more of that message's data). `OperationInProgressError` if another live
-    operation holds it; one whose process is gone is reported interrupted first."""
-    recorder = Recorder(store, now=lambda: iso_at(clock()))
-    owner = local_owner()
+    operation holds it; one whose process is gone is reported interrupted first. The
+    service passes its own recorder (which wakes its listeners) and lock owner."""
+    recorder = recorder or Recorder(store, now=lambda: iso_at(clock()))
+    owner = owner or local_owner()
     holder = store.get_lock(deployment_id, environment)
-    if holder is not None and owner_liveness(holder.owner.removeprefix("api:"), me=owner) == "dead":
+    me = owner.removeprefix("api:")
+    if holder is not None and owner_liveness(holder.owner.removeprefix("api:"), me=me) == "dead":
         LocalDispatcher(
             store,
             recorder,
@@ -125,7 +137,7 @@ def start_run(
             repo_root=repo_root,
             clock=clock,
             iso=iso_at,
-            owner=owner,
+            owner=me,
         ).recover(only=holder.operation_id)
     epoch = clock()
     now = iso_at(epoch)
@@ -140,7 +152,7 @@ def start_run(
         updated_at=now,
         created_by=started_by,
         started_at=now,
-        payload={"dispatcher": DISPATCHER, **payload},
+        payload={"dispatcher": dispatcher, **payload},
     )
     lock = LockRecord(
         deployment_id, environment, operation_id, owner, now, iso_at(epoch + LEASE_SECONDS)

@@ -7,7 +7,7 @@ from typing import Any
 from controller.store.base import EventRecord, OperationRecord
 
 RUNNING = ("pending", "in_progress")
-KINDS = ("deploy", "destroy", "preview", "import", "sync")
+KINDS = ("deploy", "destroy", "preview", "import", "sync", "refresh")
 FINAL = ("success", "failed", "cancelled")
 DONE_STATUSES = {("deploy", "success"): "deployed", ("destroy", "success"): "destroyed"}
 

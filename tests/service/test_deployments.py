@@ -46,6 +46,7 @@ def test_example_2_create_list_get_validate_with_an_api_key(harness: Harness) ->
         "layer": 1,
         "status": "pending",
         "dependencies": [],
+        "driftDetected": None,  # never checked
     }
     assert len(data["stacks"]) == 16
     assert data["change"]["mode"] == "commit" and data["change"]["commit"]

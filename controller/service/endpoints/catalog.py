@@ -78,8 +78,11 @@ async def _edit(call: Call, work: Any, *args: Any, **options: Any) -> Edit:
 
 def _reply(call: Call, model: Any, data: Any, edit: Edit, status: int, **extra: Any) -> Reply:
     written = 202 if edit.proposed else status
-    return Reply(model.model_validate(data(edit, at=call.services.now(), by=call.user.username)),
-                 status=written, **extra)  # fmt: skip
+    return Reply(
+        model.model_validate(data(edit, at=call.services.now(), by=call.user.username)),
+        status=written,
+        **extra,
+    )
 
 
 # --- stacks ---------------------------------------------------------------------------------
@@ -143,8 +146,14 @@ async def unregister_stack(call: Call) -> Reply:
         force=query.force,
         inventory=call.services.inventory,
     )
-    return _reply(call, StackUnregistered, edits.stack_unregistered, edit, 200,
-                  message="Stack unregistered successfully")  # fmt: skip
+    return _reply(
+        call,
+        StackUnregistered,
+        edits.stack_unregistered,
+        edit,
+        200,
+        message="Stack unregistered successfully",
+    )
 
 
 # --- templates ------------------------------------------------------------------------------
@@ -179,8 +188,14 @@ async def update_template(call: Call) -> Reply:
 
 async def delete_template(call: Call) -> Reply:
     edit = await _edit(call, edits.delete_template, call.params["template_name"])
-    return _reply(call, TemplateDeleted, edits.template_deleted, edit, 200,
-                  message="Template deleted successfully")  # fmt: skip
+    return _reply(
+        call,
+        TemplateDeleted,
+        edits.template_deleted,
+        edit,
+        200,
+        message="Template deleted successfully",
+    )
 
 
 _WRITE_ERRORS = (409, 422, 502)

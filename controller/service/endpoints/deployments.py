@@ -31,6 +31,7 @@ from controller.core.scaffold import (
 from controller.edits.catalog_state import CatalogState, WriteResult
 from controller.edits.changes import describe_changes, full_dict
 from controller.edits.environments import manifest_unchanged
+from controller.operations.drift import latest_drift
 from controller.service.endpoints.payloads import (
     DeleteQuery,
     DeploymentCreateRequest,
@@ -269,12 +270,20 @@ async def get_deployment(call: Call) -> Reply:
     environment = query.environment or default_environment(deployment)
     if environment is not None and environment not in deployment.manifest.environments:
         raise not_found("environment", environment)
+    drift = (
+        await run_in_threadpool(
+            latest_drift, call.services.store, deployment.deployment_id, environment
+        )
+        if environment is not None
+        else {}
+    )
     detail: DeploymentDetail = deployment_detail(
         deployment,
         state.snapshot.catalog,
         environment=environment,
         times=state.files.times,
         operations=operations(call),
+        drift=drift,
     )
     return Reply(detail)
 

@@ -204,6 +204,7 @@ class StackInstance(Reply):
     layer: int | None
     status: str
     dependencies: list[str]
+    drift_detected: bool | None = Field(None, description="its last drift check (null: none)")
 
 
 class ContactView(Reply):
@@ -229,6 +230,12 @@ class DeploymentDetail(Reply):
     environment: str | None = Field(description="the environment `stacks` is laid out for")
     stacks: list[StackInstance]
     manifest: dict[str, Any]
+    drift_detected: bool | None = Field(
+        None,
+        description="in `environment`, the last drift checks found drift (null: never checked)",
+    )
+    drift_checked_at: str | None = None
+    drifted_stacks: list[str] = Field(default_factory=list)
 
 
 class DeploymentCreated(Reply):

@@ -20,6 +20,7 @@ from controller.core.environments import environment_view
 from controller.core.graph import build_graph, critical_path_seconds, layers, template_graph
 from controller.core.problems import Problem
 from controller.edits.changes import change_data
+from controller.operations.drift import environment_drift
 from controller.operations.records import DONE_STATUSES as _DONE
 from controller.operations.records import RUNNING as _RUNNING
 from controller.operations.records import environment_status
@@ -174,9 +175,13 @@ def default_environment(deployment: Deployment) -> str | None:
 
 
 def stack_instances(
-    deployment: Deployment, catalog: Catalog, environment: str
+    deployment: Deployment,
+    catalog: Catalog,
+    environment: str,
+    drift: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[StackInstance]:
-    """The enabled stacks in `environment` with their layer (null when the graph has a cycle)."""
+    """The enabled stacks in `environment` with their layer (null when the graph has a cycle)
+    and their last drift check's result."""
     view = environment_view(deployment, catalog, environment)
     graph = build_graph(view)
     index = _layer_index(graph)
@@ -186,6 +191,7 @@ def stack_instances(
             layer=index.get(name),
             status="pending",
             dependencies=sorted(graph.predecessors(name)),
+            drift_detected=drift[name]["driftDetected"] if drift and name in drift else None,
         )
         for name in sorted(view.instances, key=lambda n: (index.get(n, 0), n))
     ]
@@ -198,9 +204,12 @@ def deployment_detail(
     environment: str | None,
     times: Times,
     operations: Operations,
+    drift: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> DeploymentDetail:
+    """`drift`: the last drift check of each stack of `environment` (`latest_drift`)."""
     manifest = deployment.manifest
     summary = summarize(deployment, times, operations)
+    checked = environment_drift(dict(drift or {}))
     return DeploymentDetail(
         deployment_id=manifest.deployment_id,
         organization=manifest.organization,
@@ -219,8 +228,11 @@ def deployment_detail(
         tags=dict(manifest.tags),
         environments=environments_of(deployment, catalog, operations),
         environment=environment,
-        stacks=stack_instances(deployment, catalog, environment) if environment else [],
+        stacks=stack_instances(deployment, catalog, environment, drift) if environment else [],
         manifest=manifest.to_file_dict(),
+        drift_detected=checked["driftDetected"],
+        drift_checked_at=checked["checkedAt"],
+        drifted_stacks=checked["driftedStacks"],
     )
 
 

@@ -66,6 +66,7 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
     # what is deployed (the engine's backend)
     ("GET", f"{STACK_OF_DEPLOYMENT}/status"): rbac.DEPLOYMENTS_READ,
     ("GET", f"{STACK_OF_DEPLOYMENT}/resources"): rbac.DEPLOYMENTS_READ,
+    ("POST", f"{STACK_OF_DEPLOYMENT}/refresh"): rbac.STACKS_DEPLOY,  # it rewrites the state
     ("GET", f"{DEPLOYMENT}/outputs"): rbac.DEPLOYMENTS_READ,
     ("GET", f"{DEPLOYMENT}/metrics"): rbac.DEPLOYMENTS_READ,
     ("GET", f"{DEPLOYMENT}/state/export"): rbac.DEPLOYMENTS_UPDATE,

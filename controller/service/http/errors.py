@@ -193,8 +193,7 @@ _EDIT_STATUS = {
 
 def _edit(error: EditError) -> ApiError:
     status, code = _EDIT_STATUS[error.kind]
-    return ApiError(status, code, error.message, details=error.details,
-                    suggestion=error.suggestion)  # fmt: skip
+    return ApiError(status, code, error.message, details=error.details, suggestion=error.suggestion)
 
 
 TRANSLATIONS[EditError] = _edit
