@@ -44,6 +44,17 @@ def parsers(parser: argparse.ArgumentParser, path: str = "cloud") -> Iterator[tu
                 yield from parsers(sub, f"{path} {name}")
 
 
+@pytest.mark.parametrize("name", DOCUMENTED)
+def test_each_documented_command_exists_and_explains_itself(name, capsys):
+    assert name in COMMANDS
+    with pytest.raises(SystemExit) as exit_:
+        main([name, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: cloud {name}")
+    assert COMMANDS[name].help in out
+
+
 def test_no_parser_matches_an_option_by_its_prefix():
     found = dict(parsers(build_parser()))
     assert len(found) > len(COMMANDS)  # nested ones too (users add, sim edit…)
