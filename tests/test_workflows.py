@@ -38,6 +38,7 @@ def test_the_workflows_we_ship():
         "deploy.yml",
         "destroy.yml",
         "stack.yml",
+        "drift.yml",
     }
 
 

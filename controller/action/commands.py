@@ -10,6 +10,7 @@ remove     destroy removed stacks (the job runs only after an environment approv
 comment    the plan comment on the pull request, updated in place
 summary    the same tables in the job summary
 install-pulumi  the Pulumi CLI of the SDK's version, checksum verified
+drift-…    the drift workflow's steps (`drift_steps`)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from controller.action import drift_steps
 from controller.action.context import ActionInputs, GitHubContext
 from controller.action.pulumi_cli import install_pulumi
 from controller.adapters.git_repo import GitError, GitRepo
@@ -92,8 +94,16 @@ def plan(inputs: ActionInputs, github: GitHubContext) -> int:
         plans = _against_base(inputs, repo, head, files, scope)
     else:
         assert engine is not None
+        drifted = (
+            drift_steps.drifted_stacks(head, scope, engine, repo.root) if inputs.refresh else None
+        )
         plans = plans_against_records(
-            head, scope, engine=engine, file_ids=repo.stack_file_ids(), repo_root=repo.root
+            head,
+            scope,
+            engine=engine,
+            file_ids=repo.stack_file_ids(),
+            repo_root=repo.root,
+            drifted=drifted,
         )
     _select(plans, inputs.stacks)
     document = plan_document(
@@ -177,6 +187,8 @@ def run_stack(inputs: ActionInputs, github: GitHubContext) -> int:
     ]
     if inputs.operation_id:
         argv += ["--operation-id", inputs.operation_id]
+    if inputs.refresh and inputs.operation == "deploy":
+        argv.append("--refresh")
     if inputs.service_url and inputs.service_token and inputs.operation_id:
         print(f"::add-mask::{inputs.service_token}")  # before anything could print it
         argv += ["--service-url", inputs.service_url]
@@ -313,6 +325,7 @@ COMMANDS: dict[str, Callable[[ActionInputs, GitHubContext], int]] = {
     "comment": comment,
     "summary": summary,
     "install-pulumi": pulumi,
+    **drift_steps.STEPS,
 }
 
 
@@ -329,7 +342,7 @@ def run_action(env: dict[str, str] | None = None) -> int:
         return 2
     try:
         return command(inputs, github)
-    except (ActionError, EngineError) as error:
+    except (ActionError, EngineError, drift_steps.DriftStepError) as error:
         print(f"::error title=cloud {inputs.command}::{error}")
         return 1
 

@@ -11,7 +11,7 @@ import json
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,11 @@ class ActionInputs:
     service_url: str = ""
     service_token: str = ""
     preview: bool = False
+    refresh: bool = False
     github_token: str = ""
     pulumi_version: str = ""
     work_dir: Path = Path(".cloud/action")
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # the step's variables
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionInputs:
@@ -61,9 +63,11 @@ class ActionInputs:
             service_url=get("CLOUD_SERVICE_URL"),
             service_token=get("CLOUD_SERVICE_TOKEN"),
             preview=get("CLOUD_PREVIEW", "false").lower() in TRUE,
+            refresh=get("CLOUD_REFRESH", "false").lower() in TRUE,
             github_token=get("GITHUB_TOKEN"),
             pulumi_version=get("CLOUD_PULUMI_VERSION"),
             work_dir=work_dir,
+            env=dict(env),
         )
 
     def file(self, name: str) -> Path:

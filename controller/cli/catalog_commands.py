@@ -14,7 +14,6 @@ from controller.cli.context import (
     load,
     pick_deployment,
     pick_environment,
-    relevant_problems,
     repo_of,
 )
 from controller.cli.output import (
@@ -37,7 +36,7 @@ from controller.core.graph import (
 )
 from controller.core.problems import Problem, has_errors
 from controller.core.schemas import json_schemas, render_schema
-from controller.core.validation import validate_snapshot
+from controller.core.validation import relevant_problems, validate_snapshot
 
 
 def format_arguments(parser: argparse.ArgumentParser, *choices: str) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from controller.adapters.local_repo import LocalRepo, RepoPathError, find_root
 from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
-from controller.core.problems import Problem, ProblemError, has_errors
-from controller.core.validation import validate_snapshot
+from controller.core.problems import ProblemError, has_errors
+from controller.core.validation import relevant_problems
 
 
 class UsageError(Exception):
@@ -54,18 +54,6 @@ def pick_environment(deployment: Deployment, environment: str) -> str:
             f"(it has: {known})"
         )
     return environment
-
-
-def relevant_problems(snapshot: RepoSnapshot, deployments: list[Deployment]) -> list[Problem]:
-    """Problems of the catalog and of these deployments (not of unrelated ones)."""
-    files = {deployment.file for deployment in deployments}
-    return [
-        problem
-        for problem in validate_snapshot(
-            snapshot, deployments=[d.deployment_id for d in deployments]
-        )
-        if problem.file is None or problem.file.startswith("stacks/") or problem.file in files
-    ]
 
 
 def ensure_valid(snapshot: RepoSnapshot, deployments: list[Deployment]) -> None:

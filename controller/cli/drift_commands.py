@@ -28,7 +28,6 @@ from controller.cli.context import (
     load,
     pick_deployment,
     pick_environment,
-    relevant_problems,
     repo_of,
 )
 from controller.cli.output import print_json
@@ -44,14 +43,12 @@ from controller.cli.run_commands import (
 from controller.core.catalog import Deployment, RepoSnapshot
 from controller.core.drift import (
     drift_report,
-    environment_entry,
     exit_code,
     render_drift_text,
     render_refresh_text,
     value_text,
 )
-from controller.core.problems import has_errors
-from controller.engines.base import Engine, EngineError
+from controller.engines.base import Engine
 from controller.engines.factory import make_engine
 from controller.engines.simulated import SimulatedEngine
 from controller.engines.simulated_cloud import (
@@ -63,9 +60,8 @@ from controller.engines.simulated_cloud import (
 from controller.execution.executor import OperationReport
 from controller.execution.preparation import SelectionError, refresh_graph
 from controller.execution.specs import stack_spec
-from controller.operations.control import OperationInProgressError
 from controller.operations.recorded_runs import cli_user, local_store
-from controller.operations.refreshes import refresh_operation
+from controller.operations.refreshes import check_drift, refresh_operation
 
 # --- refresh --------------------------------------------------------------------------------
 
@@ -184,14 +180,23 @@ def drift(args: argparse.Namespace) -> int:
     if args.environment and args.deployment:
         pick_environment(deployments[0], args.environment)
     engine = open_engine(args, repo)
-    entries = []
-    for deployment in deployments:
-        for environment in deployment.manifest.environments:
-            if args.environment and environment != args.environment:
-                continue
-            entry = _check(args, repo, snapshot, deployment, environment, engine)
-            if entry is not None:
-                entries.append(entry)
+    targets = [
+        (deployment, environment)
+        for deployment in deployments
+        for environment in deployment.manifest.environments
+        if not args.environment or environment == args.environment
+    ]
+    with local_store(repo.root) as store:
+        entries = check_drift(
+            store,
+            engine,
+            snapshot,
+            targets,
+            started_by=cli_user(),
+            repo_root=repo.root,
+            commit=head_commit(repo.root),
+            parallel=args.parallel,
+        )
     report = drift_report(entries, simulated=engine.simulated, at=SystemClock().now())
     if args.report:
         write_atomic(args.report, json.dumps(report, indent=2) + "\n")
@@ -200,46 +205,6 @@ def drift(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_drift_text(report))
     return exit_code(report)
-
-
-def _check(
-    args: argparse.Namespace,
-    repo: Any,
-    snapshot: RepoSnapshot,
-    deployment: Deployment,
-    environment: str,
-    engine: Engine,
-) -> dict[str, Any] | None:
-    """One environment's entry (None: nothing is deployed there)."""
-    deployment_id = deployment.deployment_id
-    try:
-        if not engine.list_instances(deployment_id, environment):
-            return None
-    except EngineError as error:
-        return environment_entry(
-            deployment_id,
-            environment,
-            None,
-            status="failed",
-            reason=f"cannot read the backend: {error}",
-        )
-    if has_errors(relevant_problems(snapshot, [deployment])):
-        return environment_entry(
-            deployment_id,
-            environment,
-            None,
-            status="failed",
-            reason="invalid: see `cloud validate`",
-        )
-    try:
-        report = run_refresh(
-            args, repo, snapshot, deployment, environment, engine, preview_only=True
-        )
-    except OperationInProgressError as error:
-        return environment_entry(
-            deployment_id, environment, None, status="skipped", reason=f"not checked: {error}"
-        )
-    return environment_entry(deployment_id, environment, report.to_dict())
 
 
 # --- sim ------------------------------------------------------------------------------------

@@ -27,7 +27,13 @@ from controller.cli.output import print_json
 from controller.cli.progress import LiveProgress, PlainProgress
 from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
 from controller.core.reports import render_outputs_text, render_plan_text, render_report_text
-from controller.engines.base import Engine, EngineError, EngineUnavailableError, mask_outputs
+from controller.engines.base import (
+    Engine,
+    EngineError,
+    EngineUnavailableError,
+    drift_data,
+    mask_outputs,
+)
 from controller.engines.factory import DEFAULT_ENGINE, ENGINES, make_engine
 from controller.execution.executor import Executor, OperationReport, RunSettings
 from controller.execution.preparation import (
@@ -400,6 +406,11 @@ def run_stack_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--operation-id", help="the operation this run belongs to")
     parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="deploy: refresh the stack first; if it drifted, it runs (back to the program)",
+    )
+    parser.add_argument(
         "--service-url",
         default=os.environ.get("CLOUD_SERVICE_URL") or None,
         help="report the steps to this service (with --operation-id and the operation's "
@@ -469,6 +480,12 @@ def _run_one(
         except SelectionError as error:
             raise UsageError(str(error)) from None
         return executor.destroy(deployment, environment, graph)
+    drifted = None
+    spec = stack_spec(deployment, args.stack, environment, repo_root=repo.root)
+    if args.refresh and args.operation == "deploy" and engine.exists(spec):
+        found = drift_data(engine.refresh(spec))
+        print(f"refresh of {spec.stack_name}: {found['summary']}", file=sys.stderr)
+        drifted = {args.stack: found["summary"]} if found["driftDetected"] else None
     job = prepare_deploy(
         snapshot.catalog,
         deployment,
@@ -476,6 +493,7 @@ def _run_one(
         engine=engine,
         file_ids=repo.stack_file_ids(),
         repo_root=repo.root,
+        selection=Selection(drifted=drifted),
     )
     if args.stack not in job.view.instances:
         raise UsageError(

@@ -9,6 +9,7 @@ Stacks, environments and whole deployments removed since the base are listed for
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from controller.core.environments import environment_view
 from controller.core.fingerprints import Fingerprint, StackFiles, fingerprint_view, rebase_files
 from controller.core.planning import EnvironmentPlan, Previous, Removal, plan_environment
 from controller.engines.base import Engine
-from controller.execution.preparation import prepare_deploy
+from controller.execution.preparation import Selection, prepare_deploy
 
 
 class PlanInputError(ValueError):
@@ -50,7 +51,10 @@ def plans_against_records(
     engine: Engine,
     file_ids: dict[str, str],
     repo_root: Path,
+    drifted: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
 ) -> list[EnvironmentPlan]:
+    """`drifted`: `{(deployment, environment): {stack: what drifted}}`, stacks a refresh
+    found drifted, which run whatever their fingerprints say."""
     return [
         prepare_deploy(
             head.catalog,
@@ -59,6 +63,9 @@ def plans_against_records(
             engine=engine,
             file_ids=file_ids,
             repo_root=repo_root,
+            selection=Selection(
+                drifted=(drifted or {}).get((deployment.deployment_id, environment))
+            ),
         ).plan
         for deployment in scope.deployments
         for environment in enabled_environments(deployment, scope.environment)

@@ -10,15 +10,21 @@ each stack whoever ran it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-from controller.core.catalog import Deployment
-from controller.engines.base import Engine
+from controller.core.catalog import Deployment, RepoSnapshot
+from controller.core.drift import environment_entry
+from controller.core.problems import has_errors
+from controller.core.validation import relevant_problems
+from controller.engines.base import Engine, EngineError
 from controller.execution.executor import Executor, OperationReport, RunSettings
+from controller.execution.preparation import refresh_graph
+from controller.operations.control import OperationInProgressError
 from controller.operations.drift import KIND
 from controller.operations.recorded_runs import RecordedRun, start_run
 from controller.operations.recorder import Recorder
@@ -84,3 +90,60 @@ def refresh_operation(
         )
         report = executor.refresh(deployment, environment, graph, preview_only=preview_only)
     return run, report
+
+
+def check_drift(
+    store: Store,
+    engine: Engine,
+    snapshot: RepoSnapshot,
+    targets: Iterable[tuple[Deployment, str]],
+    *,
+    started_by: str,
+    repo_root: Path,
+    commit: str | None = None,
+    parallel: int = 4,
+) -> list[dict[str, Any]]:
+    """A preview-only refresh of each deployment environment (those with nothing deployed
+    left out): `cloud drift`'s report entries. A target that cannot be checked (its
+    manifest is invalid, the backend cannot be read, another operation holds it) is an
+    entry saying so, never a clean one."""
+    entries = []
+    for deployment, environment in targets:
+        deployment_id = deployment.deployment_id
+        unchecked = partial(_unchecked, entries, deployment_id, environment)
+        try:
+            if not engine.list_instances(deployment_id, environment):
+                continue
+        except EngineError as error:
+            unchecked("failed", f"cannot read the backend: {error}")
+            continue
+        if has_errors(relevant_problems(snapshot, [deployment])):
+            unchecked("failed", "invalid: see `cloud validate`")
+            continue
+        graph = refresh_graph(snapshot.catalog, deployment, environment, engine=engine)
+        try:
+            _, report = refresh_operation(
+                store,
+                engine,
+                deployment,
+                environment,
+                graph,
+                preview_only=True,
+                started_by=started_by,
+                repo_root=repo_root,
+                commit=commit,
+                parallel=parallel,
+            )
+        except OperationInProgressError as error:
+            unchecked("skipped", f"not checked: {error}")
+            continue
+        entries.append(environment_entry(deployment_id, environment, report.to_dict()))
+    return entries
+
+
+def _unchecked(
+    entries: list[dict[str, Any]], deployment_id: str, environment: str, status: str, reason: str
+) -> None:
+    entries.append(
+        environment_entry(deployment_id, environment, None, status=status, reason=reason)
+    )
