@@ -24,6 +24,7 @@ from controller.cli.output import (
     table,
 )
 from controller.core.catalog import RepoSnapshot
+from controller.core.catalog_views import template_detail, template_summaries
 from controller.core.environments import environment_view
 from controller.core.graph import (
     build_graph,
@@ -213,24 +214,15 @@ def layers_document(
 
 def list_templates(args: argparse.Namespace) -> int:
     catalog = load(repo_of(args)).catalog
-    rows = [
-        {
-            "name": name,
-            "displayName": t.display_name,
-            "description": t.description,
-            "stacks": len(t.stacks),
-            "environments": list(t.environments),
-        }
-        for name, t in sorted(catalog.templates.items())
-    ]
+    rows = template_summaries(catalog)
     if args.format == "json":
-        print_json({"templates": rows, "total": len(rows)})
+        print_json({"templates": rows, "total": len(rows)})  # GET /templates's data
     else:
         print(
             table(
                 ["NAME", "STACKS", "ENVIRONMENTS", "DESCRIPTION"],
                 [
-                    [r["name"], r["stacks"], ",".join(r["environments"]), r["description"]]
+                    [r["name"], len(r["stacks"]), ",".join(r["environments"]), r["description"]]
                     for r in rows
                 ],
             ),
@@ -251,19 +243,7 @@ def show_template(args: argparse.Namespace) -> int:
         raise UsageError(
             f"no template {args.name!r} (templates: {', '.join(sorted(catalog.templates))})"
         )
-    graph = template_graph(catalog, template.stacks, template.default_config)
-    index = layer_index(layers(graph)) if nx.is_directed_acyclic_graph(graph) else {}
-    data = template.to_file_dict() | {
-        "stacks": [
-            {
-                "name": name,
-                "layer": index.get(name),
-                "dependencies": sorted(graph.predecessors(name)) if name in graph else [],
-            }
-            for name in template.stacks
-        ],
-        "defaultConfig": template.default_config,
-    }
+    data = template_detail(catalog, args.name)  # GET /templates/{name}'s data
     if args.format == "json":
         print_json(data)
         return 0

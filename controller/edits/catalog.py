@@ -22,14 +22,13 @@ from controller.adapters.catalog_sources import WriteOutcome
 from controller.adapters.inventory import Inventory
 from controller.adapters.local_git import Author
 from controller.core.catalog import Catalog, Deployment, stack_file, template_file
+from controller.core.catalog_views import BUILT_IN_TEMPLATES, template_kind
 from controller.core.documents import validate_data
 from controller.core.graph import layer_index, layers, template_graph
 from controller.core.models import StackDefinition, Strict, Template
 from controller.edits.catalog_state import CatalogState, RepoState, WriteResult
 from controller.edits.changes import change_data, describe_changes, full_dict
 from controller.edits.errors import DocumentInvalid, EditError, not_found
-
-BUILT_IN_TEMPLATES = frozenset({"default", "minimal", "microservices", "data-platform"})
 
 
 @dataclass(frozen=True)
@@ -81,10 +80,6 @@ def parse_document(data: dict[str, Any], model: type[Strict], *, file: str) -> A
     if parsed is None:
         raise DocumentInvalid(problems)
     return parsed
-
-
-def template_kind(name: str) -> str:
-    return "built-in" if name in BUILT_IN_TEMPLATES else "custom"
 
 
 def catalog_layer(catalog: Catalog, name: str) -> int | None:

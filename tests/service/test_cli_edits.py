@@ -263,3 +263,18 @@ def test_disable_with_destroy_resources_plans_the_destroy(twins: Twins, capsys) 
     assert plan["command"] == "cloud destroy D1BRV40 -e stage --yes"
     assert plan["simulated"] is True
     assert sorted(p.stem for p in simulated.glob("*.json")) == ["network", "security", "storage"]
+
+
+@pytest.mark.parametrize(
+    ("path", "argv"),
+    [
+        pytest.param("/templates", ["list-templates"], id="list-templates"),
+        pytest.param("/templates/minimal", ["show-template", "minimal"], id="show-template"),
+        pytest.param("/templates/default", ["show-template", "default"], id="show-default"),
+    ],
+)
+def test_the_template_reads_are_the_endpoints_reads(twins: Twins, capsys, path, argv) -> None:
+    status, reply = twins.request("GET", path)
+    assert status == 200
+    code, data, _ = twins.cloud(capsys, *argv, "--format", "json")
+    assert code == 0 and data == reply["data"]

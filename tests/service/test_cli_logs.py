@@ -220,3 +220,33 @@ def test_logs_of_a_running_service_follow_its_deploy(service: Any, checkout: Pat
         check=False,
     )  # fmt: skip
     assert wrong.returncode == 2 and "the service answered 401" in wrong.stderr
+
+
+def test_a_cli_deploy_is_an_operation_the_service_serves(
+    checkout: Path, make_harness: HarnessFactory, capsys
+) -> None:
+    argv = [
+        "deploy",
+        "D1BRV40",
+        "-e",
+        "dev",
+        "--engine",
+        "simulate",
+        "--stacks",
+        "network",
+        "--format",
+        "json",
+    ]
+    assert main(["--root", str(checkout), *argv]) == 0
+    report = json.loads(capsys.readouterr().out)
+    harness = make_harness(repo_root=checkout, database=checkout / ".cloud" / "cloud.db")
+    served = harness.client.get(
+        f"/api/v1/deployments/D1BRV40/operations/{report['operationId']}",
+        headers=harness.bearer(),
+    )
+    assert served.status_code == 200, served.text
+    data = served.json()["data"]
+    assert (data["status"], data["type"], data["dispatcher"]) == ("success", "deploy", "cli")
+    assert data["startedBy"].endswith("(cli)")
+    done = {s["name"] for s in data["completedStacks"]}
+    assert "network" in done

@@ -16,8 +16,10 @@ import networkx as nx
 from controller.adapters.catalog_sources import WriteOutcome
 from controller.core import problems as codes
 from controller.core.catalog import Catalog, Deployment, manifest_file
+from controller.core.catalog_views import template_detail as template_data
+from controller.core.catalog_views import template_summaries as template_rows
 from controller.core.environments import environment_view
-from controller.core.graph import build_graph, critical_path_seconds, layers, template_graph
+from controller.core.graph import build_graph, layers, template_graph
 from controller.core.problems import Problem
 from controller.edits.changes import change_data
 from controller.operations.drift import environment_drift
@@ -39,12 +41,10 @@ from controller.service.endpoints.replies import (
     StackInstance,
     StackSummary,
     TemplateDetail,
-    TemplateStack,
     TemplateSummary,
 )
 from controller.store.base import OperationRecord
 
-BUILT_IN_TEMPLATES = frozenset({"default", "minimal", "microservices", "data-platform"})
 Operations = Mapping[tuple[str, str], OperationRecord]
 Times = Mapping[str, tuple[str, str]]
 
@@ -300,56 +300,12 @@ def stack_detail(catalog: Catalog, name: str) -> StackDetail:
     )
 
 
-def template_kind(name: str) -> str:
-    return "built-in" if name in BUILT_IN_TEMPLATES else "custom"
-
-
 def template_summaries(catalog: Catalog) -> list[TemplateSummary]:
-    return [
-        TemplateSummary(
-            name=name,
-            display_name=t.display_name,
-            description=t.description,
-            type=template_kind(name),  # type: ignore[arg-type]
-            version=t.version,
-            stacks=list(t.stacks),
-            environments=list(t.environments),
-            estimated_resources=sum(
-                catalog.stacks[s].estimated_resources for s in t.stacks if s in catalog.stacks
-            ),
-        )
-        for name, t in sorted(catalog.templates.items())
-    ]
+    return [TemplateSummary.model_validate(row) for row in template_rows(catalog)]
 
 
 def template_detail(catalog: Catalog, name: str) -> TemplateDetail:
-    t = catalog.templates[name]
-    graph = template_graph(catalog, t.stacks, t.default_config)
-    index = _layer_index(graph)
-    acyclic = nx.is_directed_acyclic_graph(graph)
-    return TemplateDetail(
-        name=name,
-        display_name=t.display_name,
-        description=t.description,
-        type=template_kind(name),  # type: ignore[arg-type]
-        version=t.version,
-        stacks=[
-            TemplateStack(
-                name=stack,
-                layer=index.get(stack),
-                required=True,
-                description=catalog.stacks[stack].description if stack in catalog.stacks else "",
-                dependencies=sorted(graph.predecessors(stack)) if stack in graph else [],
-            )
-            for stack in t.stacks
-        ],
-        default_config=t.default_config,
-        environments=dict(t.environments),
-        estimated_resources=sum(
-            catalog.stacks[s].estimated_resources for s in t.stacks if s in catalog.stacks
-        ),
-        deployment_time=critical_path_seconds(graph) if acyclic else None,
-    )
+    return TemplateDetail.model_validate(template_data(catalog, name))
 
 
 # --- validation results ---------------------------------------------------------------------
