@@ -121,15 +121,19 @@ def mini_files() -> dict[str, str]:
     return {path: textwrap.dedent(text) for path, text in MINI_FILES.items()}
 
 
-@pytest.fixture
-def repo_copy(tmp_path: Path) -> Path:
-    """A copy of this repo's catalog and example deployments, to break on purpose."""
-    root = tmp_path / "repo"
+def copy_catalog(root: Path) -> Path:
+    """This repo's catalog and example deployments, copied to `root`."""
     for folder in ("stacks", "deployments"):
         shutil.copytree(
             REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
         )
     return root
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """A copy of this repo's catalog and example deployments, to break on purpose."""
+    return copy_catalog(tmp_path / "repo")
 
 
 def git(root: Path, *args: str) -> str:

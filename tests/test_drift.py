@@ -21,7 +21,7 @@ from controller.engines.simulated_cloud import (
     refreshed,
 )
 from controller.store.sqlite import open_store
-from tests.conftest import REPO_ROOT
+from tests.conftest import copy_catalog
 
 VPC = "aws:ec2/vpc:Vpc"
 
@@ -38,11 +38,7 @@ def cloud(capsys, root: Path, *argv: str) -> tuple[int, Any, str]:
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory) -> Path:
     """A repo copy where network and security of D1BRV40 dev are deployed (simulated)."""
-    root = tmp_path_factory.mktemp("drift") / "repo"
-    for folder in ("stacks", "deployments"):
-        shutil.copytree(
-            REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
-        )
+    root = copy_catalog(tmp_path_factory.mktemp("drift") / "repo")
     argv = ["deploy", "D1BRV40", "-e", "dev", "--engine", "simulate", "--stacks",
             "network,security", "--format", "json"]  # fmt: skip
     assert main(["--root", str(root), *argv]) == 0

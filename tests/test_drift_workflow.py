@@ -18,7 +18,7 @@ from controller.core.catalog import load_snapshot
 from controller.core.drift import drift_targets, plan_role_arn
 from controller.core.models import Manifest
 from tests.action_harness import run_action
-from tests.conftest import MANIFEST, REPO_ROOT
+from tests.conftest import MANIFEST, REPO_ROOT, copy_catalog
 from tests.github_issues_fake import FakeIssues
 from tests.test_workflows import load
 
@@ -78,11 +78,7 @@ def test_a_manifests_plan_role_wins_over_the_convention(mini_files) -> None:
 @pytest.fixture(scope="module")
 def drifted(tmp_path_factory) -> Path:
     """A checkout where network of D1BRV40 dev is deployed (simulated) and then drifted."""
-    root = tmp_path_factory.mktemp("workflow") / "repo"
-    for folder in ("stacks", "deployments"):
-        shutil.copytree(
-            REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
-        )
+    root = copy_catalog(tmp_path_factory.mktemp("workflow") / "repo")
     deploy = ["deploy", "D1BRV40", "-e", "dev", "--engine", "simulate", "--stacks", "network"]
     assert main(["--root", str(root), *deploy]) == 0
     edit = ["sim", "edit", "D1BRV40", "network", "-e", "dev", "vpc", "tags.Name=by-hand"]

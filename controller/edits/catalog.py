@@ -133,19 +133,8 @@ def _unchanged(kind: str, name: str, read: Callable[[CatalogState], Any], before
 def register_stack(
     repo: RepoState, definition: StackDefinition, *, author: Author, layer: int | None = None
 ) -> Edit:
+    result = _create(repo, "stack", definition, verb="Register", author=author)
     path = stack_file(definition.name)
-
-    def absent(current: CatalogState) -> None:
-        if definition.name in current.snapshot.catalog.stacks or path in current.files.files:
-            raise EditError("exists", f"stack {definition.name!r} is already registered")
-
-    result = repo.write(
-        {path: render_document(definition, kind="Stack")},
-        message=f"Register stack {definition.name}",
-        author=author,
-        deployments=[],
-        check=absent,
-    )
     warnings = [f"add the Pulumi program beside {path} (the API registers the definition only)"]
     computed = catalog_layer(result.future.catalog, definition.name)
     if layer is not None and layer != computed:
@@ -161,23 +150,63 @@ def update_stack(
     author: Author,
     layer_sent: bool = False,
 ) -> Edit:
-    current = repo.current().snapshot.catalog.stacks.get(name)
+    edit = _update(repo, "stack", name, fields, author=author)
+    if layer_sent:
+        edit.warnings.append("layer is computed from the dependencies; the value sent was ignored")
+    return edit
+
+
+_KINDS: dict[str, tuple[type[Strict], Callable[[str], str], str]] = {
+    "stack": (StackDefinition, stack_file, "Stack"),
+    "template": (Template, template_file, "Template"),
+}
+
+
+def _current(state: CatalogState, kind: str, name: str) -> Any:
+    catalog = state.snapshot.catalog
+    return (catalog.stacks if kind == "stack" else catalog.templates).get(name)
+
+
+def _create(repo: RepoState, kind: str, model: Any, *, verb: str, author: Author) -> WriteResult:
+    """Write a new stack definition or template; `exists` if it (or its file) is there."""
+    _, file_of, title = _KINDS[kind]
+    path = file_of(model.name)
+
+    def absent(current: CatalogState) -> None:
+        if _current(current, kind, model.name) is not None or path in current.files.files:
+            raise EditError("exists", f"{kind} {model.name!r} already exists")
+
+    return repo.write(
+        {path: render_document(model, kind=title)},
+        message=f"{verb} {kind} {model.name}",
+        author=author,
+        deployments=[],
+        check=absent,
+    )
+
+
+def _update(
+    repo: RepoState, kind: str, name: str, fields: Mapping[str, Any], *, author: Author
+) -> Edit:
+    """Change some fields of a stack definition or a template (nothing written when the
+    result is the same); refused if it changed meanwhile."""
+    model, file_of, title = _KINDS[kind]
+    current = _current(repo.current(), kind, name)
     if current is None:
-        raise not_found("stack", name)
-    path = stack_file(name)
-    updated = parse_document(merged(current, fields), StackDefinition, file=path)
+        raise not_found(kind, name)
+    path = file_of(name)
+    updated = parse_document(merged(current, fields), model, file=path)
     changes = describe_changes(full_dict(current), full_dict(updated))
-    warnings = ["layer is computed from the dependencies; the value sent was ignored"]
     result = None
     if changes:
         result = repo.write(
-            {path: render_document(updated, kind="Stack")},
-            message=f"Update stack {name}\n\n" + "\n".join(changes),
+            {path: render_document(updated, kind=title)},
+            message=f"Update {kind} {name}\n\n" + "\n".join(changes),
             author=author,
             deployments=None,
-            check=_unchanged("stack", name, lambda s: s.snapshot.catalog.stacks.get(name), current),
+            check=_unchanged(kind, name, lambda s: _current(s, kind, name), current),
         )
-    return Edit(name, path, result, updated, changes, warnings if layer_sent else [])
+    return Edit(name, path, result, updated, changes)
 
 
 def unregister_stack(
@@ -264,43 +293,14 @@ def stack_unregistered(edit: Edit, *, at: str, by: str) -> dict[str, Any]:
 
 
 def create_template(repo: RepoState, template: Template, *, author: Author) -> Edit:
-    path = template_file(template.name)
-
-    def absent(current: CatalogState) -> None:
-        if template.name in current.snapshot.catalog.templates or path in current.files.files:
-            raise EditError("exists", f"template {template.name!r} already exists")
-
-    result = repo.write(
-        {path: render_document(template, kind="Template")},
-        message=f"Create template {template.name}",
-        author=author,
-        deployments=[],
-        check=absent,
-    )
-    return Edit(template.name, path, result, template)
+    result = _create(repo, "template", template, verb="Create", author=author)
+    return Edit(template.name, template_file(template.name), result, template)
 
 
 def update_template(
     repo: RepoState, name: str, fields: Mapping[str, Any], *, author: Author
 ) -> Edit:
-    current = repo.current().snapshot.catalog.templates.get(name)
-    if current is None:
-        raise not_found("template", name)
-    path = template_file(name)
-    updated = parse_document(merged(current, fields), Template, file=path)
-    changes = describe_changes(full_dict(current), full_dict(updated))
-    result = None
-    if changes:
-        result = repo.write(
-            {path: render_document(updated, kind="Template")},
-            message=f"Update template {name}\n\n" + "\n".join(changes),
-            author=author,
-            deployments=None,
-            check=_unchanged(
-                "template", name, lambda s: s.snapshot.catalog.templates.get(name), current
-            ),
-        )
-    return Edit(name, path, result, updated, changes)
+    return _update(repo, "template", name, fields, author=author)
 
 
 def delete_template(repo: RepoState, name: str, *, author: Author) -> Edit:

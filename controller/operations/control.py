@@ -186,6 +186,56 @@ def operation_payload(
     }
 
 
+def record_start(
+    recorder: Recorder,
+    *,
+    deployment_id: str,
+    environment: str,
+    kind: str,
+    started_by: str,
+    owner: str,
+    lease_seconds: int,
+    payload: dict[str, Any],
+    epoch: float,
+    iso: Callable[[float], str],
+    started: Mapping[str, Any] | None = None,
+) -> tuple[OperationRecord, LockRecord]:
+    """Take the environment's lock and record an in-progress operation with its
+    `operation.started` (`started`: more of that message's data), in one transaction;
+    `OperationInProgressError` naming the holder when another operation has the lock."""
+    now = iso(epoch)
+    operation_id = new_operation_id()
+    record = OperationRecord(
+        id=operation_id,
+        deployment_id=deployment_id,
+        environment=environment,
+        type=kind,
+        status="in_progress",
+        created_at=now,
+        updated_at=now,
+        created_by=started_by,
+        started_at=now,
+        payload=payload,
+    )
+    lock = LockRecord(
+        deployment_id, environment, operation_id, owner, now, iso(epoch + lease_seconds)
+    )
+    message = events.event(
+        events.OPERATION_STARTED,
+        now,
+        deploymentId=deployment_id,
+        environment=environment,
+        operationId=operation_id,
+        operationType=kind,
+        startedBy=started_by,
+        **dict(started or {}),
+    )
+    holder = recorder.start(record, lock, message)
+    if holder != lock:
+        raise OperationInProgressError(holder)
+    return record, lock
+
+
 def status_url(deployment_id: str, operation_id: str) -> str:
     return f"/api/v1/deployments/{deployment_id}/operations/{operation_id}"
 
@@ -623,41 +673,19 @@ class Operations:
     ) -> tuple[OperationRecord, dict[str, Any]]:
         """Run `work` (a state import, a sync) holding the environment's operation lock,
         recorded as an operation of its own; `OperationInProgressError` if another runs."""
-        epoch = self.clock()
-        now = self.iso(epoch)
-        operation_id = new_operation_id()
-        record = OperationRecord(
-            id=operation_id,
+        record, _ = record_start(
+            self.recorder,
             deployment_id=deployment_id,
             environment=environment,
-            type=kind,
-            status="in_progress",
-            created_at=now,
-            updated_at=now,
-            created_by=by,
-            started_at=now,
+            kind=kind,
+            started_by=by,
+            owner=f"api:{self.dispatcher.owner}",
+            lease_seconds=3600,
             payload={"dispatcher": "api", "request": details or {}, "stacks": []},
-        )
-        lock = LockRecord(
-            deployment_id,
-            environment,
-            operation_id,
-            f"api:{self.dispatcher.owner}",
-            now,
-            self.iso(epoch + 3600),
-        )
-        message = events.event(
-            events.OPERATION_STARTED,
-            now,
-            deploymentId=deployment_id,
-            environment=environment,
-            operationId=operation_id,
-            operationType=kind,
-            startedBy=by,
-        )
-        holder = self.recorder.start(record, lock, message)  # brief: no quota
-        if holder != lock:
-            raise OperationInProgressError(holder)
+            epoch=self.clock(),
+            iso=self.iso,
+        )  # brief: no quota
+        operation_id = record.id
         try:
             result = work()
         except BaseException as error:

@@ -22,7 +22,7 @@ from typing import Any
 from controller.adapters.clock import iso_at
 from controller.core import events
 from controller.engines.base import Engine
-from controller.operations.control import OperationInProgressError, new_operation_id
+from controller.operations.control import record_start
 from controller.operations.local import RESULT_KEYS, LocalDispatcher
 from controller.operations.owners import local_owner, owner_liveness
 from controller.operations.recorder import Recorder
@@ -139,37 +139,19 @@ def start_run(
             iso=iso_at,
             owner=me,
         ).recover(only=holder.operation_id)
-    epoch = clock()
-    now = iso_at(epoch)
-    operation_id = new_operation_id()
-    record = OperationRecord(
-        id=operation_id,
+    record, lock = record_start(
+        recorder,
         deployment_id=deployment_id,
         environment=environment,
-        type=kind,
-        status="in_progress",
-        created_at=now,
-        updated_at=now,
-        created_by=started_by,
-        started_at=now,
+        kind=kind,
+        started_by=started_by,
+        owner=owner,
+        lease_seconds=LEASE_SECONDS,
         payload={"dispatcher": dispatcher, **payload},
+        epoch=clock(),
+        iso=iso_at,
+        started=started,
     )
-    lock = LockRecord(
-        deployment_id, environment, operation_id, owner, now, iso_at(epoch + LEASE_SECONDS)
-    )
-    message = events.event(
-        events.OPERATION_STARTED,
-        now,
-        deploymentId=deployment_id,
-        environment=environment,
-        operationId=operation_id,
-        operationType=kind,
-        startedBy=started_by,
-        **dict(started or {}),
-    )
-    taken = recorder.start(record, lock, message)
-    if taken != lock:
-        raise OperationInProgressError(taken)
     return RecordedRun(store, record, recorder, lock)
 
 

@@ -20,6 +20,7 @@ from controller.adapters.inventory import InventoryUnavailableError
 from controller.adapters.local_repo import RepoPathError
 from controller.core.problems import Problem, ProblemError
 from controller.edits.catalog_state import WriteRefused
+from controller.edits.checks import problem_data as problem_view
 from controller.edits.errors import DocumentInvalid, EditError
 from controller.operations.control import OperationError
 from controller.store.base import StoreConflictError, StoreError
@@ -128,17 +129,6 @@ def problems_error(problems: list[Problem], *, status: int | None = None) -> Api
         details={"problems": [problem_view(p) for p in problems]},
         suggestion="Fix the problems listed in details; nothing was written",
     )
-
-
-def problem_view(problem: Problem) -> dict[str, Any]:
-    return {
-        "code": problem.code,
-        "message": problem.message,
-        "file": problem.file,
-        "line": problem.line,
-        "severity": problem.severity,
-        "details": dict(problem.details),
-    }
 
 
 def _http(error: HTTPException) -> ApiError:
