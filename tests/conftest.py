@@ -146,6 +146,13 @@ def git(root: Path, *args: str) -> str:
     ).stdout.strip()
 
 
+def refuse_commits(root: Path) -> None:
+    """A pre-commit hook in the checkout `root` that refuses every commit."""
+    hook = root / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho refused >&2\nexit 1\n")
+    hook.chmod(0o755)
+
+
 @pytest.fixture
 def checkout(repo_copy: Path) -> Path:
     """`repo_copy` as a git checkout of `main` with everything in one commit."""

@@ -284,3 +284,27 @@ def test_schemas_check_notices_a_stale_file(capsys, repo_copy):
     assert code == 1
     assert "schemas/manifest.schema.json" in err
     assert (repo_copy / "schemas" / "manifest.schema.json").read_text() == "{}\n"
+
+
+def add_services_api_config(root: Path, config: str) -> None:
+    manifest = root / D1 / "manifest.yaml"
+    block = "  services-api:\n    config:\n"
+    manifest.write_text(manifest.read_text().replace(block, block + config, 1))
+
+
+def test_validate_warns_about_a_literal_in_a_secret_key_without_echoing_it(capsys, repo_copy):
+    add_services_api_config(repo_copy, "      apiKeyValue: hunter2-in-clear\n")
+    status, out, err = run(capsys, "validate", root=repo_copy)
+    assert status == 0  # a warning: the deployment still validates
+    assert f"{D1}/manifest.yaml:66: warning: VALIDATION_SECRET_IN_CLEAR" in out + err
+    assert "{{SECRET:<name>}}" in out + err
+    assert "hunter2-in-clear" not in out + err
+
+
+def test_a_secret_reference_validates_and_a_malformed_one_does_not(capsys, repo_copy):
+    add_services_api_config(repo_copy, "      apiKeyValue: '{{SECRET:ORIGIN_KEY}}'\n")
+    status, out, err = run(capsys, "validate", root=repo_copy)
+    assert (status, "SECRET_IN_CLEAR" in out + err) == (0, False)
+    add_services_api_config(repo_copy, "      stageName: '{{ SECRET:ORIGIN_KEY }}'\n")
+    status, _, err = run(capsys, "validate", root=repo_copy)
+    assert status == 1 and "malformed secret reference" in err

@@ -202,3 +202,67 @@ def test_destroy_runs_in_reverse_order_and_refuses_to_orphan(mini_files, tmp_pat
     assert report.status == "success"
     assert [stack for op, stack in engine.calls] == ["app", "db", "sec", "net"]
     assert engine.stacks == {}
+
+
+def with_secret_banner(files):
+    files = dict(files)
+    files[MANIFEST] = files[MANIFEST].replace(
+        'banner: "db at {{RUNTIME:db:endpoint}}"', 'banner: "{{SECRET:BANNER}}"'
+    )
+    return files
+
+
+def deploy_with(files, engine, tmp_path, environ):
+    run = Run(with_secret_banner(files), engine, tmp_path)
+    job = prepare_deploy(
+        run.snapshot.catalog, run.deployment, "dev", engine=engine, file_ids={},
+        repo_root=tmp_path, selection=Selection(),
+    )  # fmt: skip
+    executor = Executor(
+        engine,
+        repo_root=tmp_path,
+        settings=RunSettings(operation_id="op-test"),
+        subscribers=[run.events.append],
+        environ=environ,
+    )
+    return executor.deploy(job), run.events
+
+
+def test_a_secret_reference_is_filled_from_the_environment_as_secret_config(mini_files, tmp_path):
+    engine = FakeEngine()
+    report, _ = deploy_with(mini_files, engine, tmp_path, {"CLOUD_SECRET_BANNER": "from-env"})
+    assert report.status == "success"
+    assert engine.specs["app"].config["banner"] == "from-env"
+    assert "banner" in engine.specs["app"].secret_keys
+
+
+def test_an_unset_secret_fails_the_stack_on_a_real_engine_and_names_the_variable(
+    mini_files, tmp_path
+):
+    engine = FakeEngine()
+    engine.simulated = False
+    report, _ = deploy_with(mini_files, engine, tmp_path, {})
+    assert states(report)["app"] == "failed"
+    assert report.outcomes["app"].error == "secrets not set: banner (CLOUD_SECRET_BANNER)"
+    assert ("up", "app") not in engine.calls
+
+
+def test_an_unset_secret_is_left_to_the_stacks_own_config_on_an_engine_that_keeps_it(
+    mini_files, tmp_path
+):
+    engine = FakeEngine()
+    engine.simulated = False
+    engine.keeps_stack_config = True  # type: ignore[attr-defined]
+    report, _ = deploy_with(mini_files, engine, tmp_path, {})
+    assert report.status == "success"
+    spec = engine.specs["app"]
+    assert "banner" not in spec.config and spec.kept_keys == frozenset({"banner"})
+
+
+def test_the_simulator_runs_with_a_stand_in_for_an_unset_secret_and_says_so(mini_files, tmp_path):
+    engine = FakeEngine()
+    report, events = deploy_with(mini_files, engine, tmp_path, {})
+    assert report.status == "success"
+    assert engine.specs["app"].config["banner"] == "simulated-BANNER"
+    logs = [e["data"]["message"] for e in events if e["type"] == "log"]
+    assert "simulated stand-ins for unset secrets: banner (CLOUD_SECRET_BANNER)" in logs

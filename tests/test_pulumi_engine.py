@@ -4,6 +4,7 @@ needs it is marked and skipped without it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from datetime import datetime
@@ -201,6 +202,26 @@ def test_a_file_backend_needs_a_passphrase(tmp_path):
         workspaces=FakeWorkspaces(),
         require_cli=False,
     )
+
+
+def test_a_kept_key_is_left_as_the_stack_holds_it(engine, workspaces):
+    stack = workspaces.stacks.setdefault("D1BRV40-network-dev", FakeStack())
+    stack.config["network:token"] = auto.ConfigValue("from-the-stack", secret=True)
+    kept = dataclasses.replace(
+        SPEC, config={"vpcCidr": "10.0.0.0/16"}, kept_keys=frozenset({"token"})
+    )
+    engine.up(kept, record=RECORD)
+    assert stack.calls[0] == ("remove_all_config", ["network:stale"])  # not network:token
+    assert "network:token" not in stack.calls[1][1]
+    assert stack.config["network:token"].value == "from-the-stack"
+
+
+def test_a_kept_key_the_stack_does_not_hold_is_refused_before_anything_runs(engine, workspaces):
+    kept = dataclasses.replace(SPEC, config={}, kept_keys=frozenset({"token"}))
+    with pytest.raises(EngineError, match=r"network:token takes a \{\{SECRET:…\}\} reference"):
+        engine.up(kept, record=RECORD)
+    stack = workspaces.stacks["D1BRV40-network-dev"]
+    assert not any(call[0] == "up" for call in stack.calls)
 
 
 def test_up_sets_config_secrets_and_record_then_maps_the_result(engine, workspaces, tmp_path):

@@ -11,6 +11,7 @@ import pytest
 
 from controller.engines.base import DeployRecord, EngineError, StackBusyError, StackSpec
 from controller.engines.simulated import SimulatedEngine
+from controller.engines.state_secrets import SECRET_SIGNATURE, SIGNATURE
 
 PROGRAM = """\
 import pulumi, pulumi_aws as aws
@@ -102,6 +103,32 @@ def test_export_then_import_round_trips_exactly(engine, program, tmp_path):
     assert other.record(spec(program)) == RECORD
 
 
+def test_secret_outputs_are_sealed_at_rest_and_open_only_with_their_folders_key(
+    engine, program, tmp_path
+):
+    engine.up(spec(program), record=RECORD)
+    text = (tmp_path / ".cloud/sim/D000001/dev/bucket.json").read_text()
+    assert "s3cr3t" not in text and "cloud-sim-v1:" in text
+    assert engine.outputs(spec(program))[0]["token"] == "s3cr3t"
+    other = SimulatedEngine(state_dir=tmp_path / "elsewhere")
+    other.import_state(spec(program), engine.export_state(spec(program)))
+    with pytest.raises(EngineError, match="output token of D000001-bucket-dev: the secret cannot"):
+        other.outputs(spec(program))
+
+
+def test_an_imported_state_with_plaintext_secrets_is_sealed_as_it_is_written(
+    engine, program, tmp_path
+):
+    engine.up(spec(program), record=RECORD)
+    state = engine.export_state(spec(program))
+    root = state["deployment"]["resources"][0]
+    root["outputs"]["token"] = {SIGNATURE: SECRET_SIGNATURE, "plaintext": json.dumps("imported")}
+    engine.import_state(spec(program), state)
+    text = (tmp_path / ".cloud/sim/D000001/dev/bucket.json").read_text()
+    assert "imported" not in text and "plaintext" not in text
+    assert engine.outputs(spec(program))[0]["token"] == "imported"
+
+
 def test_importing_something_else_is_refused(engine, program):
     with pytest.raises(EngineError, match="not a stack checkpoint"):
         engine.import_state(spec(program), {"resources": []})
@@ -145,6 +172,7 @@ import sys
 from pathlib import Path
 from controller.engines.base import DeployRecord, StackSpec
 from controller.engines.simulated import SimulatedEngine
+from controller.engines.state_secrets import SECRET_SIGNATURE, SIGNATURE
 engine = SimulatedEngine(state_dir=Path(sys.argv[1]))
 spec = StackSpec("D000001", "bucket", "dev", Path(sys.argv[2]), {"name": "b2"},
                  context={"region": "eu-west-1", "account": "111111111111"})

@@ -340,6 +340,11 @@ def run_action(env: dict[str, str] | None = None) -> int:
             f"{', '.join(COMMANDS)}"
         )
         return 2
+    problems = inputs.name_problems()
+    if problems:
+        for problem in problems:
+            print(f"::error title=cloud {inputs.command}::{problem}")
+        return 2
     try:
         return command(inputs, github)
     except (ActionError, EngineError, drift_steps.DriftStepError) as error:

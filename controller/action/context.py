@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.core.names import name_problem
+
 TRUE = {"true", "1", "yes"}
 
 
@@ -69,6 +71,15 @@ class ActionInputs:
             work_dir=work_dir,
             env=dict(env),
         )
+
+    def name_problems(self) -> list[str]:
+        """The inputs that are not well-formed names (they become file and job names)."""
+        named = {"environment": "environment_name", "stack": "stack_name"}
+        return [
+            f"input {field}: {problem}, got {getattr(self, field)!r}"
+            for field, kind in named.items()
+            if getattr(self, field) and (problem := name_problem(kind, getattr(self, field)))
+        ]
 
     def file(self, name: str) -> Path:
         self.work_dir.mkdir(parents=True, exist_ok=True)

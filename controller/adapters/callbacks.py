@@ -1,11 +1,17 @@
 """Operation results POSTed to a caller's `webhookUrl`, without becoming an SSRF tool.
 
-Only `https` URLs are accepted. The host is resolved once; if any of its addresses is
-private, loopback, link-local, multicast, reserved or unspecified the call is refused
-(unless the host is on the configured allow-list, for tests and internal receivers). The
-connection then goes to the address that was checked, with TLS verified against the host
-name, so a DNS answer that changes between the check and the request (rebinding) cannot
-redirect it. Redirects are not followed. Failures are retried with backoff, then reported.
+Only `https` URLs are accepted. The host is resolved once, and every address it resolves
+to must be globally routable (`is_global`, and not multicast): that leaves out private,
+loopback, link-local, reserved and unspecified space, and also what Python does not call
+private, such as RFC 6598 shared space (100.64.0.0/10: carrier NAT, some clouds' metadata
+services). An IPv6 address that carries an IPv4 one (IPv4-mapped, 6to4, Teredo, NAT64) is
+judged by the address it carries too, so `2002:7f00:1::` is loopback. The host on the
+configured allow-list (tests, internal receivers) skips the check. A refusal names the
+host, never what it resolved to: the answer must not become a way to read internal DNS.
+The connection then goes to the address that was checked, with TLS verified against the
+host name, so a DNS answer that changes between the check and the request (rebinding)
+cannot redirect it. Redirects are not followed. Failures are retried with backoff, then
+reported.
 """
 
 from __future__ import annotations
@@ -31,6 +37,38 @@ class CallbackFailedError(RuntimeError):
 
 
 Resolver = Callable[[str, int], list[str]]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052, the well-known prefix
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215, local use: never public
+
+
+def carried_addresses(ip: IPAddress) -> list[IPAddress]:
+    """The address itself and every IPv4 address its IPv6 form carries (mapped, 6to4,
+    Teredo server and client, NAT64). A purely computational function."""
+    found: list[IPAddress] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            found.append(ip.ipv4_mapped)
+        if ip.sixtofour is not None:
+            found.append(ip.sixtofour)
+        if ip.teredo is not None:
+            found += list(ip.teredo)
+        if ip in NAT64_PREFIX:
+            found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
+def is_public(address: str) -> bool:
+    """Whether a connection to `address` reaches the public internet only."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # a zone id is link-local anyway
+    except ValueError:
+        return False
+    if "%" in address or ip in NAT64_LOCAL:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # the IPv4 address is where the connection goes
+    return all(each.is_global and not each.is_multicast for each in carried_addresses(ip))
 
 
 def _resolve(host: str, port: int) -> list[str]:
@@ -58,24 +96,15 @@ def check_url(url: str, *, allow_hosts: Iterable[str] = (), resolve: Resolver = 
     port = parts.port or 443
     try:
         addresses = resolve(host, port)
-    except OSError as error:
-        raise CallbackRefusedError(f"webhookUrl host {host} does not resolve: {error}") from None
+    except OSError:
+        raise CallbackRefusedError(f"webhookUrl host {host} does not resolve") from None
     if not addresses:
         raise CallbackRefusedError(f"webhookUrl host {host} has no address")
-    if host not in set(allow_hosts):
-        for address in addresses:
-            ip = ipaddress.ip_address(address)
-            if (
-                ip.is_private
-                or ip.is_loopback
-                or ip.is_link_local
-                or ip.is_multicast
-                or ip.is_reserved
-                or ip.is_unspecified
-            ):
-                raise CallbackRefusedError(
-                    f"webhookUrl host {host} resolves to {address}, a non-public address"
-                )
+    if host not in set(allow_hosts) and not all(is_public(address) for address in addresses):
+        raise CallbackRefusedError(
+            f"webhookUrl host {host} is not a public address (callbacks go to the public "
+            "internet only; an internal receiver must be on CLOUD_CALLBACK_ALLOW_HOSTS)"
+        )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Target(url, host, port, path, addresses[0])
 

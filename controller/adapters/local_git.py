@@ -2,9 +2,13 @@
 
 The service writes a manifest, a template or a stack definition, then commits exactly
 those paths (`git commit -- <paths>`), so whatever else is staged or modified in the
-checkout stays out of the commit. The author is the signed-in user; the committer is the
-checkout's configured identity, or "cloud controller" where none is configured. Also reads
-the history the API reports as createdAt/updatedAt, in one `git log` per HEAD.
+checkout stays out of the commit. The message goes through standard input (`-F -`): a
+change list of 20,000 lines is no argument the kernel accepts. A commit that fails
+(a hook refuses it, git breaks) puts the index back as it was, so the refused change
+is not left staged for the next plain `git commit` in that checkout. The author is the
+signed-in user; the committer is the checkout's configured identity, or "cloud
+controller" where none is configured. Also reads the history the API reports as
+createdAt/updatedAt, in one `git log` per HEAD.
 """
 
 from __future__ import annotations
@@ -32,13 +36,14 @@ class Author:
 class LocalGit:
     root: Path
 
-    def _git(self, *args: str, env: dict[str, str] | None = None) -> str:
+    def _git(self, *args: str, env: dict[str, str] | None = None, stdin: str = "") -> str:
         try:
             completed = subprocess.run(
                 ["git", "-C", str(self.root), *args],
                 capture_output=True,
                 check=False,
                 env=env,
+                input=stdin,
                 text=True,
                 timeout=60,
             )
@@ -74,22 +79,33 @@ class LocalGit:
                 "GIT_COMMITTER_NAME": FALLBACK_NAME,
                 "GIT_COMMITTER_EMAIL": FALLBACK_EMAIL,
             }
-        self._git("add", "--all", "--", *selected, env=env)
-        self._git(
-            "commit",
-            "--quiet",
-            "--no-edit",
-            f"--message={message}",
-            f"--author={_safe(author.name)} <{_safe(author.email)}>",
-            "--only",
-            "--",
-            *selected,
-            env=env,
-        )
+        index = self._index_path()
+        saved = index.read_bytes() if index.is_file() else None
+        try:
+            self._git("add", "--all", "--", *selected, env=env)
+            self._git(
+                "commit",
+                "--quiet",
+                "--no-edit",
+                "--file=-",
+                f"--author={_safe(author.name)} <{_safe(author.email)}>",
+                "--only",
+                "--",
+                *selected,
+                env=env,
+                stdin=message,
+            )
+        except GitError:
+            _restore(index, saved)
+            raise
         sha = self.head()
         if sha is None:  # pragma: no cover - a commit was just made
             raise GitError("commit made but HEAD is unreadable")
         return sha
+
+    def _index_path(self) -> Path:
+        path = Path(self._git("rev-parse", "--git-path", "index").strip())
+        return path if path.is_absolute() else self.root / path
 
     def identity(self) -> Author:
         """Who commits here: the checkout's configured user, or the fallback identity."""
@@ -122,6 +138,16 @@ class LocalGit:
                 updated = times[line][1] if line in times else when
                 times[line] = (when, updated)  # log is newest first: the last seen is oldest
         return times
+
+
+def _restore(index: Path, saved: bytes | None) -> None:
+    """Put the index back as it was before a failed commit (atomically: temp, rename)."""
+    if saved is None:
+        index.unlink(missing_ok=True)
+        return
+    temporary = index.with_name(f"{index.name}.cloud-restore")
+    temporary.write_bytes(saved)
+    os.replace(temporary, index)
 
 
 def _safe(text: str) -> str:

@@ -12,6 +12,7 @@ import networkx as nx
 from controller.cli.context import (
     UsageError,
     load,
+    name_argument,
     pick_deployment,
     pick_environment,
     repo_of,
@@ -129,7 +130,9 @@ def _wanted(problem: Problem, prefixes: list[str] | None) -> bool:
 
 def layers_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("deployment", help="deployment id, folder name or path")
-    parser.add_argument("-e", "--environment", required=True)
+    parser.add_argument(
+        "-e", "--environment", required=True, type=name_argument("environment_name")
+    )
     parser.add_argument("--destroy", action="store_true", help="destroy order (reversed)")
     format_arguments(parser, "text", "json", "mermaid")
 

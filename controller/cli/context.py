@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from controller.adapters.local_repo import LocalRepo, RepoPathError, find_root
 from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
+from controller.core.names import name_problem
 from controller.core.problems import ProblemError, has_errors
 from controller.core.validation import relevant_problems
 
 
 class UsageError(Exception):
     """Bad arguments: exit code 2 with this message."""
+
+
+def name_argument(kind: str) -> Callable[[str], str]:
+    """An argparse `type` that accepts only a well-formed `kind` (`core.names`)."""
+
+    def parse(text: str) -> str:
+        problem = name_problem(kind, text)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"{problem}, got {text!r}")
+        return text
+
+    parse.__name__ = kind.replace("_", " ")  # argparse names the type in its message
+    return parse
 
 
 def repo_of(args: argparse.Namespace) -> LocalRepo:

@@ -26,6 +26,7 @@ from controller.adapters.local_repo import write_atomic
 from controller.cli.context import (
     UsageError,
     load,
+    name_argument,
     pick_deployment,
     pick_environment,
     repo_of,
@@ -162,7 +163,9 @@ def drifted_stacks(report: OperationReport) -> dict[str, str]:
 
 def drift_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deployment", help="only this deployment (id, folder name or path)")
-    parser.add_argument("-e", "--environment", help="only this environment")
+    parser.add_argument(
+        "-e", "--environment", type=name_argument("environment_name"), help="only this environment"
+    )
     engine_arguments(parser)
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--format", choices=("text", "json"), default="text")
@@ -232,8 +235,10 @@ def sim_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _sim_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("deployment", help="deployment id, folder name or path")
-    parser.add_argument("stack")
-    parser.add_argument("-e", "--environment", required=True)
+    parser.add_argument("stack", type=name_argument("stack_name"))
+    parser.add_argument(
+        "-e", "--environment", required=True, type=name_argument("environment_name")
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from controller.adapters.catalog_sources import LocalCatalogSource, SourceError
 from controller.adapters.inventory import EngineInventory, InventoryUnavailableError
 from controller.adapters.local_git import Author, LocalGit
-from controller.cli.context import UsageError, pick_deployment, repo_of
+from controller.cli.context import UsageError, name_argument, pick_deployment, repo_of
 from controller.cli.output import print_json
 from controller.core.documents import validate_data
 from controller.core.models import StackDefinition, Template
@@ -65,7 +65,7 @@ def document_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def patch_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name")
+    parser.add_argument("name", type=name_argument("stack_name"))
     parser.add_argument(
         "--file",
         type=Path,
@@ -83,12 +83,12 @@ def update_template_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def name_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name")
+    parser.add_argument("name", type=name_argument("stack_name"))
     _common(parser)
 
 
 def validate_template_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name")
+    parser.add_argument("name", type=name_argument("stack_name"))
     _common(parser, writes=False)
 
 
@@ -104,7 +104,9 @@ def unregister_arguments(parser: argparse.ArgumentParser) -> None:
 
 def environment_arguments(parser: argparse.ArgumentParser, *, disable: bool = False) -> None:
     parser.add_argument("deployment", help="deployment id, folder name or path")
-    parser.add_argument("environment", help="environment name, e.g. stage")
+    parser.add_argument(
+        "environment", type=name_argument("environment_name"), help="environment name, e.g. stage"
+    )
     _common(parser)
     if disable:
         parser.add_argument(

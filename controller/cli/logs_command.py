@@ -13,15 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from controller.cli.context import UsageError, load, pick_deployment, repo_of
+from controller.cli.context import UsageError, load, name_argument, pick_deployment, repo_of
 from controller.cli.output import print_json
-from controller.core.models import DEPLOYMENT_ID_PATTERN
+from controller.core.names import is_name
 from controller.operations.log_lines import LogFilter, OperationTypes, event_pages, read_logs
 from controller.operations.recorded_runs import local_store, store_path
 
@@ -31,12 +30,14 @@ LEVELS = ("debug", "info", "warn", "error")
 
 def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("deployment", help="deployment id (or folder name or path, locally)")
-    parser.add_argument("-e", "--environment")
-    parser.add_argument("--stack")
+    parser.add_argument("-e", "--environment", type=name_argument("environment_name"))
+    parser.add_argument("--stack", type=name_argument("stack_name"))
     parser.add_argument("--level", choices=LEVELS, help="minimum level (info: info, warn, error)")
     parser.add_argument("--since", help="a range back from now (30m, 1h, 7d) or an ISO time")
     parser.add_argument("--search", help="only lines containing this text (any case)")
-    parser.add_argument("--operation", help="only this operation's lines (op-…)")
+    parser.add_argument(
+        "--operation", type=name_argument("operation_id"), help="only this operation's lines (op-…)"
+    )
     parser.add_argument(
         "--limit", type=_limit, default=100, help="newest lines shown first (1-1000, default 100)"
     )
@@ -143,7 +144,7 @@ def _deployment_id(args: argparse.Namespace, repo: Any) -> str:
     try:
         return pick_deployment(load(repo), args.deployment, repo).deployment_id
     except UsageError:
-        if re.fullmatch(DEPLOYMENT_ID_PATTERN.strip("^$"), args.deployment):
+        if is_name("deployment_id", args.deployment):
             print(f"note: {args.deployment} is not in this checkout", file=sys.stderr)
             return str(args.deployment)
         raise

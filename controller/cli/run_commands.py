@@ -19,6 +19,7 @@ from controller.cli.context import (
     UsageError,
     ensure_valid,
     load,
+    name_argument,
     pick_deployment,
     pick_environment,
     repo_of,
@@ -63,8 +64,12 @@ def engine_arguments(parser: argparse.ArgumentParser) -> None:
 def target_arguments(parser: argparse.ArgumentParser, *, stack: bool = False) -> None:
     parser.add_argument("deployment", help="deployment id, folder name or path")
     if stack:
-        parser.add_argument("stack", help="stack type, e.g. network")
-    parser.add_argument("-e", "--environment", required=True)
+        parser.add_argument(
+            "stack", type=name_argument("stack_name"), help="stack type, e.g. network"
+        )
+    parser.add_argument(
+        "-e", "--environment", required=True, type=name_argument("environment_name")
+    )
     engine_arguments(parser)
 
 
@@ -521,7 +526,7 @@ def _reporter(args: argparse.Namespace) -> Any:
 
 def outputs_arguments(parser: argparse.ArgumentParser) -> None:
     target_arguments(parser)
-    parser.add_argument("--stack")
+    parser.add_argument("--stack", type=name_argument("stack_name"))
     parser.add_argument("--show-secrets", action="store_true")
     parser.add_argument("--format", choices=("text", "json"), default="text")
 

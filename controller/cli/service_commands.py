@@ -84,7 +84,9 @@ def serve(args: argparse.Namespace) -> int:
         "log_config": log_config(settings.log_level),
         "log_level": settings.log_level,
         "access_log": False,  # the service writes its own structured access log
-        "proxy_headers": True,
+        # X-Forwarded-For is read by the app, from CLOUD_TRUSTED_PROXIES only: uvicorn's own
+        # handling trusts any loopback peer, so any relay on the host could pick addresses
+        "proxy_headers": False,
         # realtime messages are small JSON: per-message deflate saves little on them, and
         # costs a zlib context per connection and a compression per subscriber per event
         "ws_per_message_deflate": False,

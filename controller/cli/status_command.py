@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from controller.cli.context import load, pick_deployment, pick_environment, repo_of
+from controller.cli.context import load, name_argument, pick_deployment, pick_environment, repo_of
 from controller.cli.output import print_json, table
 from controller.cli.run_commands import engine_arguments, open_engine
 from controller.core.environments import environment_view
@@ -30,7 +30,12 @@ from controller.store.sqlite import open_store
 
 def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("deployment", help="deployment id, folder name or path")
-    parser.add_argument("-e", "--environment", help="only this environment (default: all)")
+    parser.add_argument(
+        "-e",
+        "--environment",
+        type=name_argument("environment_name"),
+        help="only this environment (default: all)",
+    )
     engine_arguments(parser)
     parser.add_argument("--format", choices=("text", "json"), default="text")
 

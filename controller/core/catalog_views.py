@@ -11,6 +11,7 @@ import networkx as nx
 
 from controller.core.catalog import Catalog
 from controller.core.graph import critical_path_seconds, layer_index, layers, template_graph
+from controller.core.secret_config import catalog_secret_keys, mask_template
 
 BUILT_IN_TEMPLATES = frozenset({"default", "minimal", "microservices", "data-platform"})
 
@@ -60,7 +61,9 @@ def template_detail(catalog: Catalog, name: str) -> dict[str, Any]:
             }
             for stack in t.stacks
         ],
-        "defaultConfig": t.default_config,
+        "defaultConfig": mask_template(
+            {"defaultConfig": t.default_config}, catalog_secret_keys(catalog.stacks)
+        )["defaultConfig"],
         "environments": {
             env: spec.model_dump(mode="json", by_alias=True) for env, spec in t.environments.items()
         },

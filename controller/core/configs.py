@@ -15,6 +15,11 @@ from typing import Any
 from controller.core import problems as codes
 from controller.core.models import ConfigSpec, StackDefinition, ValueType
 from controller.core.placeholders import find_placeholders, whole_placeholder
+from controller.core.secret_config import (
+    SECRET_MASK,
+    mentions_secret_reference,
+    secret_reference,
+)
 
 Path = tuple[str | int, ...]
 
@@ -112,6 +117,25 @@ def check_value(key: str, spec: ConfigSpec, value: Any) -> list[tuple[str, str]]
     """
     if whole_placeholder(value) is not None:
         return []
+    if secret_reference(value) is not None:
+        if spec.type != "string":
+            return [
+                (
+                    codes.INVALID_FORMAT,
+                    f"config {key!r} is {_article(spec.type)} {spec.type}; a "
+                    "{{SECRET:<name>}} reference gives a string",
+                )
+            ]
+        return []
+    if mentions_secret_reference(value):
+        return [
+            (
+                codes.INVALID_FORMAT,
+                f"config {key!r} holds a malformed secret reference: the whole value must be "
+                "{{SECRET:<name>}}, the name a letter then letters, digits or '_'",
+            )
+        ]
+    shown = SECRET_MASK if spec.secret else None  # a secret's value is never echoed
     if value is None:
         if spec.required:
             return [(codes.REQUIRED_FIELD, f"config {key!r} is required and cannot be null")]
@@ -129,13 +153,16 @@ def check_value(key: str, spec: ConfigSpec, value: Any) -> list[tuple[str, str]]
             (
                 codes.INVALID_FORMAT,
                 f"config {key!r} must be {_article(spec.type)} "
-                f"{spec.type}, got {type_of(value)} {value!r}",
+                f"{spec.type}, got {type_of(value)} {shown or repr(value)}",
             )
         ]
     found: list[tuple[str, str]] = []
     if spec.enum is not None and value not in spec.enum:
         found.append(
-            (codes.INVALID_FORMAT, f"config {key!r} must be one of {spec.enum}, got {value!r}")
+            (
+                codes.INVALID_FORMAT,
+                f"config {key!r} must be one of {spec.enum}, got {shown or repr(value)}",
+            )
         )
     measured = len(value) if spec.type == "array" else value
     what = "number of items" if spec.type == "array" else "value"
@@ -143,14 +170,14 @@ def check_value(key: str, spec: ConfigSpec, value: Any) -> list[tuple[str, str]]
         found.append(
             (
                 codes.OUT_OF_RANGE,
-                f"config {key!r}: {what} {measured} is below the minimum {_num(spec.min)}",
+                f"config {key!r}: {what} {shown or measured} is below the minimum {_num(spec.min)}",
             )
         )
     if spec.max is not None and isinstance(measured, int | float) and measured > spec.max:
         found.append(
             (
                 codes.OUT_OF_RANGE,
-                f"config {key!r}: {what} {measured} is above the maximum {_num(spec.max)}",
+                f"config {key!r}: {what} {shown or measured} is above the maximum {_num(spec.max)}",
             )
         )
     return found

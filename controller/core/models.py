@@ -8,7 +8,6 @@ errors, because a typo that passes silently is a misconfiguration that ships.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,29 +21,22 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from controller.core.names import NAMES, matches
+
 MANIFEST_VERSION = "3.1"
-DEPLOYMENT_ID_PATTERN = r"^D[0-9A-Z]{6}$"
-ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
-ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9-]{0,19}$"
-STACK_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
-CONFIG_KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.]{0,49}$"
-PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$"
-REGION_PATTERN = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$"
-DOMAIN_PATTERN = r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 Category = Literal["network", "security", "compute", "data", "analytics", "ml", "devops"]
 ValueType = Literal["string", "integer", "number", "boolean", "array", "object"]
 
 
-def _text_matching(kind: str, pattern: str, explain: str, *, hint_for_numbers: str = "") -> Any:
-    """An annotated `str` whose failures carry their own error type and a precise message.
+def _text_matching(kind: str, name: str, *, hint_for_numbers: str = "") -> Any:
+    """An annotated `str` checked by `core.names` (the whole value, never a prefix), whose
+    failures carry their own error type and a precise message.
 
     The error type (`kind`) lets the caller map it to a seed error code; the schema keeps
     the pattern so editors validate the same way.
     """
-    compiled = re.compile(pattern)
+    pattern, explain = NAMES[name]
 
     def check(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, str):
@@ -54,7 +46,7 @@ def _text_matching(kind: str, pattern: str, explain: str, *, hint_for_numbers: s
                 "{explain}, got {value!r}{hint}",
                 {"explain": explain, "value": value, "hint": hint},
             )
-        if not compiled.match(value):
+        if not matches(pattern, value):
             raise PydanticCustomError(
                 kind, "{explain}, got {value!r}", {"explain": explain, "value": value}
             )
@@ -67,42 +59,20 @@ def _text_matching(kind: str, pattern: str, explain: str, *, hint_for_numbers: s
     ]
 
 
-DeploymentId = _text_matching(
-    "deployment_id",
-    DEPLOYMENT_ID_PATTERN,
-    "deploymentId must be 'D' followed by 6 digits or capital letters (e.g. D1BRV40)",
-)
+DeploymentId = _text_matching("deployment_id", "deployment_id")
 AccountId = _text_matching(
     "account_id",
-    ACCOUNT_ID_PATTERN,
-    "AWS account id must be exactly 12 digits",
+    "account_id",
     hint_for_numbers=" (quote it: YAML reads bare digits as a number and drops leading zeros)",
 )
-EnvironmentName = _text_matching(
-    "environment_name",
-    ENVIRONMENT_PATTERN,
-    "environment name must be lowercase letters, digits and '-', starting with a letter, "
-    "at most 20 characters",
-)
-StackName = _text_matching(
-    "stack_name",
-    STACK_NAME_PATTERN,
-    "stack name must be lowercase letters, digits and '-', 2 to 40 characters",
-)
-ConfigKey = _text_matching(
-    "config_key",
-    CONFIG_KEY_PATTERN,
-    "config key must be a letter followed by letters, digits or '_'",
-)
-Region = _text_matching("region", REGION_PATTERN, "region must be an AWS region like us-east-1")
-OrganizationName = _text_matching(
-    "invalid_format", NAME_PATTERN, "organization must be 1-50 letters, digits, '_' or '.'"
-)
-ProjectName = _text_matching(
-    "invalid_format", PROJECT_PATTERN, "project must be 1-50 letters, digits, '_', '.' or '-'"
-)
-Domain = _text_matching("invalid_format", DOMAIN_PATTERN, "domain must be a DNS name")
-Email = _text_matching("invalid_format", EMAIL_PATTERN, "email must look like name@example.com")
+EnvironmentName = _text_matching("environment_name", "environment_name")
+StackName = _text_matching("stack_name", "stack_name")
+ConfigKey = _text_matching("config_key", "config_key")
+Region = _text_matching("region", "region")
+OrganizationName = _text_matching("invalid_format", "organization")
+ProjectName = _text_matching("invalid_format", "project")
+Domain = _text_matching("invalid_format", "domain")
+Email = _text_matching("invalid_format", "email")
 
 
 class Strict(BaseModel):

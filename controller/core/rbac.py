@@ -59,6 +59,9 @@ AUDIT_LOGS_READ: Final = "audit-logs:read"
 VALIDATION_RUN: Final = "validation:run"
 API_KEYS_MANAGE: Final = "api-keys:manage"
 USERS_MANAGE: Final = "users:manage"
+# not in the seeds: reading secret config values in clear (`showSecrets=true`); the
+# Administrator role alone holds it, and a key holds it only if scoped to it
+SECRETS_READ: Final = "secrets:read"
 
 PERMISSIONS: Final = (
     DEPLOYMENTS_READ,
@@ -84,6 +87,7 @@ PERMISSIONS: Final = (
     VALIDATION_RUN,
     API_KEYS_MANAGE,
     USERS_MANAGE,
+    SECRETS_READ,
 )
 
 # What every signed-in role may do: read the catalog (the stacks and templates any

@@ -6,6 +6,7 @@ deployment checks alike. A purely computational module.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 
 from controller.core import problems as codes
 from controller.core.catalog import Catalog
@@ -14,6 +15,7 @@ from controller.core.documents import Loaded
 from controller.core.models import StackDefinition
 from controller.core.placeholders import Placeholder, find_malformed, whole_placeholder
 from controller.core.problems import Problem, did_you_mean
+from controller.core.secret_config import is_literal
 
 
 def problem_at(
@@ -134,6 +136,22 @@ def check_layer(
         for code, message in check_value(key, spec, value):
             found.append(
                 problem_at(source, code, f"stack {definition.name!r}: {message}", *layer.path, key)
+            )
+        if spec.secret and is_literal(value):
+            found.append(
+                replace(
+                    problem_at(
+                        source,
+                        codes.SECRET_IN_CLEAR,
+                        f"stack {definition.name!r}: config {key!r} is secret but holds its "
+                        "value, so it is in Git in clear; write '{{SECRET:<name>}}' and provide "
+                        "the value at run time as CLOUD_SECRET_<name> (a GitHub environment "
+                        "secret) or as the Pulumi stack's config secret",
+                        *layer.path,
+                        key,
+                    ),
+                    severity="warning",
+                )
             )
         for path, text in find_malformed(value):
             found.append(

@@ -27,7 +27,7 @@ StackState = Literal["queued", "running", "succeeded", "failed", "skipped", "can
 
 def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
     """True only for `sha256=<hex HMAC of body>` with this secret."""
-    if not secret or not header or not header.startswith(SIGNATURE_PREFIX):
+    if not secret.strip() or not header or not header.startswith(SIGNATURE_PREFIX):
         return False
     expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, header[len(SIGNATURE_PREFIX) :].strip().lower())

@@ -27,7 +27,7 @@ from controller.core.documents import validate_data
 from controller.core.graph import layer_index, layers, template_graph
 from controller.core.models import StackDefinition, Strict, Template
 from controller.edits.catalog_state import CatalogState, RepoState, WriteResult
-from controller.edits.changes import change_data, describe_changes, full_dict
+from controller.edits.changes import change_data, definition_changes, template_changes
 from controller.edits.errors import DocumentInvalid, EditError, not_found
 
 
@@ -191,12 +191,16 @@ def _update(
     """Change some fields of a stack definition or a template (nothing written when the
     result is the same); refused if it changed meanwhile."""
     model, file_of, title = _KINDS[kind]
-    current = _current(repo.current(), kind, name)
+    state = repo.current()
+    current = _current(state, kind, name)
     if current is None:
         raise not_found(kind, name)
     path = file_of(name)
     updated = parse_document(merged(current, fields), model, file=path)
-    changes = describe_changes(full_dict(current), full_dict(updated))
+    if kind == "stack":
+        changes = definition_changes(current, updated)
+    else:
+        changes = template_changes(current, updated, state.snapshot.catalog)
     result = None
     if changes:
         result = repo.write(

@@ -1,5 +1,6 @@
-"""What an edit changed, said for people and for programs: change lines (`tags.team: a → b`)
-and how the write reached the repo (a commit, a pull request, or files only).
+"""What an edit changed, said for people and for programs: change lines (`tags.team: a → b`,
+secret config values masked) and how the write reached the repo (a commit, a pull
+request, or files only).
 A purely computational module.
 """
 
@@ -8,6 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from controller.adapters.catalog_sources import WriteOutcome
+from controller.core.catalog import Catalog
+from controller.core.models import Manifest, StackDefinition, Template
+from controller.core.secret_config import (
+    catalog_secret_keys,
+    mask_definition,
+    mask_manifest,
+    mask_template,
+)
 
 
 def full_dict(model: Any) -> dict[str, Any]:
@@ -36,6 +45,27 @@ def describe_changes(before: Any, after: Any, path: str = "") -> list[str]:
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def manifest_changes(before: Manifest, after: Manifest, catalog: Catalog) -> list[str]:
+    """What a manifest write changes, for its answer and its commit message: secret values
+    masked (a changed one reads `[secret] → [secret] (changed)`)."""
+    keys = catalog_secret_keys(catalog.stacks)
+    old, new = full_dict(before), full_dict(after)
+    return describe_changes(mask_manifest(old, keys), mask_manifest(new, keys, before=old))
+
+
+def template_changes(before: Template, after: Template, catalog: Catalog) -> list[str]:
+    """What a template write changes: secret values of `defaultConfig` masked."""
+    keys = catalog_secret_keys(catalog.stacks)
+    old, new = full_dict(before), full_dict(after)
+    return describe_changes(mask_template(old, keys), mask_template(new, keys, before=old))
+
+
+def definition_changes(before: StackDefinition, after: StackDefinition) -> list[str]:
+    """What a stack definition write changes: the defaults of secret keys masked."""
+    old, new = full_dict(before), full_dict(after)
+    return describe_changes(mask_definition(old), mask_definition(new, before=old))
 
 
 def change_data(outcome: WriteOutcome | None) -> dict[str, Any] | None:

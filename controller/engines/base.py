@@ -37,6 +37,9 @@ class StackSpec:
     config: Mapping[str, Any]
     secret_keys: frozenset[str] = frozenset()
     context: Mapping[str, Any] = field(default_factory=dict)
+    # config keys whose value the stack already holds (a secret reference not in the
+    # environment): an engine that keeps stack config leaves them as they are
+    kept_keys: frozenset[str] = frozenset()
 
     @property
     def stack_name(self) -> str:

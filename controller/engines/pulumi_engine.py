@@ -128,6 +128,7 @@ class PulumiEngine:
     python: str = sys.prefix
     name: str = "pulumi"
     simulated: bool = False
+    keeps_stack_config: bool = True  # a stack's config secrets stand in for unset references
 
     def __post_init__(self) -> None:
         if self.require_cli and shutil.which("pulumi") is None:
@@ -267,7 +268,16 @@ class PulumiEngine:
         if stack is None:  # pragma: no cover - create_or_select always returns a stack
             raise EngineError(f"could not create stack {spec.stack_name}")
         wanted = stack_config(spec, record)
-        stale = sorted(set(stack.get_all_config()) - set(wanted))
+        current = stack.get_all_config()
+        kept = {f"{spec.project}:{key}" for key in spec.kept_keys}
+        absent = sorted(kept - set(current))
+        if absent:
+            raise EngineError(
+                f"{spec.stack_name}: {', '.join(absent)} takes a {{{{SECRET:…}}}} reference whose "
+                "CLOUD_SECRET_… variable is not set, and the stack holds no such config secret: "
+                f"set the variable, or `pulumi config set --secret {absent[0]} …` on the stack"
+            )
+        stale = sorted(set(current) - set(wanted) - kept)
         if stale:
             stack.remove_all_config(stale)
         stack.set_all_config(wanted)

@@ -4,7 +4,8 @@ It runs a stack's program in a child process under `pulumi.runtime.set_mocks` (s
 `mock_runtime`), diffs the resources it registers (by URN) against the state it kept from
 the last `up`, and reports create / update / delete / same with the inputs that changed.
 State is a Pulumi-shaped checkpoint (`{"version": 3, "deployment": {...}}`) per stack
-under `.cloud/sim/<deploymentId>/<environment>/<stack>.json`, written atomically; the
+under `.cloud/sim/<deploymentId>/<environment>/<stack>.json`, written atomically, 0600 in
+0700 folders, its secret values sealed (`state_secrets`) rather than in plaintext; the
 record of the last deploy is a hidden output of the root stack resource, as with Pulumi.
 While an update runs the state carries a pending operation and a lock file exists, so a
 killed run is visible afterwards, like an interrupted `pulumi up`.
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from controller.adapters.private_files import PRIVATE_FILE, private_dir, write_private
 from controller.engines.base import (
     RECORD_OUTPUT,
     DeployRecord,
@@ -49,10 +51,15 @@ from controller.engines.simulated_cloud import (
     from_state,
     refreshed,
 )
+from controller.engines.state_secrets import (
+    SECRET_SIGNATURE,
+    SIGNATURE,
+    StateSecretError,
+    StateSecrets,
+    is_secret,
+)
 
 STACK_TYPE = "pulumi:pulumi:Stack"
-_SIG = "4dabf18193072939515e22adb298388d"
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 
 
 @dataclass
@@ -63,6 +70,10 @@ class SimulatedEngine:
     simulated: bool = True
     # Folders are created and pruned by parallel stacks of one environment: one at a time.
     _tree: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _secrets: StateSecrets = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._secrets = StateSecrets(self.state_dir)
 
     @property
     def cloud(self) -> SimulatedCloud:
@@ -184,9 +195,12 @@ class SimulatedEngine:
         for name, value in (root.get("outputs") or {}).items() if root else ():
             if name == RECORD_OUTPUT:
                 continue
-            if isinstance(value, dict) and value.get(_SIG) == _SECRET_SIG:
+            if is_secret(value):
                 secret.add(name)
-                value = json.loads(value["plaintext"])
+                try:
+                    value = self._secrets.reveal(value)
+                except StateSecretError as error:
+                    raise EngineError(f"output {name} of {spec.stack_name}: {error}") from None
             values[name] = value
         return values, frozenset(secret)
 
@@ -309,20 +323,22 @@ class SimulatedEngine:
 
     def _write(self, spec: StackSpec, state: Mapping[str, Any]) -> None:
         path = self._path(spec)
-        text = json.dumps(state, indent=1, sort_keys=True)
+        text = json.dumps(self._secrets.seal(state), indent=1, sort_keys=True)
         with self._tree:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            temporary.write_text(text)
-            os.replace(temporary, path)
+            self._folder(path.parent)
+            write_private(path, text)
+
+    def _folder(self, folder: Path) -> None:
+        private_dir(self.state_dir)  # ours alone: tightened if an older version left it open
+        private_dir(folder)
 
     @contextlib.contextmanager
     def _locked(self, spec: StackSpec, what: str) -> Iterator[None]:
         lock = self._lock_path(spec)
         try:
             with self._tree:
-                lock.parent.mkdir(parents=True, exist_ok=True)
-                handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                self._folder(lock.parent)
+                handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE)
         except FileExistsError:
             holder = lock.read_text(errors="replace").strip() or "unknown"
             raise StackBusyError(
@@ -393,7 +409,7 @@ def _emit_changes(changes: list[ResourceChange], on_event: EventSink, *, plannin
 
 def _checkpoint(spec: StackSpec, run: ProgramResult, record: DeployRecord) -> dict[str, Any]:
     outputs: dict[str, Any] = {
-        name: {_SIG: _SECRET_SIG, "plaintext": json.dumps(value)}
+        name: {SIGNATURE: SECRET_SIGNATURE, "plaintext": json.dumps(value)}
         if name in run.secret_outputs
         else value
         for name, value in run.outputs.items()

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.adapters.private_files import private_dir, write_private
 from controller.engines.base import EngineError, ResourceDrift, StackSpec, differences
 
 ROOT_TYPE = "pulumi:pulumi:Stack"
@@ -51,16 +51,14 @@ class SimulatedCloud:
 
     def write(self, spec: StackSpec, resources: Mapping[str, Mapping[str, Any]]) -> None:
         path = self.path(spec.deployment_id, spec.environment, spec.stack)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)  # like the state beside it: its owner's alone
         document = {
             "simulated": True,
             "about": "what 'really exists' for the simulated engine; change it with "
             "`cloud sim edit|delete`",
             "resources": dict(resources),
         }
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(document, indent=1, sort_keys=True))
-        os.replace(temporary, path)
+        write_private(path, json.dumps(document, indent=1, sort_keys=True))
 
     def forget(self, spec: StackSpec) -> None:
         path = self.path(spec.deployment_id, spec.environment, spec.stack)

@@ -13,6 +13,7 @@ in sessions of their own, so the terminal's interrupt does not reach them).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -37,6 +38,7 @@ from controller.core.planning import (
 )
 from controller.core.resolution import resolve_runtime_config
 from controller.core.scheduling import Scheduler, State
+from controller.core.secret_config import environment_name, resolve_secret_references
 from controller.engines.base import (
     DeployRecord,
     Engine,
@@ -165,8 +167,10 @@ class Executor:
         settings: RunSettings,
         subscribers: list[Subscriber] | None = None,
         clock: Clock | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.engine = engine
+        self.environ = os.environ if environ is None else environ  # {{SECRET:…}} values
         self.repo_root = repo_root
         self.settings = settings
         self.subscribers = list(subscribers or [])
@@ -398,15 +402,31 @@ class Executor:
                 f"{placeholder.output!r} (needed by {placeholder.text})"
             )
             return self._failed(name, entry.layer, message, started)
+        progress = self._progress_sink(name, instance.definition.estimated_resources)
+        secrets = resolve_secret_references(resolved.values, self.environ)
+        values, kept = secrets.values, frozenset[str]()
+        if secrets.unresolved:
+            missing = ", ".join(
+                f"{key} ({environment_name(secret)})" for key, secret in secrets.unresolved.items()
+            )
+            if getattr(self.engine, "keeps_stack_config", False):
+                kept = frozenset(secrets.unresolved)  # the stack's own config secrets
+            elif self.engine.simulated:
+                values = values | {k: f"simulated-{s}" for k, s in secrets.unresolved.items()}
+                progress(
+                    EngineEvent("log", message=f"simulated stand-ins for unset secrets: {missing}")
+                )
+            else:
+                return self._failed(name, entry.layer, f"secrets not set: {missing}", started)
         spec = stack_spec(
             job.deployment,
             name,
             job.view.environment,
             repo_root=self.repo_root,
-            config=resolved.values,
-            secret_keys=resolved.secret_keys,
+            config=values,
+            secret_keys=resolved.secret_keys | secrets.secret_keys,
+            kept_keys=kept,
         )
-        progress = self._progress_sink(name, instance.definition.estimated_resources)
         if not preview:
             repair = self._needs_repair(spec)
             if repair:

@@ -19,6 +19,7 @@ def stack_spec(
     repo_root: Path,
     config: Mapping[str, Any] | None = None,
     secret_keys: frozenset[str] = frozenset(),
+    kept_keys: frozenset[str] = frozenset(),
 ) -> StackSpec:
     return StackSpec(
         deployment_id=deployment.deployment_id,
@@ -28,4 +29,5 @@ def stack_spec(
         config=dict(config or {}),
         secret_keys=secret_keys,
         context=instance_context(deployment, environment),
+        kept_keys=kept_keys,
     )

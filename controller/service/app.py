@@ -2,8 +2,9 @@
 
 `create_app()` is what uvicorn runs (`cloud serve`, or `uvicorn --factory
 controller.service.app:create_app`); tests call it with their own settings and services.
-Middleware, outermost first: request context (ids, headers, error envelope, logs, audit),
-body size limit, CORS (when origins are configured), authentication, rate limiting.
+Middleware, outermost first: the client behind trusted proxies (when some are
+configured), request context (ids, headers, error envelope, logs, audit), body size limit,
+CORS (when origins are configured), authentication, rate limiting.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from controller.service.http.middleware import (
     RequestContextMiddleware,
     access_logger,
 )
+from controller.service.http.proxies import ForwardedClientMiddleware
 from controller.service.http.rate_limits import Policy, RateLimitMiddleware, tier_limits
 from controller.service.http.routes import ENDPOINTS, EXTRA_ROUTES
 from controller.service.http.routing import build_routes
@@ -69,6 +71,10 @@ def create_app(
             by_prefix={"/webhooks/": settings.webhook_max_bytes},
         ),
     ]
+    if settings.trusted_proxies:
+        middleware.insert(
+            0, Middleware(ForwardedClientMiddleware, trusted=settings.trusted_proxies)
+        )
     if settings.cors_origins:
         middleware.append(
             Middleware(

@@ -173,7 +173,12 @@ def build_services(
         repo=repo,
         tokens=tokens,
         authenticator=Authenticator(
-            store=store, tokens=tokens, oidc=oidc, clock=clock, monotonic=monotonic
+            store=store,
+            tokens=tokens,
+            oidc=oidc,
+            clock=clock,
+            monotonic=monotonic,
+            oidc_role_recheck=settings.oidc_role_recheck_seconds,
         ),
         inventory=inventory,
         oidc=oidc,

@@ -18,8 +18,10 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from controller.core.rbac import ROLES
+from controller.service.http.proxies import proxy_networks
 
 PREFIX = "CLOUD_"
+SECRET_SETTINGS = ("jwt_secret", "github_token", "webhook_secret")
 ALLOWED_OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
 
 
@@ -46,6 +48,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     access_log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     rate_limit_enabled: bool = True
     rate_limit_anonymous_per_minute: int = Field(60, ge=1)
@@ -96,8 +100,12 @@ class Settings(BaseSettings):
     oidc_organizations_claim: str = "organizations"
     oidc_role_map: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     oidc_algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256"])
+    oidc_api_key_max_ttl: int = Field(86_400, ge=60)  # keys made by identity-provider users
+    oidc_role_recheck_seconds: int = Field(3600, ge=60, le=7 * 86_400)
 
-    @field_validator("cors_origins", "oidc_algorithms", "callback_allow_hosts", mode="before")
+    @field_validator(
+        "cors_origins", "oidc_algorithms", "callback_allow_hosts", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -127,10 +135,24 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        proxy_networks(value)  # ValueError names the entry
+        return value
+
+    @field_validator(*SECRET_SETTINGS)
+    @classmethod
+    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # a secret of spaces is a secret anyone can guess: `' '` signed webhooks once
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is set but blank; give a real secret, or unset it")
+        return value
+
     @field_validator("jwt_secret")
     @classmethod
     def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 32:
+        if value is not None and len(value.get_secret_value().strip()) < 32:
             raise ValueError("must be at least 32 characters (or leave it unset to generate one)")
         return value
 
@@ -205,7 +227,7 @@ def check_settings(settings: Settings) -> list[str]:
         problems.append("CLOUD_WRITE_MODE: 'pr' needs CLOUD_REPO_BACKEND=github")
     if settings.dispatcher == "github":
         # fail closed: without the secret, anyone could post run results
-        if settings.webhook_secret is None or not settings.webhook_secret.get_secret_value():
+        if settings.webhook_secret is None:
             problems.append(
                 "CLOUD_WEBHOOK_SECRET: required when CLOUD_DISPATCHER=github "
                 "(GitHub's webhooks are verified with it)"

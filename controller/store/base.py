@@ -91,6 +91,7 @@ class ApiKeyRecord:
     expires_at: str
     last_used_at: str | None
     revoked_at: str | None
+    parent_key_id: str | None = None  # the key it was made with: revoking that revokes this
 
     def status(self, now: str) -> str:
         if self.revoked_at is not None:
@@ -195,7 +196,10 @@ class Store(Protocol):
 
     def list_api_keys(self, user_id: str) -> list[ApiKeyRecord]: ...
 
-    def revoke_api_key(self, key_id: str, *, at: str) -> bool: ...
+    def revoke_api_key(self, key_id: str, *, at: str) -> list[str]:
+        """Revoke a key and every key made with it (its children, theirs, …), at once; the
+        ids of those it revoked now (none already revoked), so a cache can drop them."""
+        ...
 
     def touch_api_keys(self, last_used: dict[str, str]) -> None: ...
 

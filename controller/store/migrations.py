@@ -135,6 +135,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX webhook_deliveries_received ON webhook_deliveries(received_at);
         """,
     ),
+    Migration(
+        4,
+        "the key an API key was made with (revoking a key revokes the keys it made)",
+        """
+        ALTER TABLE api_keys ADD COLUMN parent_key_id TEXT
+            REFERENCES api_keys(id) ON DELETE SET NULL;
+        CREATE INDEX api_keys_parent ON api_keys(parent_key_id);
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

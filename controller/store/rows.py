@@ -26,8 +26,9 @@ USER_COLUMNS = (
 )
 KEY_COLUMNS = (
     "id, user_id, lookup, key_hash, name, description, permissions, created_at, expires_at, "
-    "last_used_at, revoked_at"
+    "last_used_at, revoked_at, parent_key_id"
 )
+KEY_COLUMN_COUNT = KEY_COLUMNS.count(",") + 1
 OPERATION_COLUMNS = (
     "id, deployment_id, environment, type, status, created_at, updated_at, created_by, "
     "started_at, completed_at, payload"
@@ -102,6 +103,7 @@ def api_key_of(row: Sequence[Any]) -> ApiKeyRecord:
         expires_at=row[8],
         last_used_at=row[9],
         revoked_at=row[10],
+        parent_key_id=row[11],
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from controller.adapters.private_files import private_dir, private_file
 from controller.store.base import (
     ApiKeyRecord,
     AuditEntry,
@@ -34,6 +35,7 @@ from controller.store.migrations import LATEST_VERSION, MIGRATIONS
 from controller.store.rows import (
     EVENT_COLUMNS,
     INSERT_OPERATION,
+    KEY_COLUMN_COUNT,
     KEY_COLUMNS,
     LOCK_COLUMNS,
     OPERATION_COLUMNS,
@@ -47,11 +49,23 @@ from controller.store.rows import (
     where_clause,
 )
 
+DATA_DIR_NAME = ".cloud"
+
 
 def open_store(path: Path | str) -> SQLiteStore:
-    """Open (creating the folder and the file if needed) and migrate the store."""
+    """Open (creating the folder and the file if needed) and migrate the store.
+
+    The file holds credential hashes and the audit log: it is created 0600 (SQLite gives
+    its -wal and -shm files the same mode) in a folder created 0700; the data folder
+    `.cloud/` is tightened to 0700 if an older version left it open.
+    """
     if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        file = Path(path)
+        private_dir(file.parent, tighten=file.parent.name == DATA_DIR_NAME)
+        private_file(file)
+        for companion in (file.with_name(file.name + "-wal"), file.with_name(file.name + "-shm")):
+            if companion.exists():
+                private_file(companion)
     return SQLiteStore(str(path))
 
 
@@ -262,7 +276,7 @@ class SQLiteStore:
 
     def create_api_key(self, key: ApiKeyRecord) -> ApiKeyRecord:
         self._run(
-            f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 key.id,
                 key.user_id,
@@ -275,6 +289,7 @@ class SQLiteStore:
                 key.expires_at,
                 key.last_used_at,
                 key.revoked_at,
+                key.parent_key_id,
             ),
         )
         return key
@@ -293,7 +308,7 @@ class SQLiteStore:
         )
         if row is None:
             return None
-        return api_key_of(row[:11]), user_of(row[11:])
+        return api_key_of(row[:KEY_COLUMN_COUNT]), user_of(row[KEY_COLUMN_COUNT:])
 
     def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
         row = self._one(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,))
@@ -306,14 +321,22 @@ class SQLiteStore:
         )
         return [api_key_of(row) for row in rows]
 
-    def revoke_api_key(self, key_id: str, *, at: str) -> bool:
-        return (
-            self._run(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (at, key_id),
+    def revoke_api_key(self, key_id: str, *, at: str) -> list[str]:
+        with self._transaction() as db:
+            revoked = [
+                row[0]
+                for row in db.execute(
+                    "WITH RECURSIVE minted(id) AS (SELECT id FROM api_keys WHERE id = ? "
+                    "UNION SELECT k.id FROM api_keys k JOIN minted m ON k.parent_key_id = m.id) "
+                    "SELECT a.id FROM api_keys a JOIN minted USING (id) "
+                    "WHERE a.revoked_at IS NULL ORDER BY a.created_at, a.id",
+                    (key_id,),
+                )
+            ]
+            db.executemany(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ?", [(at, i) for i in revoked]
             )
-            == 1
-        )
+        return revoked
 
     def touch_api_keys(self, last_used: dict[str, str]) -> None:
         if not last_used:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from controller.adapters.catalog_sources import LocalCatalogSource
-from tests.conftest import git
+from tests.conftest import git, refuse_commits
 from tests.service.conftest import D1_FILE, NEW, NEW_FILE, Harness, HarnessFactory
 
 
@@ -65,9 +65,7 @@ def test_an_invalid_write_leaves_the_checkout_untouched(
 def test_a_failing_commit_is_502_and_the_file_is_restored(
     make_harness: HarnessFactory, checkout: Path
 ) -> None:
-    hook = checkout / ".git" / "hooks" / "pre-commit"
-    hook.write_text("#!/bin/sh\necho refused >&2\nexit 1\n")
-    hook.chmod(0o755)
+    refuse_commits(checkout)
     harness = local(make_harness, checkout)
     response = harness.client.post("/api/v1/deployments", json=NEW, headers=harness.bearer())
     assert response.status_code == 502
@@ -75,6 +73,20 @@ def test_a_failing_commit_is_502_and_the_file_is_restored(
     assert str(checkout) not in response.text
     assert not (checkout / NEW_FILE).exists()
     assert not (checkout / NEW_FILE).parent.exists()
+
+
+def test_a_failing_commit_puts_back_the_index_as_it_was_staged_work_included(
+    make_harness: HarnessFactory, checkout: Path
+) -> None:
+    own = checkout / "stacks" / "network" / "Pulumi.yaml"
+    own.write_text(own.read_text() + "# staged by hand\n")
+    git(checkout, "add", "stacks/network/Pulumi.yaml")
+    refuse_commits(checkout)
+    harness = local(make_harness, checkout)
+    response = harness.client.post("/api/v1/deployments", json=NEW, headers=harness.bearer())
+    assert response.status_code == 502
+    assert git(checkout, "diff", "--cached", "--name-only") == "stacks/network/Pulumi.yaml"
+    assert git(checkout, "status", "--porcelain") == "M  stacks/network/Pulumi.yaml"
 
 
 def test_a_delete_removes_the_folder_in_one_commit(

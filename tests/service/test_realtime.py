@@ -318,7 +318,7 @@ def test_a_channel_outside_the_four_patterns_is_an_error_and_the_socket_stays_op
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        pytest.param("not json", "not JSON", id="not-json"),
+        pytest.param("not json", "not valid JSON", id="not-json"),
         pytest.param("[1, 2]", "JSON object", id="not-an-object"),
         pytest.param('{"type": "dance"}', "unknown message type", id="unknown-type"),
     ],

@@ -20,7 +20,7 @@ from controller.store import (
     UserRecord,
     open_store,
 )
-from controller.store.migrations import LATEST_VERSION
+from controller.store.migrations import LATEST_VERSION, MIGRATIONS
 
 T0, T1, T2 = "2025-10-09T12:00:00.000Z", "2025-10-09T12:00:01.000Z", "2025-10-09T12:00:02.000Z"
 
@@ -124,6 +124,49 @@ def test_api_keys_are_found_by_lookup_with_their_owner(store: SQLiteStore) -> No
     assert store.get_api_key("key-1").last_used_at == T1  # type: ignore[union-attr]
     assert store.revoke_api_key("key-1", at=T2)
     assert store.list_api_keys("usr-1")[0].status(T1) == "revoked"
+
+
+def key_record(key_id: str, lookup: str, parent: str | None = None) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        key_id, "usr-1", lookup, "hash", key_id, "", (), T0, T2, None, None, parent_key_id=parent
+    )
+
+
+def test_revoking_a_key_revokes_the_keys_made_with_it_and_says_which(store: SQLiteStore) -> None:
+    store.create_user(user())
+    for key_id, parent in [("key-a", None), ("key-b", "key-a"), ("key-c", "key-b"),
+                           ("key-d", "key-a"), ("key-x", None)]:  # fmt: skip
+        store.create_api_key(key_record(key_id, key_id.replace("-", ""), parent))
+    assert store.revoke_api_key("key-c", at=T1) == ["key-c"]  # a leaf: itself alone
+    assert store.revoke_api_key("key-a", at=T2) == ["key-a", "key-b", "key-d"]  # c was already
+    statuses = {key.id: key.status(T1) for key in store.list_api_keys("usr-1")}
+    assert statuses == {"key-a": "revoked", "key-b": "revoked", "key-c": "revoked",
+                        "key-d": "revoked", "key-x": "active"}  # fmt: skip
+    assert store.get_api_key("key-c").revoked_at == T1  # type: ignore[union-attr]
+    assert store.revoke_api_key("key-a", at=T2) == []
+    assert store.find_api_key("keyb")[0].parent_key_id == "key-a"  # type: ignore[index]
+
+
+def test_a_store_of_version_3_keeps_its_keys_through_migration_4(tmp_path: Path) -> None:
+    path = tmp_path / "cloud.db"
+    with sqlite3.connect(path) as raw:
+        for migration in MIGRATIONS[:3]:
+            raw.executescript(migration.sql)
+        raw.execute("PRAGMA user_version = 3")
+        raw.execute(
+            "INSERT INTO users (id, username, created_at, updated_at) VALUES ('usr-1','a',?,?)",
+            (T0, T0),
+        )
+        raw.execute(
+            "INSERT INTO api_keys (id, user_id, lookup, key_hash, name, created_at, expires_at) "
+            "VALUES ('key-1', 'usr-1', 'abc', 'h', 'old', ?, ?)",
+            (T0, T2),
+        )
+    migrated = open_store(path)
+    assert migrated.schema_version() == LATEST_VERSION
+    old = migrated.get_api_key("key-1")
+    assert old is not None and old.parent_key_id is None
+    assert migrated.revoke_api_key("key-1", at=T1) == ["key-1"]
 
 
 def test_the_audit_log_is_listed_newest_first_and_filtered(store: SQLiteStore) -> None:

@@ -6,6 +6,12 @@ present but wrong is not rejected here: the error is kept in the scope and raise
 rate limiter after it has counted the attempt against the client address, so guessing
 keys is throttled like guessing passwords. Roles come from the store on every request,
 not from the token, so a role removed or a key revoked takes effect at once.
+
+The roles of a user from the OIDC issuer are only as fresh as the last token the issuer
+signed for them: each such token refreshes the stored record (at most once a minute),
+and a credential of ours that such a user holds (an API key) works only while that
+happened in the last `CLOUD_OIDC_ROLE_RECHECK_SECONDS`. A user the issuer drops, or
+moves out of a group, keeps no rights through a key for longer than that.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from controller.store.base import Store, UserRecord
 PRINCIPAL = "cloud.principal"
 AUTH_ERROR = "cloud.auth_error"
 TOUCH_INTERVAL = 30.0  # seconds between lastUsedAt writes for one key
+VOUCH_INTERVAL = 60.0  # seconds between writes of an OIDC user's last confirmation
+DEFAULT_ROLE_RECHECK = 3600.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,7 @@ class Principal:
     permissions: frozenset[str]
     session_id: str | None = None
     key_id: str | None = None
+    expires_at: str | None = None  # when the credential presented stops working (ISO)
 
     @property
     def author(self) -> Author:
@@ -69,12 +78,14 @@ class Authenticator:
         oidc: OidcVerifier | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        oidc_role_recheck: float = DEFAULT_ROLE_RECHECK,
     ) -> None:
         self.store = store
         self.tokens = tokens
         self.oidc = oidc
         self.clock = clock
         self.monotonic = monotonic
+        self.oidc_role_recheck = oidc_role_recheck
         self._pending: dict[str, str] = {}
         self._touched: dict[str, float] = {}
         self._external: dict[str, UserRecord] = {}
@@ -96,8 +107,25 @@ class Authenticator:
             )
         if user.disabled:
             raise _invalid("account disabled")
+        self._check_vouched(user)
         self._note_use(key.id, now)
-        return _principal(user, "api_key", scopes=key.permissions, key_id=key.id)
+        return _principal(
+            user, "api_key", scopes=key.permissions, key_id=key.id, expires_at=key.expires_at
+        )
+
+    def _check_vouched(self, user: UserRecord) -> None:
+        """An OIDC user's roles are trusted only as long after the issuer's last token."""
+        if user.source != "oidc":
+            return
+        if user.updated_at < iso_at(self.clock() - self.oidc_role_recheck):
+            raise ApiError(
+                401,
+                AUTH_TOKEN_EXPIRED,
+                f"the identity provider has not confirmed {user.username}'s roles in the last "
+                f"{int(self.oidc_role_recheck)} seconds: sign in through it again (any request "
+                "with one of its tokens) to use this credential",
+                details={"confirmedAt": user.updated_at},
+            )
 
     def _note_use(self, key_id: str, now: str) -> None:
         self._pending[key_id] = now
@@ -131,6 +159,7 @@ class Authenticator:
         user = self.store.get_user(str(claims["sub"]))
         if user is None or user.disabled:
             raise _invalid("account disabled")
+        self._check_vouched(user)
         return _principal(user, "jwt", session_id=session.id)
 
     def from_external_token(self, token: str) -> Principal:
@@ -161,12 +190,18 @@ class Authenticator:
             updated_at=now,
         )
         known = self._external.get(user_id)
-        if known is None or _profile(known) != _profile(record):
+        if (
+            known is None
+            or _profile(known) != _profile(record)
+            or known.updated_at < iso_at(self.clock() - VOUCH_INTERVAL)
+        ):
+            # the issuer vouches for the user now: the stored roles and this moment
             known = self.store.upsert_external_user(record)
             self._external[user_id] = known
         if known.disabled:
             raise _invalid("account disabled")
-        return _principal(known, "oidc")
+        expires = identity.expires_at
+        return _principal(known, "oidc", expires_at=iso_at(expires) if expires else None)
 
 
 def _profile(user: UserRecord) -> tuple[Any, ...]:
@@ -180,6 +215,7 @@ def _principal(
     scopes: tuple[str, ...] | None = None,
     session_id: str | None = None,
     key_id: str | None = None,
+    expires_at: str | None = None,
 ) -> Principal:
     return Principal(
         user_id=user.id,
@@ -193,6 +229,7 @@ def _principal(
         permissions=effective_permissions(user.roles, scopes),
         session_id=session_id,
         key_id=key_id,
+        expires_at=expires_at,
     )
 
 

@@ -37,6 +37,7 @@ class ExternalIdentity:
     name: str
     roles: tuple[str, ...]
     organizations: tuple[str, ...]
+    expires_at: float | None = None  # the token's exp
 
 
 class OidcVerifier:
@@ -110,6 +111,7 @@ class OidcVerifier:
             name=str(claims.get("name", username)),
             roles=tuple(roles_from_groups(groups, self.role_map)),
             organizations=tuple(_strings(claims.get(self.organizations_claim))),
+            expires_at=float(claims["exp"]) if isinstance(claims.get("exp"), int | float) else None,
         )
 
     def _key(self, kid: str) -> jwt.PyJWK:

@@ -27,6 +27,8 @@ from typing import Any
 
 import jwt
 
+from controller.adapters.private_files import private_dir
+
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 API_KEY_PREFIX = "msk_live_"
 API_KEY_LOOKUP_LENGTH = 12
@@ -198,7 +200,7 @@ class AccessTokens:
 def load_or_create_secret(data_dir: Path) -> bytes:
     """The JWT signing secret under the data folder, created once with mode 0600."""
     path = data_dir / SECRET_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir, tighten=data_dir.name == ".cloud")
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -11,6 +11,11 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 
 from controller.core import rbac
+from controller.service.auth.lifetimes import (
+    LifetimeTooLongError,
+    credential_lifetime,
+    limits_of,
+)
 from controller.service.auth.tokens import (
     API_KEY_PREFIX,
     new_api_key,
@@ -207,17 +212,17 @@ async def create_api_key(call: Call) -> Reply:
             + ", ".join(excess),
             details={"notHeld": excess},
         )
-    settings = services.settings
-    ttl = body.expires_in or settings.api_key_default_ttl
-    if ttl > settings.api_key_max_ttl:
+    now = services.clock()
+    try:
+        lifetime = credential_lifetime(user, body.expires_in, limits_of(services.settings), now=now)
+    except LifetimeTooLongError as error:
         raise ApiError(
             400,
             VALIDATION_INVALID_FORMAT,
-            f"expiresIn must be at most {settings.api_key_max_ttl} seconds",
-            details={"field": "expiresIn"},
-        )
+            str(error),
+            details={"field": "expiresIn", "maximum": error.maximum},
+        ) from None
     secret = new_api_key()
-    now = services.clock()
     record = services.store.create_api_key(
         ApiKeyRecord(
             id=new_id("key"),
@@ -228,12 +233,13 @@ async def create_api_key(call: Call) -> Reply:
             description=body.description,
             permissions=tuple(dict.fromkeys(body.permissions)),
             created_at=iso_at(now),
-            expires_at=iso_at(now + ttl),
+            expires_at=iso_at(lifetime.expires_at),
             last_used_at=None,
             revoked_at=None,
+            parent_key_id=user.key_id,
         )
     )
-    call.audit(keyCreated=record.id)
+    call.audit(keyCreated=record.id, parentKeyId=user.key_id)
     return Reply(
         ApiKeyCreated(
             api_key=secret.plaintext,
@@ -244,7 +250,12 @@ async def create_api_key(call: Call) -> Reply:
             expires_at=record.expires_at,
             permissions=list(record.permissions),
         ),
-        warning="This API key will only be displayed once. Store it securely.",
+        warning="This API key will only be displayed once. Store it securely."
+        + (
+            f" It expires sooner than the default: {lifetime.shortened_by}."
+            if lifetime.shortened_by
+            else ""
+        ),
     )
 
 
@@ -277,11 +288,13 @@ async def revoke_api_key(call: Call) -> Reply:
     if key is None or (key.user_id != user.user_id and not rbac.is_administrator(user.roles)):
         raise not_found("apiKey", call.params["key_id"])
     now = services.now()
-    services.store.revoke_api_key(key.id, at=now)
-    call.audit(keyRevoked=key.id)
+    revoked = services.store.revoke_api_key(key.id, at=now)
+    minted = [key_id for key_id in revoked if key_id != key.id]
+    call.audit(keyRevoked=key.id, alsoRevoked=minted)
     return Reply(
-        ApiKeyRevoked(key_id=key.id, revoked_at=key.revoked_at or now),
-        message="API key revoked successfully",
+        ApiKeyRevoked(key_id=key.id, revoked_at=key.revoked_at or now, also_revoked=minted),
+        message="API key revoked successfully"
+        + (f", with the {len(minted)} key(s) made with it" if minted else ""),
     )
 
 

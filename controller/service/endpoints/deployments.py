@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from controller.adapters.catalog_sources import WriteOutcome
 from controller.core import rbac
-from controller.core.catalog import Deployment
+from controller.core.catalog import Catalog, Deployment
 from controller.core.models import Manifest
 from controller.core.problems import Problem
 from controller.core.scaffold import (
@@ -28,8 +28,9 @@ from controller.core.scaffold import (
     render_manifest,
     scaffold_manifest,
 )
+from controller.core.secret_config import catalog_secret_keys, restore_masked
 from controller.edits.catalog_state import CatalogState, WriteResult
-from controller.edits.changes import describe_changes, full_dict
+from controller.edits.changes import manifest_changes
 from controller.edits.environments import manifest_unchanged
 from controller.operations.drift import latest_drift
 from controller.service.endpoints.payloads import (
@@ -64,6 +65,7 @@ from controller.service.endpoints.views import (
 )
 from controller.service.http.access import API, DEPLOYMENT
 from controller.service.http.errors import (
+    AUTHZ_FORBIDDEN,
     AUTHZ_ORGANIZATION_MISMATCH,
     DEPLOYMENT_HAS_ACTIVE_STACKS,
     RESOURCE_ALREADY_EXISTS,
@@ -284,6 +286,7 @@ async def get_deployment(call: Call) -> Reply:
         times=state.files.times,
         operations=operations(call),
         drift=drift,
+        show_secrets=shows_secrets(call, query.show_secrets),
     )
     return Reply(detail)
 
@@ -304,11 +307,50 @@ async def update_deployment(call: Call) -> Reply:
                 data.pop(alias, None)
             else:
                 data[alias] = value.model_dump() if hasattr(value, "model_dump") else value
-    updated = parse_manifest(data, where="(request body)")
-    return await save_manifest(call, deployment, updated)
+    updated = parse_manifest(unmasked(data, before, state.snapshot.catalog), where="(request body)")
+    return await save_manifest(call, deployment, updated, state.snapshot.catalog)
 
 
-async def save_manifest(call: Call, deployment: Deployment, updated: Manifest) -> Reply:
+def shows_secrets(call: Call, asked: bool) -> bool:
+    """Whether this answer may hold secret config values in clear: only when asked, and only
+    with `secrets:read` (the Administrator role); each time is audited."""
+    if not asked:
+        return False
+    if rbac.SECRETS_READ not in call.user.permissions:
+        raise ApiError(
+            403,
+            AUTHZ_FORBIDDEN,
+            "showSecrets=true needs permission 'secrets:read' (the Administrator role); "
+            "without it secret config values read [secret]",
+            details={"required": rbac.SECRETS_READ},
+        )
+    call.audit(secretsShown=True)
+    return True
+
+
+def unmasked(data: dict[str, Any], current: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+    """Manifest data sent back after a masked read: each `[secret]` in a secret key keeps
+    the value stored there (400 where there is none to keep)."""
+    restored, missing = restore_masked(data, current, catalog_secret_keys(catalog.stacks))
+    if missing:
+        raise problems_error(
+            [
+                Problem(
+                    "VALIDATION_INVALID_FORMAT",
+                    f"{place.field}: '[secret]' stands for the value stored there, and there is "
+                    "none; send the value, or a '{{SECRET:<name>}}' reference",
+                    details={"field": f"manifest.{place.field}"},
+                )
+                for place in missing
+            ],
+            status=400,
+        )
+    return restored
+
+
+async def save_manifest(
+    call: Call, deployment: Deployment, updated: Manifest, catalog: Catalog
+) -> Reply:
     """Write a changed manifest of an existing deployment (its identity may not change)."""
     current = deployment.manifest
     for field, old, new in (
@@ -328,7 +370,7 @@ async def save_manifest(call: Call, deployment: Deployment, updated: Manifest) -
                 ],
                 status=400,
             )
-    changes = describe_changes(full_dict(current), full_dict(updated))
+    changes = manifest_changes(current, updated, catalog)
     now, by = call.services.now(), call.user.username
     deployment_id = current.deployment_id
     if not changes:

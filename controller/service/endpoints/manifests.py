@@ -19,11 +19,15 @@ from controller.service.endpoints.deployments import (
     audit_edit,
     find_deployment,
     operations,
+    parse_manifest,
     save_manifest,
+    shows_secrets,
+    unmasked,
 )
 from controller.service.endpoints.payloads import (
     EnvironmentDisableRequest,
     EnvironmentEnableRequest,
+    ManifestQuery,
 )
 from controller.service.endpoints.replies import (
     EnvironmentList,
@@ -31,7 +35,7 @@ from controller.service.endpoints.replies import (
     ManifestUpdated,
     ManifestView,
 )
-from controller.service.endpoints.views import environments_of
+from controller.service.endpoints.views import environments_of, manifest_view
 from controller.service.http.access import DEPLOYMENT, ENVIRONMENT
 from controller.service.http.routing import Call, Endpoint, Reply
 
@@ -84,14 +88,16 @@ async def _toggle(call: Call, *, enabled: bool) -> Reply:
 
 
 async def get_manifest(call: Call) -> Reply:
+    query: ManifestQuery = call.query
     state = await call.services.repo.fresh()
     deployment = find_deployment(call, state, call.params["deployment_id"])
+    show = shows_secrets(call, query.show_secrets)
     return Reply(
         ManifestView(
             deployment_id=deployment.deployment_id,
             path=deployment.file,
             revision=state.files.commit,
-            manifest=deployment.manifest.to_file_dict(),
+            manifest=manifest_view(deployment.manifest, state.snapshot.catalog, show_secrets=show),
         )
     )
 
@@ -100,7 +106,10 @@ async def put_manifest(call: Call) -> Reply:
     body: Manifest = call.body
     state = await call.services.repo.fresh()
     deployment = find_deployment(call, state, call.params["deployment_id"])
-    reply = await save_manifest(call, deployment, body)
+    catalog = state.snapshot.catalog
+    data = unmasked(body.to_file_dict(), deployment.manifest.to_file_dict(), catalog)
+    updated = parse_manifest(data, where="(request body)") if data != body.to_file_dict() else body
+    reply = await save_manifest(call, deployment, updated, catalog)
     updated = reply.data
     return Reply(
         ManifestUpdated(
@@ -126,7 +135,7 @@ ENDPOINTS = [
              "Environments", reply=EnvironmentToggled, body=EnvironmentDisableRequest,
              body_required=False, errors=(404, 409, 422, 502)),
     Endpoint("GET", f"{DEPLOYMENT}/manifest", get_manifest, "A deployment's manifest",
-             "Deployments", reply=ManifestView, errors=(404, 422)),
+             "Deployments", reply=ManifestView, query=ManifestQuery, errors=(403, 404, 422)),
     Endpoint("PUT", f"{DEPLOYMENT}/manifest", put_manifest,
              "Replace a deployment's manifest (validated, then committed)", "Deployments",
              reply=ManifestUpdated, body=Manifest, errors=(404, 409, 422, 502)),

@@ -119,7 +119,17 @@ class DeploymentListQuery(Payload):
     sort_order: Literal["asc", "desc"] = "asc"
 
 
-class DeploymentQuery(Payload):
+SHOW_SECRETS = (
+    "true: secret config values in clear (needs permission secrets:read; audited); "
+    "otherwise they read [secret]"
+)
+
+
+class ManifestQuery(Payload):
+    show_secrets: bool = Field(False, description=SHOW_SECRETS)
+
+
+class DeploymentQuery(ManifestQuery):
     environment: EnvironmentName | None = Field(
         None, description="environment whose layers `stacks` shows (default: first enabled)"
     )

@@ -145,6 +145,9 @@ class ApiKeyList(Reply):
 class ApiKeyRevoked(Reply):
     key_id: str
     revoked_at: str
+    also_revoked: list[str] = Field(
+        default_factory=list, description="keys made with this one (and theirs), revoked with it"
+    )
 
 
 class AuditView(Reply):

@@ -20,7 +20,14 @@ from controller.core.catalog_views import template_detail as template_data
 from controller.core.catalog_views import template_summaries as template_rows
 from controller.core.environments import environment_view
 from controller.core.graph import build_graph, layers, template_graph
+from controller.core.models import Manifest
 from controller.core.problems import Problem
+from controller.core.secret_config import (
+    SECRET_MASK,
+    catalog_secret_keys,
+    is_literal,
+    mask_manifest,
+)
 from controller.edits.changes import change_data
 from controller.operations.drift import environment_drift
 from controller.operations.records import DONE_STATUSES as _DONE
@@ -205,6 +212,7 @@ def deployment_detail(
     times: Times,
     operations: Operations,
     drift: Mapping[str, Mapping[str, Any]] | None = None,
+    show_secrets: bool = False,
 ) -> DeploymentDetail:
     """`drift`: the last drift check of each stack of `environment` (`latest_drift`)."""
     manifest = deployment.manifest
@@ -229,11 +237,17 @@ def deployment_detail(
         environments=environments_of(deployment, catalog, operations),
         environment=environment,
         stacks=stack_instances(deployment, catalog, environment, drift) if environment else [],
-        manifest=manifest.to_file_dict(),
+        manifest=manifest_view(manifest, catalog, show_secrets=show_secrets),
         drift_detected=checked["driftDetected"],
         drift_checked_at=checked["checkedAt"],
         drifted_stacks=checked["driftedStacks"],
     )
+
+
+def manifest_view(manifest: Manifest, catalog: Catalog, *, show_secrets: bool) -> dict[str, Any]:
+    """A manifest as the API shows it: secret config values `[secret]` unless asked for."""
+    data = manifest.to_file_dict()
+    return data if show_secrets else mask_manifest(data, catalog_secret_keys(catalog.stacks))
 
 
 # --- stacks and templates -------------------------------------------------------------------
@@ -292,7 +306,12 @@ def stack_detail(catalog: Catalog, name: str) -> StackDetail:
         dependencies=list(d.dependencies),
         dependents=sorted(n for n, other in catalog.stacks.items() if name in other.dependencies),
         outputs=dict(d.outputs),
-        configuration=dict(d.configuration),
+        configuration={
+            key: spec.model_copy(update={"default": SECRET_MASK})
+            if spec.secret and is_literal(spec.default)
+            else spec
+            for key, spec in d.configuration.items()
+        },
         resources=list(d.resources),
         estimated_resources=d.estimated_resources,
         estimated_duration=d.estimated_duration,

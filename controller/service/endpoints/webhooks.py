@@ -13,7 +13,6 @@ under GitHub's 10 seconds. A single worker applies the queue in order:
 
 from __future__ import annotations
 
-import json
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -22,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from controller.core.json_input import JsonInputError, parse_json
 from controller.core.webhooks import map_workflow_job, map_workflow_run, verify_signature
 from controller.service.http.envelope import iso_at, success
 from controller.service.http.errors import AUTH_INVALID_TOKEN, VALIDATION_INVALID_FORMAT, ApiError
@@ -67,9 +67,9 @@ class GitHubWebhooks:
         if event == "ping":
             return success(request.scope, {"pong": True, "delivery": delivery})
         try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ApiError(400, VALIDATION_INVALID_FORMAT, "the body is not JSON") from None
+            payload = parse_json(body)
+        except JsonInputError as error:
+            raise ApiError(400, VALIDATION_INVALID_FORMAT, f"the body {error}") from None
         if not isinstance(payload, dict):
             raise ApiError(400, VALIDATION_INVALID_FORMAT, "the body is not a JSON object")
         services = self.services

@@ -5,8 +5,9 @@ caller's `X-Request-ID` when it is a safe token, else a new one), adds the seeds
 security headers and the rate limiter's headers to every response, turns any exception
 that escaped the routes into the error envelope (a 500 is logged with its request id and
 traceback, the client sees neither), writes one JSON access-log line, and records every
-mutating call in the audit log. `BodyLimitMiddleware` refuses bodies over the limit with
-a 413 before they are read into memory.
+mutating call in the audit log, and every answer that showed secret values in clear.
+`BodyLimitMiddleware` refuses bodies over the limit with a 413 before they are read into
+memory.
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ class RequestContextMiddleware:
             duration = (time.perf_counter() - started) * 1000
             if self.access_log and access_logger.isEnabledFor(logging.INFO):
                 self._log(scope, request_id, status, duration)
-            if scope["method"] in MUTATING:
+            if scope["method"] in MUTATING or (scope.get(AUDIT_DETAILS) or {}).get(
+                "secretsShown"
+            ):  # changes, and reads of secret values in clear
                 self._audit(scope, request_id, status)
 
     def _log(self, scope: Scope, request_id: str, status: int, duration: float) -> None:
@@ -206,7 +209,7 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             candidate = value.decode("latin-1")
-            if _SAFE_ID.match(candidate):
+            if _SAFE_ID.fullmatch(candidate):
                 return candidate
             break
     return "req-" + secrets.token_hex(8)

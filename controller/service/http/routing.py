@@ -4,14 +4,13 @@ An `Endpoint` is data: method, path, handler, the models of its query, body and 
 and its status. `build_routes` wraps each handler so that, in this order, the caller is
 authenticated and authorized (from the access table), the path parameters are checked
 against the catalog's name patterns before anything touches the repo, the query and the
-body are parsed into their models (400 with the field named when they do not fit), and
+body are parsed into their models (400 with the field named when they do not fit; a body
+nested too deep or with an outsized number is refused before any model sees it), and
 the handler's reply is put in the envelope. Handlers only see valid, typed input.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from controller.core.documents import data_path, validate_data
-from controller.core.models import DEPLOYMENT_ID_PATTERN, ENVIRONMENT_PATTERN, STACK_NAME_PATTERN
+from controller.core.json_input import JsonInputError, parse_json
+from controller.core.names import NAMES, name_problem
 from controller.core.problems import Problem
 from controller.service.auth.authentication import AUTH_ERROR, PRINCIPAL, Principal
 from controller.service.http.access import AUTHENTICATED, PUBLIC, ROUTE_ACCESS
@@ -36,15 +36,16 @@ from controller.service.http.errors import (
 )
 from controller.service.http.middleware import AUDIT_DETAILS
 
-PATH_PATTERNS = {
-    "deployment_id": DEPLOYMENT_ID_PATTERN,
-    "stack_name": STACK_NAME_PATTERN,
-    "template_name": STACK_NAME_PATTERN,
-    "environment_name": ENVIRONMENT_PATTERN,
-    "key_id": r"^key-[0-9a-f]{16}$",
-    "operation_id": r"^op-[0-9a-f]{6,32}$",
+# path parameter -> the kind of name it holds (`core.names`: one check for every entry point)
+PATH_NAMES = {
+    "deployment_id": "deployment_id",
+    "stack_name": "stack_name",
+    "template_name": "stack_name",
+    "environment_name": "environment_name",
+    "key_id": "key_id",
+    "operation_id": "operation_id",
 }
-_COMPILED = {name: re.compile(pattern) for name, pattern in PATH_PATTERNS.items()}
+PATH_PATTERNS = {param: NAMES[kind][0] for param, kind in PATH_NAMES.items()}
 
 
 @dataclass
@@ -178,12 +179,13 @@ def authorize(rule: str, principal: Principal | None) -> None:
 
 def check_path_params(params: dict[str, Any]) -> dict[str, str]:
     for name, value in params.items():
-        pattern = _COMPILED.get(name)
-        if pattern is not None and not pattern.match(str(value)):
+        kind = PATH_NAMES.get(name)
+        problem = name_problem(kind, str(value)) if kind is not None else None
+        if problem is not None:
             raise ApiError(
                 400,
                 VALIDATION_INVALID_FORMAT,
-                f"{name} has the wrong format: must match {PATH_PATTERNS[name]}",
+                f"{name} has the wrong format: {problem} (must match {PATH_PATTERNS[name]})",
                 details={"field": name},
             )
     return {name: str(value) for name, value in params.items()}
@@ -196,16 +198,9 @@ async def parse_body(model: type[BaseModel], request: Request, *, required: bool
             return model()
         raise ApiError(400, VALIDATION_REQUIRED_FIELD, "a JSON request body is required")
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        position = (
-            f" at line {error.lineno} column {error.colno}"
-            if isinstance(error, json.JSONDecodeError)
-            else ""
-        )
-        raise ApiError(
-            400, VALIDATION_INVALID_FORMAT, f"the request body is not valid JSON{position}"
-        ) from None
+        data = parse_json(raw)
+    except JsonInputError as error:
+        raise ApiError(400, VALIDATION_INVALID_FORMAT, f"the request body {error}") from None
     if not isinstance(data, dict):
         raise ApiError(400, VALIDATION_INVALID_FORMAT, "the request body must be a JSON object")
     return parse_model(model, data, where="body")

@@ -21,7 +21,7 @@ import jwt
 from starlette.concurrency import run_in_threadpool
 
 from controller.core import rbac
-from controller.core.models import DEPLOYMENT_ID_PATTERN, ENVIRONMENT_PATTERN, STACK_NAME_PATTERN
+from controller.core.names import DEPLOYMENT_ID_PATTERN, is_name
 from controller.edits.catalog_state import CatalogState
 from controller.service.auth.authentication import Authenticator, Principal
 from controller.service.http.errors import (
@@ -53,11 +53,8 @@ def _bare(pattern: str) -> str:
 _CHANNEL = re.compile(
     rf"deployments/({_bare(DEPLOYMENT_ID_PATTERN)})(?:/(operations|stacks|environments)/([^/]+))?"
 )
-_NAMES = {
-    "operations": re.compile(_bare(OPERATION_ID_PATTERN)),
-    "stacks": re.compile(_bare(STACK_NAME_PATTERN)),
-    "environments": re.compile(_bare(ENVIRONMENT_PATTERN)),
-}
+_OPERATION = re.compile(_bare(OPERATION_ID_PATTERN))
+_CHANNEL_NAMES = {"stacks": "stack_name", "environments": "environment_name"}
 
 
 def channel_deployment(channel: Any) -> str | None:
@@ -69,7 +66,10 @@ def channel_deployment(channel: Any) -> str | None:
     if match is None:
         return None
     deployment, kind, name = match.groups()
-    if kind is not None and not _NAMES[kind].fullmatch(name):
+    if kind == "operations":
+        if not _OPERATION.fullmatch(name):
+            return None
+    elif kind is not None and not is_name(_CHANNEL_NAMES[kind], name):
         return None
     return deployment
 

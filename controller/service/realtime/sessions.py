@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from controller.core.json_input import JsonInputError, parse_json
 from controller.operations.records import event_data
 from controller.service.auth.authentication import Principal
 from controller.service.http.envelope import iso_at
@@ -319,9 +320,9 @@ class Session:
                 close=CLOSE_TOO_BIG,
             )
         try:
-            message = json.loads(text)
-        except ValueError:
-            raise ProtocolError(VALIDATION_INVALID_FORMAT, "the message is not JSON") from None
+            message = parse_json(text)
+        except JsonInputError as error:
+            raise ProtocolError(VALIDATION_INVALID_FORMAT, f"the message {error}") from None
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             raise ProtocolError(
                 VALIDATION_INVALID_FORMAT, "a message is a JSON object with a string 'type'"
