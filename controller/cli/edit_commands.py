@@ -21,7 +21,7 @@ from typing import Any
 
 from controller.adapters.catalog_sources import LocalCatalogSource, SourceError
 from controller.adapters.inventory import EngineInventory, InventoryUnavailableError
-from controller.adapters.local_git import Author, LocalGit
+from controller.adapters.local_git import FALLBACK_NAME, Author, LocalGit
 from controller.cli.context import UsageError, name_argument, pick_deployment, repo_of
 from controller.cli.output import print_json
 from controller.core.documents import validate_data
@@ -129,12 +129,17 @@ def _repo_state(args: argparse.Namespace) -> RepoState:
     return RepoState(source, refresh_seconds=0.0)
 
 
+def _root(repo: RepoState) -> Path:
+    source: LocalCatalogSource = repo.source  # type: ignore[assignment]
+    return source.repo.root
+
+
 def _author(repo: RepoState) -> Author:
-    return LocalGit(repo.source.repo.root).identity()  # type: ignore[attr-defined]
+    return LocalGit(_root(repo)).identity()
 
 
 def _by(author: Author) -> str:
-    return author.name if author.name != "cloud controller" else getpass.getuser()
+    return author.name if author.name != FALLBACK_NAME else getpass.getuser()
 
 
 def _now() -> str:
@@ -227,7 +232,7 @@ def update_stack(args: argparse.Namespace) -> int:
 def unregister_stack(args: argparse.Namespace) -> int:
     repo = _repo_state(args)
     engine = args.engine or os.environ.get("CLOUD_ENGINE") or DEFAULT_ENGINE
-    inventory = EngineInventory(engine, repo_root=repo.source.repo.root, env=os.environ)  # type: ignore[attr-defined]
+    inventory = EngineInventory(engine, repo_root=_root(repo), env=os.environ)
     try:
         edit, author = _run(
             repo, edits.unregister_stack, args.name, force=args.force, inventory=inventory
