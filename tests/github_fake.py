@@ -105,3 +105,57 @@ class FakeGitHub:
 
     def bodies(self) -> list[str]:
         return [comment["body"] for comment in self.comments.values()]
+
+
+ENVIRONMENT = json.loads((Path(__file__).parent / "fixtures/github/environment.json").read_text())
+REPO = json.loads((Path(__file__).parent / "fixtures/github/repo.json").read_text())
+
+
+class FakeEnvironments:
+    """GitHub's deployment environments API: each environment with its protection rules."""
+
+    def __init__(self, mock: responses.RequestsMock, repo: str = "acme/infra") -> None:
+        self.repo = repo
+        self.environments: dict[str, dict] = {}
+        self.reads: list[str] = []
+        base = f"{API}/repos/{repo}"
+        url = f"https://api.github.com/repos/{repo}"
+        mock.add(responses.GET, base, json=REPO | {"full_name": repo, "url": url})
+        mock.add_callback(
+            responses.GET, re.compile(rf"{re.escape(base)}/environments/([^/?]+)$"), self._one
+        )
+        mock.add_callback(
+            responses.GET, re.compile(rf"{re.escape(base)}/environments(\?.*)?$"), self._list
+        )
+
+    def add(self, name: str, *, reviewers: bool = True, wait_timer: bool = False) -> None:
+        environment = copy.deepcopy(ENVIRONMENT)
+        wanted = {"required_reviewers": reviewers, "wait_timer": wait_timer, "branch_policy": True}
+        rules = [rule for rule in environment["protection_rules"] if wanted[rule["type"]]]
+        environment.update(
+            name=name,
+            url=f"https://api.github.com/repos/{self.repo}/environments/{name}",
+            protection_rules=rules,
+        )
+        self.environments[name] = environment
+
+    def _one(self, request):
+        name = urlparse(request.url).path.rsplit("/", 1)[-1]
+        self.reads.append(name)
+        if name not in self.environments:
+            return 404, {}, json.dumps({"message": "Not Found", "status": "404"})
+        return 200, {}, json.dumps(self.environments[name])
+
+    def _list(self, request):
+        query = parse_qs(urlparse(request.url).query)
+        page = int(query.get("page", ["1"])[0])
+        per_page = int(query.get("per_page", ["30"])[0])
+        names = sorted(self.environments)
+        chunk = names[(page - 1) * per_page : page * per_page]
+        headers = {}
+        if page * per_page < len(names):
+            query = f"per_page={per_page}&page={page + 1}"
+            next_url = f"https://api.github.com/repos/{self.repo}/environments?{query}"
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        body = {"total_count": len(names), "environments": [self.environments[n] for n in chunk]}
+        return 200, headers, json.dumps(body)

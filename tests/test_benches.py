@@ -57,3 +57,13 @@ def test_logs_bench_answers_every_filter():
     matched = [int(m.replace(",", "")) for m, _ in answers]
     assert matched[0] == 3000 and all(0 < m < 3000 for m in matched[1:]), run.stdout
     assert all(int(r) == min(100, m) for m, (_, r) in zip(matched, answers, strict=True))
+
+
+def test_github_jobs_bench_counts_the_jobs_of_each_change():
+    run = bench("github_jobs.py", "--deployments", "3", "--skip-install")
+    assert run.returncode == 0, run.stdout + run.stderr
+    # a network change: 9 environments with work; 3 deployments x 16 stacks before
+    assert "9 environment jobs (+1 plan) for 9 environments with work" in run.stdout, run.stdout
+    assert "before (one job per stack instance): 144 jobs" in run.stdout, run.stdout
+    assert "3 environment jobs (+1 plan) for 3 environments with work" in run.stdout
+    assert re.search(r"plan job wall time, network change: [\d.]+ s = [\d.]+x", run.stdout)

@@ -15,10 +15,9 @@ import responses
 from controller.action.commands import run_action as run_in_process
 from controller.cli.main import main
 from controller.core.catalog import load_snapshot
-from controller.core.drift import drift_targets, plan_role_arn
-from controller.core.models import Manifest
+from controller.core.drift import drift_targets
 from tests.action_harness import run_action
-from tests.conftest import MANIFEST, REPO_ROOT, copy_catalog
+from tests.conftest import MANIFEST, REPO_ROOT, copy_catalog, git
 from tests.github_issues_fake import FakeIssues
 from tests.test_workflows import load
 
@@ -43,33 +42,15 @@ def deployments(mini_files: dict[str, str], count: int) -> list[Any]:
     return list(load_snapshot(files).deployments.values())
 
 
-def test_jobs_share_a_role_and_region_and_stay_under_the_matrix_limit(mini_files) -> None:
+def test_jobs_hold_at_most_forty_environments_and_stay_under_the_matrix_limit(mini_files):
     found = deployments(mini_files, 100)
-    jobs = drift_targets(found, role_name="cloud-plan", per_job=40)
-    assert sum(len(job["targets"].split()) for job in jobs) == 100  # dev only: prod is disabled
-    assert {job["role-arn"] for job in jobs} == {
-        f"arn:aws:iam::{digit * 12}:role/cloud-plan" for digit in "123"
-    }
-    assert all(len(job["targets"].split()) <= 40 for job in jobs) and len(jobs) == 3
-    first = jobs[0]["targets"].split()[0]
-    assert first.endswith("/dev") and jobs[0]["region"] == "us-east-1"
+    jobs = drift_targets(found, per_job=40)
+    targets = [t for job in jobs for t in job["targets"].split()]
+    assert len(targets) == 100 and all(t.endswith("/dev") for t in targets)  # prod disabled
+    assert [len(job["targets"].split()) for job in jobs] == [40, 40, 20]
+    assert drift_targets(found, environment="prod") == []
     with pytest.raises(ValueError, match="needs 100 jobs, more than GitHub's"):
-        drift_targets(found, role_name="cloud-plan", per_job=1, limit=256 // 3)
-
-
-def test_a_manifests_plan_role_wins_over_the_convention(mini_files) -> None:
-    [deployment] = deployments(mini_files, 1)
-    assert plan_role_arn(deployment, "dev", role_name=None) is None
-    assert plan_role_arn(deployment, "dev", role_name="ro") == "arn:aws:iam::111111111111:role/ro"
-
-    class WithRole:  # what issue 10's environments.<env>.planRoleArn gives the model
-        enabled = True
-        plan_role_arn = "arn:aws:iam::999999999999:role/explicit"
-
-    manifest: Manifest = deployment.manifest
-    patched = manifest.model_copy(update={"environments": {"dev": WithRole()}})
-    deployment = type(deployment)(**{**deployment.__dict__, "manifest": patched})
-    assert plan_role_arn(deployment, "dev", role_name="ro").endswith(":role/explicit")
+        drift_targets(found, per_job=1, limit=85)
 
 
 # --- the steps --------------------------------------------------------------------------------
@@ -89,13 +70,10 @@ def drifted(tmp_path_factory) -> Path:
 def test_targets_and_check_run_as_github_runs_them(drifted: Path, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
-    targets = run_action(
-        drifted, work, command="drift-targets", plan_role_name="cloud-plan", install_pulumi="false"
-    )
+    targets = run_action(drifted, work, command="drift-targets", install_pulumi="false")
     assert targets.code == 0, targets.stderr
     jobs = json.loads(targets.outputs["targets"])
     assert any("D1BRV40/dev" in job["targets"].split() for job in jobs)
-    assert {job["role-arn"] for job in jobs} >= {"arn:aws:iam::111111111111:role/cloud-plan"}
     reports = tmp_path / "reports"
     check = run_action(
         drifted,
@@ -224,10 +202,13 @@ def test_the_drift_workflow_runs_on_a_schedule_with_read_only_roles() -> None:
     assert (
         check["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.targets.outputs.targets) }}"
     )
-    [credentials] = [s for s in check["steps"] if "configure-aws-credentials" in s.get("uses", "")]
-    assert credentials["with"]["role-to-assume"] == "${{ matrix.role-arn }}"
-    assert "AWS_ROLE_ARN" not in DRIFT.read_text()  # never the deploy role
-    assert "secrets: inherit" not in DRIFT.read_text()
+    assert check["permissions"] == {"contents": "read", "id-token": "write"}
+    assert check["environment"] == "${{ vars.CLOUD_PLAN_ENVIRONMENT || 'cloud-plan' }}"
+    [run] = [s for s in check["steps"] if s.get("id") == "check"]
+    assert run["with"]["plan-role-name"] == "${{ vars.CLOUD_PLAN_ROLE_NAME }}"
+    text = DRIFT.read_text()
+    assert "DEPLOY_ROLE" not in text and "deploy-role-name" not in text  # never a deploy role
+    assert "secrets: inherit" not in text
     assert jobs["issues"]["permissions"] == {"contents": "read", "issues": "write"}
     assert "!cancelled()" in jobs["issues"]["if"]
     assert jobs["remediate"]["permissions"] == {"contents": "read", "actions": "write"}
@@ -237,21 +218,28 @@ def test_the_drift_workflow_runs_on_a_schedule_with_read_only_roles() -> None:
     assert {"drift-targets", "drift-check", "drift-issues", "drift-remediate"} <= uses
 
 
-def test_the_deploy_workflow_passes_refresh_to_the_plan_and_to_each_stack() -> None:
+def test_the_deploy_workflow_passes_refresh_to_the_plan_and_to_each_environment_job() -> None:
     deploy = load(REPO_ROOT / ".github/workflows/deploy.yml")
     plan_steps = {s.get("name"): s for s in deploy["jobs"]["plan"]["steps"]}
     assert plan_steps["Plan"]["with"]["refresh"] == "${{ inputs.refresh || 'false' }}"
-    assert deploy["jobs"]["layer-1"]["with"]["refresh"] == "${{ inputs.refresh || 'false' }}"
-    stack = load(REPO_ROOT / ".github/workflows/stack.yml")
-    [run] = [s for s in stack["jobs"]["stack"]["steps"] if s.get("id") == "stack"]
-    assert run["with"]["refresh"] == "${{ inputs.refresh }}"
+    for wave in ("wave-1", "wave-2", "wave-3", "wave-4"):
+        [run] = [
+            s
+            for s in deploy["jobs"][wave]["steps"]
+            if s.get("with", {}).get("command") == "run-environments"
+        ]
+        assert run["with"]["refresh"] == "${{ inputs.refresh || 'false' }}"
 
 
-def test_a_refreshing_plan_and_stack_job_bring_a_drifted_stack_back(
-    drifted: Path, tmp_path: Path, capsys
+def test_a_refreshing_plan_and_environment_job_bring_a_drifted_stack_back(
+    drifted: Path, tmp_path: Path
 ) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(drifted, repo)
+    (repo / ".gitignore").write_text(".cloud/\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "base")
     work = tmp_path / "work"
     work.mkdir()
     common = {
@@ -260,28 +248,33 @@ def test_a_refreshing_plan_and_stack_job_bring_a_drifted_stack_back(
         "engine": "simulate",
         "install_pulumi": "false",
     }
-    plain = run_action(repo, work, command="plan", **common)
-    assert plain.code == 0, plain.stderr
-    assert json.loads(plain.outputs["layer-1"]) == []  # Git did not change: nothing to run
-    refreshing = run_action(repo, work, command="plan", refresh="true", **common)
-    assert refreshing.code == 0, refreshing.stderr
-    assert [i["stack"] for i in json.loads(refreshing.outputs["layer-1"])] == ["network"]
-    argv = [
-        "--root",
-        str(repo),
-        "run-stack",
-        "D1BRV40",
-        "network",
-        "-e",
-        "dev",
-        "--engine",
-        "simulate",
-        "--refresh",
-        "--format",
-        "json",
-    ]
-    assert main(argv) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["status"] == "succeeded" and "drift found by the refresh" in result["reason"]
+
+    def network_in(run: Any) -> dict[str, Any]:
+        assert run.code == 0, run.stdout + run.stderr
+        [entry] = json.loads(run.outputs["wave-1"])
+        assert entry["environments"] == "D1BRV40/dev"
+        document = json.loads(Path(run.outputs["plan-file"]).read_text())
+        [env] = document["environments"]
+        return next(e for e in env["entries"] if e["stack"] == "network")
+
+    plain = network_in(run_action(repo, work, command="plan", **common))
+    assert plain["status"] == "skipped"  # Git did not change it
+    refreshing = network_in(run_action(repo, work, command="plan", refresh="true", **common))
+    assert (
+        refreshing["status"] == "changed" and "drift found by the refresh" in refreshing["reason"]
+    )
+    job = run_action(
+        repo,
+        work,
+        command="run-environments",
+        environments="D1BRV40/dev",
+        refresh="true",
+        engine="simulate",
+        install_pulumi="false",
+    )
+    assert job.code == 0, job.stdout + job.stderr
+    result = json.loads((work / "runner-temp/cloud/results/D1BRV40-dev.json").read_text())
+    network = next(s for s in result["stacks"] if s["stack"] == "network")
+    assert network["status"] == "succeeded" and "drift found by the refresh" in network["reason"]
     check = ["--root", str(repo), "drift", "--engine", "simulate", "--deployment", "D1BRV40"]
     assert main(check) == 0

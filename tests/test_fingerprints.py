@@ -18,7 +18,7 @@ FILES = {
     "stacks/net/__main__.py": "a1",
     "stacks/net/stack.yaml": "b1",
     "stacks/db/__main__.py": "c1",
-    "stacks/requirements.txt": "d1",
+    "stacks/requirements.lock": "d1",
 }
 
 
@@ -72,10 +72,10 @@ def test_a_program_file_change_changes_only_that_stack(mini_files):
 
 def test_toolchain_pins_change_every_stack(mini_files):
     before = fingerprints(mini_files)
-    after = fingerprints(mini_files, {**FILES, "stacks/requirements.txt": "d2"})
+    after = fingerprints(mini_files, {**FILES, "stacks/requirements.lock": "d2"})
     assert all(before[name].value != after[name].value for name in before)
     assert explain_difference(before["app"].components, after["app"].components) == [
-        "toolchain pins stacks/requirements.txt changed"
+        "toolchain pins stacks/requirements.lock changed"
     ]
 
 

@@ -79,12 +79,12 @@ def test_without_run_details_the_run_is_found_by_its_run_name(mock):
     )
 
 
-def test_run_status_maps_the_run_and_its_stack_jobs(mock):
+def test_run_status_maps_the_run_and_its_environment_jobs(mock):
     mock.get(f"{API}/actions/runs/{RUN_ID}", json=RUN["workflow_run"])
     plan_job = copy.deepcopy(JOB["workflow_job"]) | {"id": 2, "name": "plan"}
     failed = copy.deepcopy(JOB["workflow_job"]) | {
         "id": 3,
-        "name": "layer 2 (D1BRV40, dev, security) / deploy security (dev)",
+        "name": "deploy D1BRV40 / stage",
         "conclusion": "failure",
     }
     mock.get(
@@ -93,7 +93,10 @@ def test_run_status_maps_the_run_and_its_stack_jobs(mock):
     )
     run, jobs = actions().run_status(RUN_ID)
     assert (run.operation_id, run.state) == (OPERATION, "success")
-    assert [(j.stack, j.state) for j in jobs] == [("network", "succeeded"), ("security", "failed")]
+    assert [(j.deployment_id, j.environment, j.state) for j in jobs] == [
+        ("D1BRV40", "dev", "succeeded"),
+        ("D1BRV40", "stage", "failed"),
+    ]
 
 
 def test_run_status_asks_again_conditionally_and_uses_the_last_answer_on_304(mock):
@@ -128,11 +131,11 @@ def test_run_status_asks_again_conditionally_and_uses_the_last_answer_on_304(moc
     )
     client = actions()
     _, first = client.run_status(RUN_ID)
-    assert [(j.stack, j.state) for j in first] == [("network", "running")]
+    assert [(j.deployment_id, j.state) for j in first] == [("D1BRV40", "running")]
     run, second = client.run_status(RUN_ID)  # both unchanged: 304, the last answers hold
     assert run.operation_id == OPERATION and second == first
     _, third = client.run_status(RUN_ID)  # the job finished: a new answer, a new ETag
-    assert [(j.stack, j.state) for j in third] == [("network", "succeeded")]
+    assert [(j.deployment_id, j.state) for j in third] == [("D1BRV40", "succeeded")]
     assert seen == [
         ("run", None),
         ("jobs", None),
@@ -145,8 +148,7 @@ def test_run_status_asks_again_conditionally_and_uses_the_last_answer_on_304(moc
 
 def test_run_status_reads_every_page_of_a_large_run(mock):
     jobs = [
-        copy.deepcopy(JOB["workflow_job"])
-        | {"id": 100 + n, "name": f"layer 1 (D1BRV40, dev, s{n}) / deploy s{n} (dev)"}
+        copy.deepcopy(JOB["workflow_job"]) | {"id": 100 + n, "name": f"deploy D{n:06d} / dev"}
         for n in range(130)
     ]
     mock.get(f"{API}/actions/runs/{RUN_ID}", json=RUN["workflow_run"])
@@ -160,7 +162,7 @@ def test_run_status_reads_every_page_of_a_large_run(mock):
         responses.GET, re.compile(rf"{re.escape(API)}/actions/runs/{RUN_ID}/jobs.*"), callback=page
     )
     _, found = actions().run_status(RUN_ID)
-    assert [j.stack for j in found] == [f"s{n}" for n in range(130)]
+    assert [j.deployment_id for j in found] == [f"D{n:06d}" for n in range(130)]
 
 
 def test_run_status_errors_go_through_the_retry_policy(mock):
@@ -171,19 +173,21 @@ def test_run_status_errors_go_through_the_retry_policy(mock):
     assert sleeps == [1.0, 2.0, 4.0, 8.0]
 
 
-def result_zip(result):
+def result_zip(*results):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("result-D1BRV40-dev-network.json", json.dumps(result))
+        for result in results:
+            name = f"{result['deploymentId']}-{result['environment']}.json"
+            archive.writestr(name, json.dumps(result))
     return buffer.getvalue()
 
 
-def test_results_are_read_from_the_stack_artifacts(mock):
+def test_results_are_read_from_the_environment_artifacts(mock):
     mock.get(f"{API}/actions/runs/{RUN_ID}", json=RUN["workflow_run"])
     artifact = {
         "id": 5,
         "node_id": "MDg6",
-        "name": "result-D1BRV40-dev-network",
+        "name": "result-D1BRV40-dev",
         "size_in_bytes": 300,
         "expired": False,
         "url": "https://api.github.com/repos/acme/infra/actions/artifacts/5",
@@ -199,10 +203,17 @@ def test_results_are_read_from_the_stack_artifacts(mock):
         headers={"Location": "https://pipelines.example/signed/5.zip"},
     )
     result = {
-        "stack": "network",
-        "status": "succeeded",
-        "counts": {"create": 16},
-        "outputs": {"vpcId": "vpc-1", "token": "[secret]"},
+        "deploymentId": "D1BRV40",
+        "environment": "dev",
+        "status": "success",
+        "stacks": [
+            {
+                "stack": "network",
+                "status": "succeeded",
+                "counts": {"create": 16},
+                "outputs": {"vpcId": "vpc-1", "token": "[secret]"},
+            }
+        ],
     }
     fetched = []
 
@@ -210,8 +221,11 @@ def test_results_are_read_from_the_stack_artifacts(mock):
         fetched.append(url)
         return result_zip(result)
 
-    assert actions(download=download).results(RUN_ID) == {"network": result}
+    assert actions(download=download).results(RUN_ID) == {"D1BRV40/dev": result}
     assert fetched == ["https://pipelines.example/signed/5.zip"]
+    one = actions(download=download).environment_result(RUN_ID, "D1BRV40", "dev")
+    assert one == result
+    assert actions(download=download).environment_result(RUN_ID, "D1BRV40", "prod") is None
 
 
 def test_cancel_cancels_the_run(mock):

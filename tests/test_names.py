@@ -24,6 +24,7 @@ GOOD = {
     "key_id": "key-0123456789abcdef",
     "operation_id": "op-0123ab",
     "secret_name": "DB_PASSWORD",
+    "role_arn": "arn:aws:iam::111111111111:role/cloud-deploy",
 }
 
 
@@ -66,9 +67,9 @@ def test_the_cli_refuses_an_environment_with_a_trailing_newline(capsys) -> None:
 def test_the_action_refuses_a_stack_input_that_is_not_a_name(capsys, tmp_path) -> None:
     code = run_action(
         {
-            "CLOUD_COMMAND": "run-stack",
+            "CLOUD_COMMAND": "run-environments",
             "CLOUD_ROOT": str(REPO_ROOT),
-            "CLOUD_DEPLOYMENT": "D1BRV40",
+            "CLOUD_ENVIRONMENTS": "D1BRV40/dev",
             "CLOUD_ENVIRONMENT": "dev",
             "CLOUD_STACK": "../../etc",
             "CLOUD_WORK_DIR": str(tmp_path),
@@ -76,4 +77,15 @@ def test_the_action_refuses_a_stack_input_that_is_not_a_name(capsys, tmp_path) -
     )
     assert code == 2
     assert "input stack: stack name must be" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+    code = run_action(
+        {
+            "CLOUD_COMMAND": "run-environments",
+            "CLOUD_ROOT": str(REPO_ROOT),
+            "CLOUD_ENVIRONMENTS": "D1BRV40/dev,D1BRV40/../x",
+            "CLOUD_WORK_DIR": str(tmp_path),
+        }
+    )
+    assert code == 2
+    assert "input environments: environment name must be" in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == []

@@ -438,3 +438,28 @@ def test_a_real_up_on_a_file_backend(tmp_path, monkeypatch):  # pragma: no cover
     assert real.record(spec) == RECORD
     real.destroy(spec)
     assert not real.exists(spec)
+
+
+def test_every_instance_may_only_touch_its_environments_own_account():
+    """`aws:allowedAccountIds` makes the provider itself refuse any other account."""
+    from controller.adapters.local_repo import LocalRepo
+    from controller.core.catalog import load_snapshot
+    from controller.core.environments import environment_view
+    from controller.engines.pulumi_engine import stack_config
+    from controller.engines.simulated import program_config
+    from controller.execution.specs import stack_spec
+
+    snapshot = load_snapshot(LocalRepo(REPO_ROOT).catalog_files())
+    checked = 0
+    for deployment in snapshot.deployments.values():
+        for environment in deployment.manifest.environments:
+            account = deployment.manifest.account_for(environment)
+            view = environment_view(deployment, snapshot.catalog, environment)
+            for name in view.instances:
+                spec = stack_spec(deployment, name, environment, repo_root=REPO_ROOT)
+                real = stack_config(spec, None)["aws:allowedAccountIds"]
+                assert json.loads(real.value) == [account] and not real.secret
+                simulated = program_config(spec)["aws:allowedAccountIds"]
+                assert json.loads(simulated) == [account]
+                checked += 1
+    assert checked > 60

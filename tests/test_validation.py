@@ -311,7 +311,7 @@ def test_duplicate_deployment_ids_are_reported(mini_files):
     assert [p.code for p in found] == [codes.DUPLICATE_DEPLOYMENT_ID]
 
 
-def test_deeper_than_the_workflow_allows(mini_files):
+def test_a_deployment_of_any_depth_is_valid_since_one_job_runs_all_its_layers(mini_files):
     chain = []
     for index in range(9):
         deps = f"dependencies: [s{index - 1}]" if index else "dependencies: []"
@@ -322,10 +322,93 @@ def test_deeper_than_the_workflow_allows(mini_files):
     mini_files[TEMPLATE] = mini_files[TEMPLATE].replace(
         "stacks: [net, sec, db, app]", f"stacks: [net, sec, db, app, {', '.join(chain)}]"
     )
+    assert problems_of(mini_files) == []
+
+
+ROLE_CASES = [
+    pytest.param(
+        '  dev: "111111111111"\n',
+        "",
+        codes.REQUIRED_FIELD,
+        "dev: {enabled: true}",
+        "no role to deploy it with",
+        id="no-account-no-role",
+    ),
+    pytest.param(
+        "dev: {enabled: true}",
+        "dev: {enabled: true, roleArn: 'arn:aws:iam::999999999999:role/deployer'}",
+        codes.INVALID_ROLE,
+        "roleArn",
+        "is in account 999999999999, but the environment's account is 111111111111",
+        id="deploy-role-in-another-account",
+    ),
+    pytest.param(
+        "dev: {enabled: true}",
+        "dev: {enabled: true, planRoleArn: 'arn:aws:iam::999999999999:role/reader'}",
+        codes.INVALID_ROLE,
+        "planRoleArn",
+        "plan role arn:aws:iam::999999999999:role/reader is in account 999999999999",
+        id="plan-role-in-another-account",
+    ),
+    pytest.param(
+        "dev: {enabled: true}",
+        "dev:\n    enabled: true\n    roleArn: arn:aws:iam::111111111111:role/d\n"
+        "    planRoleArn: arn:aws:iam::111111111111:role/d",
+        codes.INVALID_ROLE,
+        "planRoleArn",
+        "is the deploy role",
+        id="plan-role-is-the-deploy-role",
+    ),
+    pytest.param(
+        "dev: {enabled: true}",
+        "dev: {enabled: true, roleArn: 'arn:aws:iam::111111111111:user/me'}",
+        codes.INVALID_FORMAT,
+        "roleArn",
+        "role ARN must look like",
+        id="not-a-role-arn",
+    ),
+    pytest.param(
+        "environments:\n",
+        "promotion: [prod, qa]\nenvironments:\n",
+        codes.INVALID_ENVIRONMENT,
+        "promotion:",
+        "'qa' is not an environment of this manifest",
+        id="promotion-unknown-environment",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "code", "line_of", "text"), ROLE_CASES)
+def test_each_role_or_promotion_mistake_is_found_where_it_was_made(
+    mini_files, old, new, code, line_of, text
+):
+    replace(mini_files, MANIFEST, old, new)
     found = problems_of(mini_files)
-    assert {p.code for p in found} == {codes.TOO_MANY_LAYERS}
-    assert any(p.file == MANIFEST for p in found)
-    assert any(p.file == TEMPLATE for p in found)
+    matching = [p for p in found if p.code == code]
+    assert matching, f"no {code} in {[(p.code, p.message) for p in found]}"
+    assert matching[0].file == MANIFEST
+    assert matching[0].line == line_containing(mini_files, MANIFEST, line_of)
+    assert text in matching[0].message
+
+
+def test_a_role_in_the_manifest_is_enough_without_an_account(mini_files):
+    replace(mini_files, MANIFEST, '  dev: "111111111111"\n', "")
+    replace(
+        mini_files,
+        MANIFEST,
+        "dev: {enabled: true}",
+        "dev: {enabled: true, roleArn: 'arn:aws:iam::444444444444:role/deployer'}",
+    )
+    assert problems_of(mini_files) == []
+
+
+def test_more_environments_than_wave_jobs_is_a_problem(mini_files):
+    extra = "".join(f"  e{n}: {{enabled: true}}\n" for n in range(4))
+    accounts = "".join(f'  e{n}: "55555555555{n}"\n' for n in range(4))
+    replace(mini_files, MANIFEST, "  prod: {enabled: false", extra + "  prod: {enabled: false")
+    replace(mini_files, MANIFEST, 'prod: "222222222222"\n', 'prod: "222222222222"\n' + accounts)
+    [problem] = [p for p in problems_of(mini_files) if p.code == codes.TOO_MANY_WAVES]
+    assert problem.file == MANIFEST and "5 enabled environments" in problem.message
 
 
 @pytest.mark.parametrize("key", ["str", "a[b]", "int"])

@@ -63,17 +63,15 @@ def test_operation_ids_come_from_the_run_name(name, expected):
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("deploy network (dev)", ("deploy", "network", "dev")),
-        ("layer 1 (D1BRV40, dev, network) / deploy network (dev)", ("deploy", "network", "dev")),
-        (
-            "destroy / layer 3 (…) / destroy database-rds (prod)",
-            ("destroy", "database-rds", "prod"),
-        ),
+        ("deploy D1BRV40 / dev", ("deploy", "D1BRV40", "dev")),
+        ("destroy / destroy D2K7Q1M / prod", ("destroy", "D2K7Q1M", "prod")),
         ("plan", None),
-        ("remove D1BRV40 network (dev)", None),
+        ("remove D1BRV40 / dev", None),
+        ("deploy dev x2: D1BRV40, D2K7Q1M", None),  # a packed shard: never an operation's
+        ("deploy network (dev)", None),  # the old per-stack job
     ],
 )
-def test_stack_jobs_are_recognised_by_name(name, expected):
+def test_environment_jobs_are_recognised_by_name(name, expected):
     assert parse_job_name(name) == expected
 
 
@@ -108,18 +106,18 @@ def test_runs_that_are_not_ours_are_ignored():
     assert map_workflow_run(payload) is None
 
 
-def test_a_stack_job_maps_to_its_stack():
+def test_an_environment_job_maps_to_its_deployment_environment():
     update = map_workflow_job(JOB)
-    assert (update.run_id, update.stack, update.environment, update.state) == (
+    assert (update.run_id, update.deployment_id, update.environment, update.state) == (
         9100000001,
-        "network",
+        "D1BRV40",
         "dev",
         "succeeded",
     )
     assert update.completed_at == "2026-11-27T10:04:55Z"
 
 
-def test_jobs_that_are_not_stacks_are_ignored():
+def test_jobs_that_are_not_environment_jobs_are_ignored():
     payload = copy.deepcopy(JOB)
     payload["workflow_job"]["name"] = "plan"
     assert map_workflow_job(payload) is None

@@ -37,7 +37,6 @@ def test_the_workflows_we_ship():
         "plan.yml",
         "deploy.yml",
         "destroy.yml",
-        "stack.yml",
         "drift.yml",
     }
 
@@ -69,6 +68,9 @@ def test_every_remote_action_is_pinned_to_a_full_commit_sha(path):
             assert PINNED.match(uses), f"{path.name}: {uses} is not pinned to a commit SHA"
 
 
+ASSUMES_ROLES = {"plan", "run-environments", "remove", "drift-check"}
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_permissions_start_empty_and_each_job_asks_for_what_it_needs(path):
     data = load(path)
@@ -76,72 +78,119 @@ def test_permissions_start_empty_and_each_job_asks_for_what_it_needs(path):
     assert "pull_request_target" not in data["on"]
     for name, job in data["jobs"].items():
         assert "permissions" in job, f"{path.name}: job {name} inherits permissions"
-        fetches_credentials = any(
-            "configure-aws-credentials" in str(step.get("uses", ""))
+        assumes = any(
+            step.get("uses") == "./" and step.get("with", {}).get("command") in ASSUMES_ROLES
             for step in job.get("steps", [])
         ) or str(job.get("uses", "")).startswith("./.github/workflows/")
         if job["permissions"].get("id-token") == "write":
-            assert fetches_credentials, f"{path.name}: {name} gets id-token without using it"
+            assert assumes, f"{path.name}: {name} gets id-token without assuming a role"
         assert job["permissions"].get("contents") in (None, "read")
 
 
-def test_plan_only_comments_with_write_on_pull_requests():
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_no_workflow_hands_its_secrets_down(path):
+    for name, job in load(path)["jobs"].items():
+        assert "secrets" not in job, f"{path.name}: {name} passes secrets (use environments)"
+    assert "secrets: inherit" not in path.read_text()
+
+
+def test_pull_request_previews_use_only_plan_roles_and_an_environments_secrets():
     plan = load(REPO_ROOT / ".github/workflows/plan.yml")
     assert list(plan["on"]) == ["pull_request"]
     [job] = plan["jobs"].values()
     assert job["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
+    text = (REPO_ROOT / ".github/workflows/plan.yml").read_text()
+    assert "DEPLOY_ROLE" not in text and "deploy-role" not in text and "AWS_ROLE_ARN" not in text
+    assert "configure-aws-credentials" not in text  # no role reaches the job itself
     steps = {step.get("name"): step for step in job["steps"]}
+    preview = steps["Plan"]["with"]
+    assert preview["plan-role-name"] == "${{ vars.CLOUD_PLAN_ROLE_NAME }}"
+    assert "'simulate'" in preview["engine"]
+    # the passphrase only for a same-repository preview, from the environment it names
+    assert "REAL_PREVIEW == 'true' && secrets." in steps["Plan"]["env"]["PULUMI_CONFIG_PASSPHRASE"]
     assert (
-        "SAME_REPO == 'true'"
-        in steps["Cloud credentials (OIDC, same-repository pull requests only)"]["if"]
+        "github.event.pull_request.head.repo.full_name == github.repository" in job["environment"]
     )
-    assert "'simulate'" in steps["Plan"]["with"]["engine"]
+    assert job["environment"].endswith("|| '' }}")  # a fork's job names no environment
 
 
-def test_deploy_runs_eight_layers_each_after_the_one_before_despite_skips():
-    deploy = load(REPO_ROOT / ".github/workflows/deploy.yml")
-    layers = [name for name in deploy["jobs"] if name.startswith("layer-")]
-    assert layers == [f"layer-{n}" for n in range(1, 9)]
-    for number, name in enumerate(layers, 1):
-        job = deploy["jobs"][name]
-        expected = ["plan"] if number == 1 else ["plan", f"layer-{number - 1}"]
-        assert job["needs"] == expected
-        assert job["if"].startswith("${{ !failure() && !cancelled() &&")
-        assert f"needs.plan.outputs.layer-{number} != '[]'" in job["if"]
+def deploy_jobs():
+    return load(REPO_ROOT / ".github/workflows/deploy.yml")["jobs"]
+
+
+def test_deploy_runs_one_job_per_environment_in_the_promotion_waves():
+    from controller.core.waves import MAX_WAVES
+
+    jobs = deploy_jobs()
+    waves = [name for name in jobs if name.startswith("wave-")]
+    assert waves == [f"wave-{n}" for n in range(1, MAX_WAVES + 1)]
+    for number, name in enumerate(waves, 1):
+        job = jobs[name]
+        assert job["needs"] == ["plan", *[f"wave-{n}" for n in range(1, number)]]
+        # a failed environment must stop only its own later waves: never success()
+        assert job["if"].startswith("${{ !cancelled() && needs.plan.result == 'success' &&")
+        assert f"needs.plan.outputs.wave-{number} != '[]'" in job["if"]
         assert (
             job["strategy"]["matrix"]["include"]
-            == f"${{{{ fromJSON(needs.plan.outputs.layer-{number}) }}}}"
+            == f"${{{{ fromJSON(needs.plan.outputs.wave-{number}) }}}}"
         )
-        assert job["uses"] == "./.github/workflows/stack.yml"
-    assert deploy["concurrency"]["cancel-in-progress"] is False
+        assert job["strategy"]["fail-fast"] is False
+        assert job["name"] == "${{ inputs.operation || 'deploy' }} ${{ matrix.name }}"
+        assert job["environment"] == "${{ matrix.githubEnvironment }}"
+        assert job["concurrency"] == {
+            "group": "${{ matrix.concurrency }}",
+            "cancel-in-progress": False,
+        }
+        uses = [step for step in job["steps"] if step.get("uses") == "./"]
+        assert len(uses) == 1, f"{name} runs the composite action {len(uses)} times"
+        assert uses[0]["with"]["command"] == "run-environments"
+        assert uses[0]["with"]["protected"] == "${{ matrix.protected }}"
+        checkout = job["steps"][0]
+        assert checkout["with"]["ref"] == "${{ needs.plan.outputs.ref }}"
+        upload = next(s for s in job["steps"] if "upload-artifact" in s.get("uses", ""))
+        assert upload["if"] == "always()" and upload["with"]["name"] == "${{ matrix.artifact }}"
+    deploy = load(REPO_ROOT / ".github/workflows/deploy.yml")
+    assert "concurrency" not in deploy  # per deployment environment, in the jobs
     assert "inputs.operation-id" in deploy["run-name"]
     assert set(deploy["on"]) == {"push", "workflow_dispatch", "workflow_call"}
-    assert deploy["on"]["workflow_dispatch"]["inputs"]["operation"]["options"] == [
-        "deploy",
-        "destroy",
-    ]
+    plan = jobs["plan"]["steps"][1]["with"]
+    assert plan["ref"] == "${{ inputs.ref || github.sha }}"
+    assert plan["default-branch"] == "${{ github.event.repository.default_branch }}"
 
 
-def test_removals_run_only_behind_a_protected_environment():
-    remove = load(REPO_ROOT / ".github/workflows/deploy.yml")["jobs"]["remove"]
-    assert remove["environment"] == "destroy-${{ matrix.environment }}"
-    assert remove["needs"] == ["plan"]
+def test_removals_run_after_every_wave_behind_a_protected_environment():
+    remove = deploy_jobs()["remove"]
+    assert remove["needs"] == ["plan", "wave-1", "wave-2", "wave-3", "wave-4"]
+    assert remove["if"].startswith("${{ !cancelled() && needs.plan.result == 'success'")
+    assert remove["environment"] == "${{ matrix.githubEnvironment }}"
+    assert remove["concurrency"]["group"] == "${{ matrix.concurrency }}"
+    [step] = [s for s in remove["steps"] if s.get("uses") == "./"]
+    assert step["with"]["command"] == "remove" and step["with"]["after"] == "${{ matrix.after }}"
 
 
-def test_a_stack_job_is_named_for_the_service_and_uploads_its_result():
-    stack = load(REPO_ROOT / ".github/workflows/stack.yml")
-    [job] = stack["jobs"].values()
-    assert job["name"] == "${{ inputs.operation }} ${{ inputs.stack }} (${{ inputs.environment }})"
-    assert job["environment"] == "${{ inputs.environment }}"
-    assert job["concurrency"]["cancel-in-progress"] is False
-    steps = job["steps"]
-    upload = next(s for s in steps if "upload-artifact" in s.get("uses", ""))
-    assert upload["if"] == "always()"
-    release = steps[-1]
-    assert release["if"] == "always()" and release["with"]["command"] == "release-lock"
+def test_every_job_that_changes_an_environment_shares_its_concurrency_group():
+    """Push deploys, dispatched deploys, destroys (deploy.yml via destroy.yml) and removals."""
+    for name, job in deploy_jobs().items():
+        if name == "plan":
+            continue
+        assert job["concurrency"]["group"] == "${{ matrix.concurrency }}", name
+        assert job["concurrency"]["cancel-in-progress"] is False
+    destroy = load(REPO_ROOT / ".github/workflows/destroy.yml")
+    assert destroy["jobs"]["destroy"]["uses"] == "./.github/workflows/deploy.yml"
 
 
-def test_destroy_asks_for_confirmation_and_reuses_the_deploy_layers():
+def test_the_composite_action_installs_from_a_cache_keyed_on_the_lock():
+    steps = load(ACTION)["runs"]["steps"]
+    key = next(s for s in steps if s.get("id") == "install-key")
+    assert "stacks/requirements.lock" in key["run"]
+    cache = next(s for s in steps if "actions/cache@" in s.get("uses", ""))
+    assert cache["with"]["key"] == "${{ steps.install-key.outputs.key }}"
+    install = next(s for s in steps if s.get("name", "").startswith("Install cloud"))
+    assert "--require-hashes -r stacks/requirements.lock" in install["run"]
+    assert "CACHE_HIT" in install["env"]
+
+
+def test_destroy_asks_for_confirmation_and_reuses_the_deploy_job():
     destroy = load(REPO_ROOT / ".github/workflows/destroy.yml")
     job = destroy["jobs"]["destroy"]
     assert job["uses"] == "./.github/workflows/deploy.yml"

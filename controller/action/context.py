@@ -16,8 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from controller.core.names import name_problem
+from controller.core.waves import ENVIRONMENT_PATTERN, SHARD_ENVIRONMENT_PATTERN
 
 TRUE = {"true", "1", "yes"}
+
+
+class ActionError(RuntimeError):
+    """A step cannot do its job; the message is shown as an error annotation."""
+
+
+def _positive(text: str, name: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ActionError(f"input {name} must be a positive whole number, got {text!r}")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,19 @@ class ActionInputs:
     github_token: str = ""
     pulumi_version: str = ""
     work_dir: Path = Path(".cloud/action")
+    # deploy runs (deploy.yml): the commit to deploy and the branch it must be on
+    ref: str = ""
+    default_branch: str = ""
+    removals_base: str = ""
+    # environment jobs: what the plan's matrix entry says
+    environments: str = ""
+    after: str = ""
+    github_environment: str = ""
+    protected: bool = False
+    environment_pattern: str = ENVIRONMENT_PATTERN
+    shard_environment_pattern: str = SHARD_ENVIRONMENT_PATTERN
+    assume_roles: bool = True
+    parallel: int = 4
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # the step's variables
 
     @classmethod
@@ -69,21 +93,49 @@ class ActionInputs:
             github_token=get("GITHUB_TOKEN"),
             pulumi_version=get("CLOUD_PULUMI_VERSION"),
             work_dir=work_dir,
+            ref=get("CLOUD_REF"),
+            default_branch=get("CLOUD_DEFAULT_BRANCH"),
+            removals_base=get("CLOUD_REMOVALS_BASE"),
+            environments=get("CLOUD_ENVIRONMENTS"),
+            after=get("CLOUD_AFTER"),
+            github_environment=get("CLOUD_GITHUB_ENVIRONMENT"),
+            protected=get("CLOUD_PROTECTED", "false").lower() in TRUE,
+            environment_pattern=get("CLOUD_ENVIRONMENT_PATTERN", ENVIRONMENT_PATTERN),
+            shard_environment_pattern=get(
+                "CLOUD_SHARD_ENVIRONMENT_PATTERN", SHARD_ENVIRONMENT_PATTERN
+            ),
+            assume_roles=get("CLOUD_ASSUME_ROLES", "true").lower() in TRUE,
+            parallel=_positive(get("CLOUD_PARALLEL", "4"), "parallel"),
             env=dict(env),
         )
 
     def name_problems(self) -> list[str]:
         """The inputs that are not well-formed names (they become file and job names)."""
         named = {"environment": "environment_name", "stack": "stack_name"}
-        return [
+        found = [
             f"input {field}: {problem}, got {getattr(self, field)!r}"
             for field, kind in named.items()
             if getattr(self, field) and (problem := name_problem(kind, getattr(self, field)))
         ]
+        for part in (p.strip() for p in self.environments.split(",") if p.strip()):
+            deployment_id, _, environment = part.partition("/")
+            for kind, value in (
+                ("deployment_id", deployment_id),
+                ("environment_name", environment),
+            ):
+                problem = name_problem(kind, value)
+                if problem:
+                    found.append(f"input environments: {problem}, got {part!r}")
+        return found
 
     def file(self, name: str) -> Path:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         return self.work_dir / name
+
+    def require(self, *names: str) -> None:
+        missing = [name.replace("_", "-") for name in names if not getattr(self, name)]
+        if missing:
+            raise ActionError(f"{self.command} needs the input(s) {', '.join(missing)}")
 
 
 @dataclass(frozen=True)
@@ -149,3 +201,17 @@ class GitHubContext:
         if self.path_file:
             with open(self.path_file, "a", encoding="utf-8") as stream:
                 stream.write(f"{directory}\n")
+
+
+def parse_outputs(text: str) -> dict[str, str]:
+    """Step outputs as GitHub reads `$GITHUB_OUTPUT`: `name<<DELIMITER`, value lines,
+    `DELIMITER` (what `set_outputs` writes)."""
+    outputs: dict[str, str] = {}
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        name, _, delimiter = lines[index].partition("<<")
+        end = lines.index(delimiter, index + 1)
+        outputs[name] = "\n".join(lines[index + 1 : end])
+        index = end + 1
+    return outputs

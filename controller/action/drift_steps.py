@@ -1,42 +1,39 @@
 """The drift workflow's steps (`cloud action drift-…`), one function each.
 
-drift-targets    the matrix: enabled deployment environments packed into jobs that share a
-                 read-only role and region (GitHub's 256-entry limit planned for here)
-drift-check      `cloud drift` of this job's targets (preview-only refreshes), a report file
+drift-targets    the matrix: the enabled deployment environments, packed into jobs (GitHub's
+                 256-entry limit planned for here)
+drift-check      `cloud drift` of this job's targets (preview-only refreshes, each with its
+                 environment's read-only plan role, by OIDC), a report file
 drift-issues     one GitHub issue per drifted deployment environment, from every report
 drift-remediate  a deploy-with-refresh dispatch of each drifted environment of the chosen
                  deployment (the deploy workflow's jobs wait for their environment's rules)
 
 What only this workflow needs comes from `CLOUD_…` variables the workflow sets:
-`CLOUD_DRIFT_TARGETS`, `CLOUD_DRIFT_REPORTS`, `CLOUD_PLAN_ROLE_NAME`, `CLOUD_ISSUE_AUTHOR`,
-`CLOUD_DEPLOY_WORKFLOW`.
+`CLOUD_DRIFT_TARGETS`, `CLOUD_DRIFT_REPORTS`, `CLOUD_ISSUE_AUTHOR`, `CLOUD_DEPLOY_WORKFLOW`;
+the roles follow the deploy workflow's convention (`CLOUD_PLAN_ROLE_NAME`).
 """
 
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from controller.action.context import ActionInputs, GitHubContext
+from controller.action.context import ActionError, ActionInputs, GitHubContext
+from controller.action.engines import EnvironmentEngines
 from controller.adapters.clock import SystemClock
 from controller.adapters.drift_issues import BOT, DriftIssues
 from controller.adapters.github_api import GitHubApiError, make_github
 from controller.adapters.local_repo import LocalRepo, write_atomic
-from controller.core.catalog import load_snapshot
+from controller.core.catalog import Deployment, load_snapshot
 from controller.core.drift import drift_report, drift_targets, exit_code, render_drift_text
-from controller.engines.base import EngineError
-from controller.engines.factory import make_engine
+from controller.engines.base import Engine, EngineError
 from controller.operations.control import new_operation_id
 from controller.operations.recorded_runs import local_store
 from controller.operations.refreshes import check_drift
 
 REPORTS = "drift"  # the reports folder under the work dir (and the artifacts' prefix)
-
-
-class DriftStepError(RuntimeError):
-    """A drift step cannot do its job; shown as an error annotation."""
 
 
 def _env(inputs: ActionInputs, name: str, default: str = "") -> str:
@@ -53,16 +50,12 @@ def targets(inputs: ActionInputs, github: GitHubContext) -> int:
     if inputs.deployment:
         chosen = snapshot.find_deployment(inputs.deployment)
         if chosen is None:
-            raise DriftStepError(f"no deployment {inputs.deployment!r}")
+            raise ActionError(f"no deployment {inputs.deployment!r}")
         deployments = [chosen]
     try:
-        jobs = drift_targets(
-            deployments,
-            environment=inputs.environment or None,
-            role_name=_env(inputs, "CLOUD_PLAN_ROLE_NAME") or None,
-        )
+        jobs = drift_targets(deployments, environment=inputs.environment or None)
     except ValueError as error:
-        raise DriftStepError(str(error)) from None
+        raise ActionError(str(error)) from None
     github.set_outputs({"targets": json.dumps(jobs), "count": str(len(jobs))})
     print(
         f"{len(jobs)} drift job(s) for "
@@ -74,7 +67,7 @@ def targets(inputs: ActionInputs, github: GitHubContext) -> int:
 def check(inputs: ActionInputs, github: GitHubContext) -> int:
     wanted = _env(inputs, "CLOUD_DRIFT_TARGETS").split()
     if not wanted:
-        raise DriftStepError("CLOUD_DRIFT_TARGETS is empty: give this job its targets")
+        raise ActionError("CLOUD_DRIFT_TARGETS is empty: give this job its targets")
     repo = LocalRepo(inputs.root)
     snapshot = load_snapshot(repo.catalog_files())
     pairs = []
@@ -82,17 +75,14 @@ def check(inputs: ActionInputs, github: GitHubContext) -> int:
         deployment_id, _, environment = target.partition("/")
         deployment = snapshot.deployments.get(deployment_id)
         if deployment is None or environment not in deployment.manifest.environments:
-            raise DriftStepError(f"target {target!r} is not a deployment environment")
+            raise ActionError(f"target {target!r} is not a deployment environment")
         pairs.append((deployment, environment))
-    try:
-        engine = make_engine(inputs.engine, repo_root=repo.root, env=os.environ)
-    except EngineError as error:
-        raise DriftStepError(f"engine {inputs.engine}: {error}") from None
+    engine_of = plan_engines(inputs, github, repo.root)
     with local_store(repo.root) as store:
         entries = check_drift(
-            store, engine, snapshot, pairs, started_by="drift workflow", repo_root=repo.root
+            store, engine_of, snapshot, pairs, started_by="drift workflow", repo_root=repo.root
         )
-    report = drift_report(entries, simulated=engine.simulated, at=SystemClock().now())
+    report = drift_report(entries, simulated=inputs.engine == "simulate", at=SystemClock().now())
     folder = _reports_dir(inputs)
     folder.mkdir(parents=True, exist_ok=True)
     name = "-".join(w.replace("/", "-") for w in wanted[:1]) + f"-{len(wanted)}"
@@ -105,6 +95,28 @@ def check(inputs: ActionInputs, github: GitHubContext) -> int:
     return 1 if code == 1 else 0  # drift is reported by the issues, not by a red job
 
 
+def plan_engines(
+    inputs: ActionInputs, github: GitHubContext, root: Path
+) -> Callable[[Deployment, str], Engine]:
+    """Each environment's engine with its read-only plan role."""
+    engines = EnvironmentEngines(inputs, github, root, phase="plan")
+    print(engines.describe())
+    return guarded(engines)
+
+
+def guarded(engines: Callable[[Deployment, str], Engine]) -> Callable[[Deployment, str], Engine]:
+    """An environment whose role cannot be had is a check that failed (EngineError), not a
+    stop of the whole job."""
+
+    def engine_of(deployment: Deployment, environment: str) -> Engine:
+        try:
+            return engines(deployment, environment)
+        except ActionError as error:
+            raise EngineError(str(error)) from None
+
+    return engine_of
+
+
 def _entries(inputs: ActionInputs) -> tuple[list[dict[str, Any]], bool]:
     folder = _reports_dir(inputs)
     entries: list[dict[str, Any]] = []
@@ -114,13 +126,13 @@ def _entries(inputs: ActionInputs) -> tuple[list[dict[str, Any]], bool]:
         entries += report["environments"]
         simulated = simulated or bool(report.get("simulated"))
     if not entries and not any(folder.rglob("drift-*.json")):
-        raise DriftStepError(f"no drift report under {folder}: did the check jobs run?")
+        raise ActionError(f"no drift report under {folder}: did the check jobs run?")
     return entries, simulated
 
 
 def issues(inputs: ActionInputs, github: GitHubContext) -> int:
     if not inputs.github_token:
-        raise DriftStepError("drift-issues needs github-token (issues: write)")
+        raise ActionError("drift-issues needs github-token (issues: write)")
     entries, simulated = _entries(inputs)
     client = make_github(inputs.github_token, base_url=github.api_url)
     keeper = DriftIssues(client, github.repository, author=_env(inputs, "CLOUD_ISSUE_AUTHOR", BOT))
@@ -129,7 +141,7 @@ def issues(inputs: ActionInputs, github: GitHubContext) -> int:
             entries, at=SystemClock().now(), run_url=github.run_url, simulated=simulated
         )
     except GitHubApiError as error:
-        raise DriftStepError(str(error)) from None
+        raise ActionError(str(error)) from None
     lines = [
         f"- {c.action} [#{c.number}]({c.url}): {c.deployment_id} / {c.environment}" for c in changes
     ]
@@ -144,9 +156,9 @@ def remediate(inputs: ActionInputs, github: GitHubContext) -> int:
     """Dispatch the deploy workflow (with a refresh) for each drifted environment of the
     deployment asked for; every dispatched run waits for its environment's protection."""
     if not inputs.deployment:
-        raise DriftStepError("remediate needs a deployment: it never redeploys everything")
+        raise ActionError("remediate needs a deployment: it never redeploys everything")
     if not inputs.github_token:
-        raise DriftStepError("drift-remediate needs github-token (actions: write)")
+        raise ActionError("drift-remediate needs github-token (actions: write)")
     from controller.adapters.github_actions import GitHubActions
 
     entries, _ = _entries(inputs)
@@ -173,7 +185,7 @@ def remediate(inputs: ActionInputs, github: GitHubContext) -> int:
         try:
             run = actions.dispatch(workflow, fields, operation_id=operation_id)
         except GitHubApiError as error:
-            raise DriftStepError(str(error)) from None
+            raise ActionError(str(error)) from None
         where = run.html_url if run and run.html_url else f"run of {operation_id}"
         dispatched.append(f"- {entry['deploymentId']} / {entry['environment']}: {where}")
     github.add_summary("### Remediation\n" + ("\n".join(dispatched) or "nothing drifted"))
@@ -183,10 +195,14 @@ def remediate(inputs: ActionInputs, github: GitHubContext) -> int:
 
 
 def drifted_stacks(
-    snapshot: Any, scope: Any, engine: Any, repo_root: Path
+    snapshot: Any,
+    scope: Any,
+    engines: Callable[[Deployment, str], Engine],
+    repo_root: Path,
 ) -> dict[tuple[str, str], dict[str, str]]:
-    """What a preview-only refresh finds drifted in each environment a plan covers (the
-    deploy workflow's `refresh`: drifted stacks run though Git did not change)."""
+    """What a preview-only refresh (each environment with its plan role: `engines`) finds
+    drifted in each environment a plan covers: the deploy workflow's `refresh`, where
+    drifted stacks run though Git did not change."""
     from controller.execution.plans import enabled_environments
 
     pairs = [
@@ -196,7 +212,12 @@ def drifted_stacks(
     ]
     with local_store(repo_root) as store:
         entries = check_drift(
-            store, engine, snapshot, pairs, started_by="deploy workflow", repo_root=repo_root
+            store,
+            guarded(engines),
+            snapshot,
+            pairs,
+            started_by="deploy workflow",
+            repo_root=repo_root,
         )
     failed = [
         f"{e['deploymentId']}/{e['environment']}"
@@ -204,7 +225,7 @@ def drifted_stacks(
         if e["status"] != "drifted" and e["status"] != "in_sync"
     ]
     if failed:
-        raise DriftStepError(f"the refresh could not check {', '.join(failed)}: nothing is planned")
+        raise ActionError(f"the refresh could not check {', '.join(failed)}: nothing is planned")
     return {
         (e["deploymentId"], e["environment"]): {
             s["stack"]: f"{len(s['resources'])} resource(s) not as recorded"

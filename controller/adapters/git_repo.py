@@ -44,6 +44,27 @@ class GitRepo:
             raise GitError(f"not a ref: {ref!r}")
         return self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
 
+    def is_ancestor(self, commit: str, of: str) -> bool:
+        """Whether `commit` is reachable from `of` (both resolved first)."""
+        first, second = self.resolve(commit), self.resolve(of)
+        completed = subprocess.run(
+            ["git", "-C", str(self.root), "merge-base", "--is-ancestor", first, second],
+            capture_output=True,
+            check=False,
+        )
+        if completed.returncode not in (0, 1):
+            raise GitError(f"git merge-base: {completed.stderr.decode(errors='replace').strip()}")
+        return completed.returncode == 0
+
+    def branch_head(self, branch: str) -> str:
+        """The tip of `branch` as fetched from origin, else the local branch."""
+        for ref in (f"refs/remotes/origin/{branch}", f"refs/heads/{branch}"):
+            try:
+                return self.resolve(ref)
+            except GitError:
+                continue
+        raise GitError(f"no branch {branch!r} (fetched from origin or local) in {self.root}")
+
     def head(self) -> str | None:
         try:
             return self.resolve("HEAD")

@@ -2,10 +2,11 @@
 results, cancel. The service's GitHub dispatcher is built on this.
 
 Dispatch asks GitHub for the run's id (`return_run_details`); where GitHub answers without
-it, the run is found by its run-name, which carries `[<operation id>]`. Stack jobs are
-recognised by name (`deploy <stack> (<environment>)`) and each uploads its result as an
-artifact `result-<deployment>-<environment>-<stack>` holding one JSON file. Every call goes
-through the retry policy of `github_api`.
+it, the run is found by its run-name, which carries `[<operation id>]`. Environment jobs are
+recognised by name (`deploy <deploymentId> / <environment>`) and each uploads its result
+as an artifact `result-<deploymentId>-<environment>` holding one JSON file per
+environment (a packed shard's artifact holds several). Every call goes through the retry
+policy of `github_api`.
 
 The reconciler asks about the same quiet runs again and again, so the run and its jobs
 are read with conditional requests (`If-None-Match` with the ETag of the last answer): a
@@ -94,7 +95,7 @@ class GitHubActions:
         return None
 
     def run_status(self, run_id: int) -> tuple[RunUpdate | None, list[JobUpdate]]:
-        """The run's state and its stack jobs' states, read from the API (reconciliation)."""
+        """The run's state and its environment jobs' states, read from the API."""
         base = f"/repos/{self.repository}/actions/runs/{run_id}"
         run = self.get_json(f"reading run {run_id}", base)
         operation = operation_id_of(run.get("display_title") or "")
@@ -127,13 +128,13 @@ class GitHubActions:
             parsed = parse_job_name(job.get("name") or "")
             if parsed is None:
                 continue
-            kind, stack, environment = parsed
+            kind, deployment_id, environment = parsed
             stack_jobs.append(
                 JobUpdate(
                     run_id=int(run["id"]),
                     job_id=int(job["id"]),
                     operation=kind,  # type: ignore[arg-type]
-                    stack=stack,
+                    deployment_id=deployment_id,
                     environment=environment,
                     state=job_state(job["status"], job.get("conclusion")),
                     conclusion=job.get("conclusion"),
@@ -174,8 +175,8 @@ class GitHubActions:
         return data
 
     def results(self, run_id: int, *, only: str | None = None) -> dict[str, dict[str, Any]]:
-        """Each stack job's result (status, counts, duration, masked outputs) by stack;
-        `only`: just the artifact of that name (one stack job's)."""
+        """Each environment's result (status, every stack's outcome: counts, duration,
+        masked outputs) by `deploymentId/environment`; `only`: just that artifact."""
         run = self.caller.call(
             f"reading run {run_id}", lambda: self._repo().get_workflow_run(run_id)
         )
@@ -188,10 +189,17 @@ class GitHubActions:
                 continue
             if only is not None and artifact.name != only:
                 continue
-            result = self._read_result(artifact.archive_download_url)
-            if result and "stack" in result:
-                found[result["stack"]] = result
+            for result in self._read_results(artifact.archive_download_url):
+                if "deploymentId" in result and "environment" in result:
+                    found[f"{result['deploymentId']}/{result['environment']}"] = result
         return found
+
+    def environment_result(
+        self, run_id: int, deployment_id: str, environment: str
+    ) -> dict[str, Any] | None:
+        """The result an environment job of the run uploaded, or None (not uploaded)."""
+        key = f"{deployment_id}/{environment}"
+        return self.results(run_id, only=f"result-{deployment_id}-{environment}").get(key)
 
     def cancel(self, run_id: int) -> None:
         run = self.caller.call(
@@ -199,8 +207,8 @@ class GitHubActions:
         )
         self.caller.call(f"cancelling run {run_id}", run.cancel)
 
-    def _read_result(self, url: str) -> dict[str, Any] | None:
-        """The JSON file inside a result artifact's zip (GitHub answers 302 to storage)."""
+    def _read_results(self, url: str) -> list[dict[str, Any]]:
+        """The JSON files inside a result artifact's zip (GitHub answers 302 to storage)."""
         status, headers, _ = self.caller.call(
             "locating an artifact", lambda: self.github.requester.requestJson("GET", url)
         )
@@ -210,11 +218,15 @@ class GitHubActions:
                 f"artifact download answered {status} without a location", status=status
             )
         data = (self.download or _download)(location)
+        results = []
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = [n for n in archive.namelist() if n.endswith(".json")]
-            if not names or archive.getinfo(names[0]).file_size > MAX_RESULT_BYTES:
-                return None
-            return json.loads(archive.read(names[0]))
+            for name in archive.namelist():
+                if not name.endswith(".json") or archive.getinfo(name).file_size > MAX_RESULT_BYTES:
+                    continue
+                result = json.loads(archive.read(name))
+                if isinstance(result, dict):
+                    results.append(result)
+        return results
 
 
 def _download(url: str) -> bytes:

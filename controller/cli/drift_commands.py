@@ -149,15 +149,6 @@ def run_refresh(
     return report
 
 
-def drifted_stacks(report: OperationReport) -> dict[str, str]:
-    """Stack → what its refresh found, for the stacks that drifted."""
-    return {
-        name: outcome.drift["summary"]
-        for name, outcome in report.outcomes.items()
-        if outcome.drift is not None and outcome.drift["driftDetected"]
-    }
-
-
 # --- drift ----------------------------------------------------------------------------------
 
 

@@ -20,7 +20,6 @@ from typing import Any
 
 from controller import __version__
 from controller.cli import (
-    action_entry,
     catalog_commands,
     drift_commands,
     edit_commands,
@@ -203,11 +202,6 @@ COMMANDS: dict[str, Command] = {
         run_commands.cancel_arguments,
         run_commands.cancel,
     ),
-    "action": Command(
-        "run a step of the GitHub Action (inputs from the environment)",
-        action_entry.arguments,
-        action_entry.run,
-    ),
     # service_commands imports the service (starlette, PyJWT, the store) only inside its
     # functions, so these entries add nothing to other commands' start-up time.
     "serve": Command(
@@ -234,7 +228,12 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="cloud", description="GitOps controller for Pulumi stacks.")
+    parser = Parser(
+        prog="cloud",
+        description="GitOps controller for Pulumi stacks.",
+        epilog="`cloud action COMMAND` runs a step of the GitHub Action (action.yml); "
+        "`cloud action --help` lists them.",
+    )
     parser.add_argument("--version", action="version", version=f"cloud {__version__}")
     parser.add_argument(
         "--root",

@@ -30,35 +30,18 @@ def print_json(data: Any, stream: TextIO | None = None) -> None:
 def print_problems(problems: Iterable[Problem], stream: TextIO | None = None) -> None:
     stream = stream or sys.stderr
     for problem in problems:
-        stream.write(
-            f"{problem.location()}: {problem.severity}: {problem.code}: {problem.message}\n"
-        )
+        stream.write(problem.text() + "\n")
 
 
 def annotation(problem: Problem) -> str:
     """One GitHub workflow command for a problem."""
-    properties = [("title", problem.code)]
-    if problem.file:
-        properties.insert(0, ("file", problem.file))
-        if problem.line:
-            properties.insert(1, ("line", str(problem.line)))
-    rendered = ",".join(f"{key}={_escape_property(value)}" for key, value in properties)
-    command = "warning" if problem.severity == "warning" else "error"
-    return f"::{command} {rendered}::{_escape_data(problem.message)}"
+    return problem.annotation()
 
 
 def print_annotations(problems: Iterable[Problem], stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     for problem in problems:
-        stream.write(annotation(problem) + "\n")
-
-
-def _escape_data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(value: str) -> str:
-    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
+        stream.write(problem.annotation() + "\n")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

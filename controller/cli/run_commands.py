@@ -26,7 +26,7 @@ from controller.cli.context import (
 )
 from controller.cli.output import print_json
 from controller.cli.progress import LiveProgress, PlainProgress
-from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
+from controller.core.catalog import Deployment, RepoSnapshot
 from controller.core.reports import render_outputs_text, render_plan_text, render_report_text
 from controller.engines.base import (
     Engine,
@@ -42,6 +42,15 @@ from controller.execution.preparation import (
     SelectionError,
     destroy_graph,
     prepare_deploy,
+)
+from controller.execution.runs import (
+    RunRefused,
+    deploy_environment,
+    destroy_environment,
+    drifted_of,
+    plan_deploy,
+    plan_destroy,
+    snapshot_at,
 )
 from controller.execution.specs import stack_spec
 from controller.operations.control import operation_payload
@@ -93,12 +102,10 @@ def valid_target(args: argparse.Namespace) -> tuple[LocalRepo, RepoSnapshot, Dep
 
 def _at_ref(repo: LocalRepo, ref: str) -> RepoSnapshot:
     """The catalog and deployments as they were at a git ref (for removed deployments)."""
-    git = GitRepo(repo.root)
     try:
-        texts, _ = git.snapshot_files(git.resolve(ref))
+        return snapshot_at(repo.root, ref)[0]
     except GitError as error:
         raise UsageError(f"--at-ref {ref}: {error}") from None
-    return load_snapshot(texts)
 
 
 def new_operation_id() -> str:
@@ -156,13 +163,6 @@ class EventsFile:
     def __call__(self, message: dict[str, Any]) -> None:
         with self.path.open("a", encoding="utf-8") as stream:
             stream.write(json.dumps(message) + "\n")
-
-
-def _run(executor_call: Any, live: LiveProgress | None) -> OperationReport:
-    if live is None:
-        return executor_call()
-    with live:
-        return executor_call()
 
 
 @contextlib.contextmanager
@@ -225,17 +225,12 @@ def deploy_arguments(parser: argparse.ArgumentParser, *, single: bool = False) -
 
 def deploy(args: argparse.Namespace) -> int:
     repo, snapshot, deployment, environment = valid_target(args)
-    if not deployment.manifest.environments[environment].enabled:
-        raise UsageError(
-            f"environment {environment} of {deployment.deployment_id} is disabled "
-            "in its manifest; enable it to deploy there"
-        )
     patterns = (args.stack,) if getattr(args, "stack", None) else stack_patterns(args.stacks)
     engine = open_engine(args, repo)
     drifted = None
     if args.refresh and engine.list_instances(deployment.deployment_id, environment):
         # (drift_commands builds on this module: imported here, not at the top)
-        from controller.cli.drift_commands import drifted_stacks, run_refresh
+        from controller.cli.drift_commands import run_refresh
         from controller.core.drift import render_refresh_text
 
         refreshed = run_refresh(
@@ -248,15 +243,15 @@ def deploy(args: argparse.Namespace) -> int:
             if args.format == "json":
                 print_json(refreshed.to_dict())
             return refreshed.exit_code
-        drifted = drifted_stacks(refreshed)
+        drifted = drifted_of(refreshed)
     with local_store(repo.root) as store:
         checks = latest_drift(store, deployment.deployment_id, environment)
     refreshed_states = refreshed_drift(checks)
     if not args.refresh:
         _note_unrepaired_drift(checks)
     try:
-        job = prepare_deploy(
-            snapshot.catalog,
+        job = plan_deploy(
+            snapshot,
             deployment,
             environment,
             engine=engine,
@@ -264,7 +259,7 @@ def deploy(args: argparse.Namespace) -> int:
             repo_root=repo.root,
             selection=Selection(patterns, args.force, drifted, refreshed_states),
         )
-    except SelectionError as error:
+    except (SelectionError, RunRefused) as error:
         raise UsageError(str(error)) from None
     if args.format == "text":
         sys.stderr.write(render_plan_text([job.plan], simulated=engine.simulated))
@@ -298,9 +293,15 @@ def deploy(args: argparse.Namespace) -> int:
             f"{verb} {deployment.deployment_id} / {environment}"
             + (" (simulated)" if engine.simulated else ""),
         )
-        subscribers.append(run.subscriber)
-        executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
-        report = _run(lambda: executor.deploy(job, preview=args.preview), live)
+        report = deploy_environment(
+            job,
+            engine=engine,
+            repo_root=repo.root,
+            settings=settings,
+            subscribers=[*subscribers, run.subscriber],
+            preview=args.preview,
+            display=live,
+        )
     _print_report(args, report)
     for removal in job.plan.removals:
         print(
@@ -344,9 +345,7 @@ def destroy(args: argparse.Namespace) -> int:
     patterns = (args.stack,) if getattr(args, "stack", None) else stack_patterns(args.stacks)
     engine = open_engine(args, repo)
     try:
-        graph = destroy_graph(
-            snapshot.catalog, deployment, environment, engine=engine, patterns=patterns
-        )
+        graph = plan_destroy(snapshot, deployment, environment, engine=engine, patterns=patterns)
     except SelectionError as error:
         raise UsageError(str(error)) from None
     if not args.yes:
@@ -378,9 +377,16 @@ def destroy(args: argparse.Namespace) -> int:
             [(name, 0) for name in graph.nodes],
             f"destroy {deployment.deployment_id} / {environment}",
         )
-        subscribers.append(run.subscriber)
-        executor = Executor(engine, repo_root=repo.root, settings=settings, subscribers=subscribers)
-        report = _run(lambda: executor.destroy(deployment, environment, graph), live)
+        report = destroy_environment(
+            deployment,
+            environment,
+            graph,
+            engine=engine,
+            repo_root=repo.root,
+            settings=settings,
+            subscribers=[*subscribers, run.subscriber],
+            display=live,
+        )
     _print_report(args, report)
     return report.exit_code
 

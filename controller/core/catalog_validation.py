@@ -1,8 +1,9 @@
 """Checks of the catalog itself: stack definitions and templates, before any deployment.
 
 Unknown stacks, missing dependencies, cycles between definitions, template defaults that
-a stack does not accept, placeholders a template cannot resolve, templates deeper than the
-deploy workflow. A purely computational module.
+a stack does not accept, placeholders a template cannot resolve, promotion orders that
+name unknown environments or need more wave jobs than the deploy workflow has.
+A purely computational module.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import networkx as nx
 from controller.core import problems as codes
 from controller.core.catalog import Catalog, template_file
 from controller.core.configs import ConfigLayer
-from controller.core.graph import MAX_LAYERS, find_cycle, layers, template_graph
+from controller.core.graph import find_cycle, template_graph
 from controller.core.placeholders import find_placeholders
 from controller.core.problems import Problem, did_you_mean
 from controller.core.validation_rules import check_layer, placeholder_problem, problem_at
+from controller.core.waves import template_promotion_problems
 
 
 def validate_catalog(catalog: Catalog) -> list[Problem]:
@@ -159,14 +161,5 @@ def _validate_template(name: str, catalog: Catalog) -> list[Problem]:
                 details={"cycle": cycle},
             )
         )
-    elif graph.number_of_nodes() and len(layers(graph)) > MAX_LAYERS:
-        found.append(
-            problem_at(
-                source,
-                codes.TOO_MANY_LAYERS,
-                f"template needs {len(layers(graph))} layers; the deploy workflow "
-                f"runs at most {MAX_LAYERS}",
-                "stacks",
-            )
-        )
+    found += template_promotion_problems(template, source)
     return found

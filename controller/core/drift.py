@@ -198,57 +198,30 @@ def render_drift_text(report: Mapping[str, Any]) -> str:
 # --- the drift workflow's jobs -------------------------------------------------------------
 
 
-def plan_role_arn(deployment: Deployment, environment: str, *, role_name: str | None) -> str | None:
-    """The read-only role a drift check of this environment assumes: the manifest's
-    `environments.<env>.planRoleArn` where there is one, else the convention
-    `arn:aws:iam::<account>:role/<role_name>` (`role_name`: the repository variable
-    `CLOUD_PLAN_ROLE_NAME`), else None (the job's ambient credentials)."""
-    env = deployment.manifest.environments.get(environment)
-    explicit = getattr(env, "plan_role_arn", None)
-    if explicit:
-        return str(explicit)
-    account = deployment.manifest.account_for(environment)
-    return f"arn:aws:iam::{account}:role/{role_name}" if account and role_name else None
-
-
 def drift_targets(
     deployments: Iterable[Deployment],
     *,
     environment: str | None = None,
-    role_name: str | None = None,
     per_job: int = TARGETS_PER_JOB,
     limit: int = MATRIX_LIMIT,
 ) -> list[dict[str, str]]:
-    """The drift workflow's matrix: the enabled deployment environments, packed into jobs
-    that share one read-only role and region (one credentials step each), at most
-    `per_job` to a job. ValueError, before anything runs, when more than `limit` jobs
-    would be needed."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for deployment in sorted(deployments, key=lambda d: d.deployment_id):
-        for name, env in deployment.manifest.environments.items():
-            if not env.enabled or (environment and name != environment):
-                continue
-            role = plan_role_arn(deployment, name, role_name=role_name) or ""
-            region = deployment.manifest.region_for(name)
-            groups.setdefault((role, region), []).append(f"{deployment.deployment_id}/{name}")
-    jobs = []
-    for (role, region), targets in sorted(groups.items()):
-        account = role.split(":")[4] if role.count(":") >= 5 else "ambient"
-        for start in range(0, len(targets), per_job):
-            chunk = targets[start : start + per_job]
-            jobs.append(
-                {
-                    "name": f"{account} {region} {start // per_job + 1}",
-                    "targets": " ".join(chunk),
-                    "role-arn": role,
-                    "region": region,
-                }
-            )
+    """The drift workflow's matrix: the enabled deployment environments, at most `per_job`
+    to a job (each environment assumes its own read-only plan role in its job). ValueError,
+    before anything runs, when more than `limit` jobs would be needed."""
+    targets = [
+        f"{deployment.deployment_id}/{name}"
+        for deployment in sorted(deployments, key=lambda d: d.deployment_id)
+        for name, env in deployment.manifest.environments.items()
+        if env.enabled and (not environment or name == environment)
+    ]
+    jobs = [
+        {"name": f"{n // per_job + 1}", "targets": " ".join(targets[n : n + per_job])}
+        for n in range(0, len(targets), per_job)
+    ]
     if len(jobs) > limit:
         raise ValueError(
             f"checking drift needs {len(jobs)} jobs, more than GitHub's {limit} per matrix: "
-            "run the workflow for one deployment or environment at a time, or with fewer "
-            "accounts and regions per run"
+            "run the workflow for one deployment or environment at a time"
         )
     return jobs
 

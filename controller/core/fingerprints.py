@@ -1,7 +1,7 @@
 """Fingerprints: a stable hash of everything Git can see that decides what `up` would do.
 
 For one instance (deployment, stack, environment) that is: the files of the stack's folder
-(program and definition), the shared toolchain pins (`stacks/requirements.txt`), the
+(program and definition), the shared toolchain lock (`stacks/requirements.lock`), the
 resolved configuration for that environment (placeholders still symbolic, so an upstream
 redeploy alone does not change it), and the deployment context the program reads
 (`cloud:*`: ids, region, account, tags).
@@ -25,7 +25,7 @@ from typing import Any
 from controller.core.catalog import Deployment
 from controller.core.environments import EnvironmentView, Instance
 
-TOOLCHAIN_FILES = ("stacks/requirements.txt",)
+TOOLCHAIN_FILES = ("stacks/requirements.lock",)
 
 
 def blob_id(data: bytes) -> str:

@@ -1,8 +1,9 @@
 """The dependency DAG of one deployment environment, its layers, and a picture of them.
 
 Layers are networkx's topological generations: layer 1 has no dependencies, layer N+1
-depends only on layers up to N. GitHub Actions runs one matrix job per layer; the local
-executor does better and starts each stack the moment its own dependencies are done.
+depends only on layers up to N. They are what plans and summaries show; the local
+executor (in every GitHub Actions environment job as on a laptop) does better and starts
+each stack the moment its own dependencies are done.
 Destroy walks the layers in reverse. A purely computational module.
 """
 
@@ -16,8 +17,6 @@ import networkx as nx
 from controller.core.catalog import Catalog
 from controller.core.environments import Edge, EnvironmentView
 from controller.core.placeholders import find_placeholders
-
-MAX_LAYERS = 8  # deploy.yml has this many layer jobs
 
 
 def build_graph(view: EnvironmentView) -> nx.DiGraph:

@@ -73,6 +73,7 @@ OrganizationName = _text_matching("invalid_format", "organization")
 ProjectName = _text_matching("invalid_format", "project")
 Domain = _text_matching("invalid_format", "domain")
 Email = _text_matching("invalid_format", "email")
+RoleArn = _text_matching("invalid_format", "role_arn")
 
 
 class Strict(BaseModel):
@@ -165,6 +166,11 @@ class StackDefinition(Strict):
 class TemplateEnvironment(Strict):
     region: Region
     enabled: bool = True
+    protected: bool | None = Field(
+        default=None,
+        description="deploys need an approval in the environment's GitHub environment "
+        "(default: true for prod and production)",
+    )
 
 
 class Template(Strict):
@@ -177,6 +183,11 @@ class Template(Strict):
     stacks: list[StackName] = Field(min_length=1)
     default_config: dict[StackName, dict[ConfigKey, Any]] = Field(default_factory=dict)
     environments: dict[EnvironmentName, TemplateEnvironment] = Field(min_length=1)
+    promotion: list[EnvironmentName] | None = Field(
+        default=None,
+        description="the order environments deploy in within one run (default: the order "
+        "of environments)",
+    )
 
 
 # --- deployment manifests -----------------------------------------------------------------
@@ -186,6 +197,21 @@ class ManifestEnvironment(Strict):
     enabled: bool = True
     region: Region | None = None
     account: AccountId | None = None
+    role_arn: RoleArn | None = Field(
+        default=None,
+        description="the role deploys assume by OIDC (default: the repository's convention "
+        "from the account)",
+    )
+    plan_role_arn: RoleArn | None = Field(
+        default=None,
+        description="the read-only role previews and plans assume (default: the "
+        "repository's convention from the account)",
+    )
+    protected: bool | None = Field(
+        default=None,
+        description="deploys need an approval in the GitHub environment (default: the "
+        "template's, else true for prod and production)",
+    )
 
 
 class StackEnvironmentOverride(Strict):
@@ -218,6 +244,10 @@ class Manifest(Strict):
     accounts: dict[EnvironmentName, AccountId] = Field(default_factory=dict)
     environments: dict[EnvironmentName, ManifestEnvironment] = Field(min_length=1)
     stacks: dict[StackName, ManifestStack] = Field(default_factory=dict)
+    promotion: list[EnvironmentName] | None = Field(
+        default=None,
+        description="the order environments deploy in within one run (default: the template's)",
+    )
     contact: Contact | None = None
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -226,10 +256,16 @@ class Manifest(Strict):
         return f"{self.deployment_id}-{self.organization}-{self.project}"
 
     def account_for(self, environment: str) -> str | None:
+        """The environment's AWS account: its own, else `accounts.<env>`, else the account
+        its deploy role lives in."""
         env = self.environments.get(environment)
         if env is not None and env.account:
             return env.account
-        return self.accounts.get(environment)
+        if environment in self.accounts:
+            return self.accounts[environment]
+        if env is not None and env.role_arn:
+            return env.role_arn.split(":")[4]
+        return None
 
     def region_for(self, environment: str) -> str:
         env = self.environments.get(environment)

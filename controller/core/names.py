@@ -33,6 +33,7 @@ EMAIL_PATTERN: Final = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 API_KEY_ID_PATTERN: Final = r"^key-[0-9a-f]{16}$"
 OPERATION_ID_PATTERN: Final = r"^op-[0-9a-f]{6,32}$"
 SECRET_NAME_PATTERN: Final = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+ROLE_ARN_PATTERN: Final = r"^arn:aws(-us-gov|-cn)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
 
 # kind -> (pattern, what a person reads when a value does not fit)
 NAMES: Final[dict[str, tuple[str, str]]] = {
@@ -61,6 +62,10 @@ NAMES: Final[dict[str, tuple[str, str]]] = {
     "email": (EMAIL_PATTERN, "email must look like name@example.com"),
     "key_id": (API_KEY_ID_PATTERN, "an API key id is 'key-' and 16 hex digits"),
     "operation_id": (OPERATION_ID_PATTERN, "an operation id is 'op-' and 6 to 32 hex digits"),
+    "role_arn": (
+        ROLE_ARN_PATTERN,
+        "role ARN must look like arn:aws:iam::<12-digit account>:role/<name>",
+    ),
     "secret_name": (
         SECRET_NAME_PATTERN,
         "a secret name must be a letter followed by letters, digits or '_'",

@@ -33,6 +33,8 @@ DIRECTORY_MISMATCH = "VALIDATION_DIRECTORY_MISMATCH"
 DUPLICATE_DEPLOYMENT_ID = "VALIDATION_DUPLICATE_DEPLOYMENT_ID"
 INVALID_ENVIRONMENT = "VALIDATION_INVALID_ENVIRONMENT"
 TOO_MANY_LAYERS = "VALIDATION_TOO_MANY_LAYERS"
+TOO_MANY_WAVES = "VALIDATION_TOO_MANY_WAVES"
+INVALID_ROLE = "VALIDATION_INVALID_ROLE"
 INVALID_TEMPLATE = "VALIDATION_INVALID_TEMPLATE"
 UNKNOWN_FILE = "VALIDATION_UNKNOWN_FILE"
 SECRET_IN_CLEAR = "VALIDATION_SECRET_IN_CLEAR"  # a warning: a secret key holds its value
@@ -57,6 +59,30 @@ class Problem:
 
     def to_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value not in (None, {})}
+
+    def text(self) -> str:
+        """One line for a person: `file:line: severity: CODE: message`."""
+        return f"{self.location()}: {self.severity}: {self.code}: {self.message}"
+
+    def annotation(self) -> str:
+        """A GitHub workflow command: an annotation on the file and line in a pull request
+        (values escaped as the workflow-command format requires)."""
+        properties = [("title", self.code)]
+        if self.file:
+            properties.insert(0, ("file", self.file))
+            if self.line:
+                properties.insert(1, ("line", str(self.line)))
+        rendered = ",".join(f"{key}={_escape_property(value)}" for key, value in properties)
+        command = "warning" if self.severity == "warning" else "error"
+        return f"::{command} {rendered}::{_escape_data(self.message)}"
+
+
+def _escape_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(value: str) -> str:
+    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
 class ProblemError(Exception):

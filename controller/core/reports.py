@@ -139,3 +139,70 @@ def _short(value: Any) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_jobs_markdown(
+    jobs: Mapping[str, Any], *, protection: str = "", credentials: str = ""
+) -> str:
+    """The deploy run's jobs, wave by wave, for the plan job's summary."""
+    waves = jobs.get("waves") or {}
+    lines = [
+        "### Deploy jobs",
+        "",
+        f"{jobs.get('deployJobs', 0)} environment job(s) for {jobs.get('environments', 0)} "
+        f"deployment environment(s) with work in {len(waves)} promotion wave(s); "
+        f"{jobs.get('removalJobs', 0)} removal job(s).",
+        "",
+    ]
+    if waves or jobs.get("removals"):
+        lines += [
+            "| wave | job | environments | GitHub environment | waits for |",
+            "|---|---|---|---|---|",
+        ]
+    for wave, entries in waves.items():
+        for entry in entries:
+            lines.append(_job_row(wave, entry))
+    for entry in jobs.get("removals") or []:
+        lines.append(_job_row("removal", entry))
+    lines.append("")
+    for note in (protection and f"Protection: {protection}.", credentials and f"{credentials}."):
+        if note:
+            lines.append(f"- {_cell(note)}")
+    return "\n".join(lines) + "\n"
+
+
+def _job_row(wave: str, entry: Mapping[str, Any]) -> str:
+    shield = " (protected)" if entry.get("protected") else ""
+    after = ", ".join(sorted({p.split("=")[1] for p in entry.get("after", "").split(",") if p}))
+    return (
+        f"| {wave} | {_cell(entry['name'])} | {_cell(entry['environments'])} | "
+        f"`{entry['githubEnvironment']}`{shield} | {_cell(after) or '-'} |"
+    )
+
+
+def render_report_markdown(result: Mapping[str, Any]) -> str:
+    """One environment's outcome as a layer table (the environment job's summary)."""
+    label = " (simulated)" if result.get("simulated") else ""
+    lines = [
+        f"### {result.get('operation', 'deploy')} {result['deploymentId']} / "
+        f"{result['environment']}: {result['status']}{label}",
+        "",
+    ]
+    if result.get("reason"):
+        lines += [_cell(str(result["reason"])), ""]
+    stacks = result.get("stacks") or []
+    if stacks:
+        lines += [
+            "| layer | stack | status | + | ~ | - | ± | reason |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for stack in stacks:
+            counts = stack.get("counts") or {}
+            lines.append(
+                f"| {stack.get('layer', '')} | `{stack['stack']}` | {stack['status']} | "
+                + " | ".join(
+                    str(counts.get(kind, 0)) for kind in ("create", "update", "delete", "replace")
+                )
+                + f" | {_cell(stack.get('error') or stack.get('reason') or '')} |"
+            )
+    return "\n".join(lines) + "\n"

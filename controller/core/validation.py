@@ -3,8 +3,9 @@
 Schema problems are found while loading (see `documents`); this module finds the problems
 that need more than one file: unknown stacks and templates, missing dependencies, cycles,
 placeholders that cannot be resolved, config keys a stack does not know, required config
-nobody provides, values out of range, deployments deeper than the deploy workflow's layer
-jobs. Every problem names a file and a line. A purely computational module.
+nobody provides, values out of range, roles that reach the wrong account, promotion orders
+longer than the deploy workflow's wave jobs. Every problem names a file and
+a line. A purely computational module.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from controller.core import problems as codes
 from controller.core.catalog import Catalog, Deployment, RepoSnapshot
 from controller.core.catalog_validation import validate_catalog
 from controller.core.configs import ConfigLayer, missing_required
+from controller.core.credentials import role_mistakes
 from controller.core.environments import Edge, EnvironmentView, environment_view
 from controller.core.graph import (
-    MAX_LAYERS,
     build_graph,
     cycle_edges,
     find_cycle,
@@ -29,6 +30,7 @@ from controller.core.graph import (
 )
 from controller.core.problems import Problem, did_you_mean
 from controller.core.validation_rules import check_layer, placeholder_problem, problem_at
+from controller.core.waves import promotion_problems
 
 
 def validate_snapshot(
@@ -92,12 +94,20 @@ def validate_deployment(deployment: Deployment, catalog: Catalog) -> list[Proble
                 problem_at(
                     source,
                     codes.REQUIRED_FIELD,
-                    f"environment {env!r} is enabled but has no AWS account: set "
-                    f"accounts.{env} or environments.{env}.account",
+                    f"environment {env!r} is enabled but has no AWS account, so no role to "
+                    f"deploy it with: set accounts.{env} (its roles are then "
+                    f"arn:aws:iam::<account>:role/$CLOUD_DEPLOY_ROLE_NAME and "
+                    f"$CLOUD_PLAN_ROLE_NAME, by default cloud-deploy and cloud-plan) or "
+                    f"environments.{env}.roleArn and planRoleArn",
                     "environments",
                     env,
                 )
             )
+        for field, message in role_mistakes(manifest, env):
+            found.append(
+                problem_at(source, codes.INVALID_ROLE, message, "environments", env, field)
+            )
+    found += promotion_problems(deployment, catalog)
     for name, entry in manifest.stacks.items():
         definition = catalog.stacks.get(name)
         if definition is None:
@@ -185,10 +195,10 @@ def check_environment(view: EnvironmentView, catalog: Catalog) -> list[Problem]:
             found.append(problem)
     graph = build_graph(view)
     try:
-        depth = len(view_layers(view))
+        view_layers(view)
         cycle = None
     except nx.NetworkXUnfeasible:
-        depth, cycle = 0, find_cycle(graph)
+        cycle = find_cycle(graph)
     if cycle:
         culprit = _culprit(cycle_edges(graph, cycle), deployment.file)
         found.append(
@@ -199,16 +209,6 @@ def check_environment(view: EnvironmentView, catalog: Catalog) -> list[Problem]:
                 file=culprit.file if culprit and culprit.file else deployment.file,
                 line=culprit.line if culprit and culprit.file else deployment.line_of("stacks"),
                 details={"cycle": cycle, "environment": env},
-            )
-        )
-    elif depth > MAX_LAYERS:
-        found.append(
-            problem_at(
-                deployment.loaded,
-                codes.TOO_MANY_LAYERS,
-                f"deployment needs {depth} layers; the deploy workflow runs at most {MAX_LAYERS}",
-                "stacks",
-                environment=env,
             )
         )
     return found

@@ -3,9 +3,11 @@
 A delivery is trusted only if `X-Hub-Signature-256` is the HMAC-SHA256 of the raw body with
 the shared secret (compared in constant time; the old SHA-1 header is not accepted). A
 `workflow_run` event is ours when its run name carries `[op-…]` (deploy.yml and
-destroy.yml put the operation id there); a `workflow_job` event is a stack of that run
-when its name ends in `deploy <stack> (<environment>)` or `destroy …` (stack.yml's job
-name, prefixed by the calling job's name when called as a reusable workflow).
+destroy.yml put the operation id there); a `workflow_job` event is an environment job of
+that run when its name ends in `deploy <deploymentId> / <environment>` or `destroy …`
+(deploy.yml's wave jobs, prefixed by the calling job's name when destroy.yml calls it).
+The job runs the environment's every stack: its stacks' events come from the runner's
+callbacks and from the job's result artifact.
 A purely computational module.
 """
 
@@ -19,7 +21,7 @@ from typing import Any, Literal
 
 SIGNATURE_PREFIX = "sha256="
 _OPERATION = re.compile(r"\[(op-[0-9a-f]{6,32})\]")
-_JOB = re.compile(r"(?:^|/\s*)(deploy|destroy)\s+([a-z][a-z0-9-]*)\s+\(([a-z][a-z0-9-]*)\)\s*$")
+_JOB = re.compile(r"(?:^|/\s*)(deploy|destroy)\s+(D[0-9A-Z]{6})\s+/\s+([a-z][a-z0-9-]{0,19})\s*$")
 
 RunState = Literal["queued", "in_progress", "success", "failed", "cancelled"]
 StackState = Literal["queued", "running", "succeeded", "failed", "skipped", "cancelled"]
@@ -54,10 +56,12 @@ class RunUpdate:
 
 @dataclass(frozen=True)
 class JobUpdate:
+    """An environment job's state: one deployment environment, all its stacks."""
+
     run_id: int
     job_id: int
     operation: Literal["deploy", "destroy"]
-    stack: str
+    deployment_id: str
     environment: str
     state: StackState
     conclusion: str | None = None
@@ -88,7 +92,8 @@ def job_state(status: str | None, conclusion: str | None) -> StackState:
 
 
 def parse_job_name(name: str | None) -> tuple[str, str, str] | None:
-    """(operation, stack, environment) from a stack job's name, or None for other jobs."""
+    """(operation, deployment id, environment) from an environment job's name, or None for
+    other jobs (the plan, removals, packed shards)."""
     match = _JOB.search(name or "")
     return (match.group(1), match.group(2), match.group(3)) if match else None
 
@@ -112,12 +117,12 @@ def map_workflow_job(payload: dict[str, Any]) -> JobUpdate | None:
     parsed = parse_job_name(job.get("name"))
     if parsed is None or "id" not in job or "run_id" not in job:
         return None
-    operation, stack, environment = parsed
+    operation, deployment_id, environment = parsed
     return JobUpdate(
         run_id=int(job["run_id"]),
         job_id=int(job["id"]),
         operation=operation,  # type: ignore[arg-type]
-        stack=stack,
+        deployment_id=deployment_id,
         environment=environment,
         state=job_state(job.get("status"), job.get("conclusion")),
         conclusion=job.get("conclusion"),

@@ -12,30 +12,37 @@ from controller.engines.simulated import SimulatedEngine
 STATE_DIR = ".cloud"
 
 
-def _simulated(root: Path, env: Mapping[str, str]) -> Engine:
-    return SimulatedEngine(state_dir=root / STATE_DIR / "sim")
+Credentials = Callable[[], Mapping[str, str]] | None
 
 
-def _pulumi(root: Path, env: Mapping[str, str]) -> Engine:
+def _simulated(root: Path, env: Mapping[str, str], credentials: Credentials) -> Engine:
+    return SimulatedEngine(state_dir=root / STATE_DIR / "sim")  # touches no cloud
+
+
+def _pulumi(root: Path, env: Mapping[str, str], credentials: Credentials) -> Engine:
     return PulumiEngine(
         state_root=root / STATE_DIR / "pulumi",
         backend_url=env.get("PULUMI_BACKEND_URL") or None,
         env={key: value for key, value in env.items() if key.startswith(("PULUMI_", "AWS_"))},
+        credentials=credentials,
     )
 
 
-ENGINES: dict[str, Callable[[Path, Mapping[str, str]], Engine]] = {
+ENGINES: dict[str, Callable[[Path, Mapping[str, str], Credentials], Engine]] = {
     "pulumi": _pulumi,
     "simulate": _simulated,
 }
 DEFAULT_ENGINE = "pulumi"
 
 
-def make_engine(name: str, *, repo_root: Path, env: Mapping[str, str]) -> Engine:
-    """The engine called `name`; `EngineUnavailableError` if it cannot run here."""
+def make_engine(
+    name: str, *, repo_root: Path, env: Mapping[str, str], credentials: Credentials = None
+) -> Engine:
+    """The engine called `name`; `EngineUnavailableError` if it cannot run here.
+    `credentials`: a callable giving the AWS_* variables of the role to use."""
     factory = ENGINES.get(name)
     if factory is None:
         raise EngineUnavailableError(
             f"unknown engine {name!r}; choose one of {', '.join(sorted(ENGINES))}"
         )
-    return factory(repo_root, env)
+    return factory(repo_root, env, credentials)

@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -123,6 +123,9 @@ class PulumiEngine:
     state_root: Path
     backend_url: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    # Cloud credentials of one role (asked before each operation, so they can be renewed);
+    # when given, no other AWS_* variable reaches Pulumi.
+    credentials: Callable[[], Mapping[str, str]] | None = None
     workspaces: Workspaces = field(default_factory=AutomationWorkspaces)
     require_cli: bool = True
     python: str = sys.prefix
@@ -254,8 +257,12 @@ class PulumiEngine:
     # --- helpers ----------------------------------------------------------------------------
 
     def _env(self) -> dict[str, str]:
+        env = dict(self.env)
+        if self.credentials is not None:
+            env = {key: value for key, value in env.items() if not key.startswith("AWS_")}
+            env |= self.credentials()
         return {
-            **self.env,
+            **env,
             "PULUMI_BACKEND_URL": str(self.backend_url),
             "PULUMI_SKIP_UPDATE_CHECK": "true",
         }
@@ -326,6 +333,9 @@ def stack_config(spec: StackSpec, record: DeployRecord | None) -> dict[str, Any]
         if value is not None
     }
     config["aws:region"] = auto.ConfigValue(spec.region)
+    if spec.context.get("account"):
+        # The provider refuses any other account, whatever credentials the job holds.
+        config["aws:allowedAccountIds"] = auto.ConfigValue(json.dumps([spec.account]))
     if record is not None:
         config["cloud:record"] = auto.ConfigValue(json.dumps(record.to_dict()))
     return config

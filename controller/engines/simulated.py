@@ -364,6 +364,8 @@ def program_config(spec: StackSpec) -> dict[str, str]:
         f"cloud:{key}": text(value) for key, value in spec.context.items() if value is not None
     }
     config["aws:region"] = spec.region
+    if spec.context.get("account"):
+        config["aws:allowedAccountIds"] = json.dumps([spec.account])
     return config
 
 

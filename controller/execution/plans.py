@@ -9,7 +9,7 @@ Stacks, environments and whole deployments removed since the base are listed for
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,19 +48,22 @@ def plans_against_records(
     head: RepoSnapshot,
     scope: Scope,
     *,
-    engine: Engine,
+    engine: Engine | Callable[[Deployment, str], Engine],
     file_ids: dict[str, str],
     repo_root: Path,
     drifted: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
 ) -> list[EnvironmentPlan]:
-    """`drifted`: `{(deployment, environment): {stack: what drifted}}`, stacks a refresh
-    found drifted, which run whatever their fingerprints say."""
+    """`engine` may be one engine, or a function giving each environment's own (its
+    credentials reach only its account). `drifted`: `{(deployment, environment): {stack:
+    what drifted}}`, stacks a refresh found drifted, which run whatever their fingerprints
+    say."""
+    engine_for = engine if callable(engine) else (lambda deployment, environment: engine)
     return [
         prepare_deploy(
             head.catalog,
             deployment,
             environment,
-            engine=engine,
+            engine=engine_for(deployment, environment),
             file_ids=file_ids,
             repo_root=repo_root,
             selection=Selection(

@@ -3,11 +3,13 @@
 Dispatch happens after the 202 (in a worker thread): `workflow_dispatch` with the
 operation id, asking GitHub for the run id (`return_run_details`), else finding the run
 by its run-name `… [<operation id>]`. From then on the run reports through GitHub's
-webhooks (`workflow_run`, `workflow_job`), which `GitHubIntake` turns into the seeds'
-operation and stack events; the `Reconciler` reads the runs API for operations that went
-quiet (a missed webhook, a service restart), through the same intake, so the two paths
-agree and a run's end is recorded once. Every GitHub call follows GitHub's retry policy
-(`adapters.github_api`); when it gives up, the operation fails with that message.
+webhooks (`workflow_run`, and `workflow_job` for its one environment job, whose stacks
+report through the runner's callbacks and its result artifact), which `GitHubIntake`
+turns into the seeds' operation and stack events; the `Reconciler` reads the runs API
+for operations that went quiet (a missed webhook, a service restart), through the same
+intake, so the two paths agree and a run's end is recorded once. Every GitHub call
+follows GitHub's retry policy (`adapters.github_api`); when it gives up, the operation
+fails with that message.
 """
 
 from __future__ import annotations
@@ -313,97 +315,86 @@ class GitHubIntake:
     # --- jobs -------------------------------------------------------------------------------
 
     def apply_job(self, update: JobUpdate) -> bool:
+        """An environment job's state. Its stacks' events come from the runner's callbacks
+        as they happen; at the job's end its result artifact fills in any the callbacks
+        did not deliver (a service that was down, a runner without a service URL)."""
         with self._lock:
             operation = self._by_run(update.run_id)
-            if operation is None or operation.environment != update.environment:
+            if operation is None or (operation.deployment_id, operation.environment) != (
+                update.deployment_id,
+                update.environment,
+            ):
                 return False
             if operation.type != update.operation:
                 return False
             self._renew(operation)
-            stacks = self._stacks(operation)
-            stack = stacks.get(update.stack)
-            context = {**_context(operation), "stackName": update.stack}
-            layer = stack.layer if stack else 0
-            if stack is not None and stack.finished:
-                return False
-            started = stack is not None and stack.status != "pending"
             changed = False
             if operation.status == "pending" and update.state != "queued":
                 self.recorder.update(operation.id, status="in_progress")
-            if update.state in ("running", "succeeded", "failed", "cancelled") and not started:
-                self.recorder.append(
-                    events.event(
-                        events.STACK_STARTED,
-                        update.started_at or self._now(),
-                        **context,
-                        layer=layer,
-                        jobUrl=update.html_url,
-                    )
+                changed = True
+            if update.state != "queued" and operation.payload.get("jobUrl") != update.html_url:
+                self.recorder.update(
+                    operation.id, payload_patch={"jobId": update.job_id, "jobUrl": update.html_url}
                 )
                 changed = True
             if update.state in ("succeeded", "failed", "cancelled", "skipped"):
-                self._job_done(operation, update, context, layer)
-                changed = True
+                changed = self._job_done(operation, update) or changed
             return changed
 
-    def _job_done(
-        self, operation: OperationRecord, update: JobUpdate, context: dict[str, Any], layer: int
-    ) -> None:
+    def _job_done(self, operation: OperationRecord, update: JobUpdate) -> bool:
+        stacks = self._stacks(operation)
+        if stacks and all(stack.finished for stack in stacks.values()):
+            return False  # the callbacks (or an earlier delivery) said it all
         result = self._result(operation, update)
+        context = _context(operation)
         at = update.completed_at or self._now()
-        duration = _seconds_between(update.started_at, update.completed_at)
-        if update.state == "failed" or (result and result.get("status") == "failed"):
-            message = (result or {}).get("error") or (
-                f"job {update.job_id} ended {update.conclusion}"
-                + (f": {update.html_url}" if update.html_url else "")
-            )
-            self.recorder.append(
-                events.event(
-                    events.STACK_FAILED,
-                    at,
-                    **context,
-                    layer=layer,
-                    error={"code": "STACK_FAILED", "message": message},
-                    jobUrl=update.html_url,
+        appended = False
+        for outcome in (result or {}).get("stacks") or []:
+            known = stacks.get(outcome.get("stack", ""))
+            if known is not None and known.finished:
+                continue
+            self.recorder.append(_stack_event(operation, outcome, context, at, update.html_url))
+            appended = True
+        if result is not None and not result.get("stacks"):
+            # nothing ran: the job refused (its GitHub environment, the wave before it)
+            for stack in self._stacks(operation).values():
+                if stack.finished:
+                    continue
+                self.recorder.append(
+                    events.event(
+                        events.STACK_COMPLETED,
+                        at,
+                        **context,
+                        stackName=stack.name,
+                        status="cancelled",
+                        layer=stack.layer,
+                        reason=result.get("reason") or f"not run: the job ended {result['status']}",
+                        jobUrl=update.html_url,
+                    )
                 )
+                appended = True
+        if result is None and update.state in ("failed", "cancelled"):
+            self.recorder.log(
+                operation,
+                f"job {update.job_id} ended {update.conclusion} without a result"
+                + (f": {update.html_url}" if update.html_url else ""),
+                level="error",
             )
-            return
-        if update.state == "succeeded" and (result is None or result.get("status") != "skipped"):
-            status = DONE_STATUS.get(operation.type, "deployed")
-        elif update.state == "cancelled":
-            status = "cancelled"
-        else:
-            status = "skipped"
-        counts = (result or {}).get("counts") or {}
-        self.recorder.append(
-            events.event(
-                events.STACK_COMPLETED,
-                at,
-                **context,
-                status=status,
-                layer=layer,
-                reason=(result or {}).get("reason") or None,
-                duration=(result or {}).get("duration", duration),
-                resourcesCreated=counts.get("create", 0),
-                counts=counts or None,
-                outputs=(result or {}).get("outputs") or None,
-                simulated=(result or {}).get("simulated") or None,
-                jobUrl=update.html_url,
-            )
-        )
+            appended = True
+        return appended
 
     def _result(self, operation: OperationRecord, update: JobUpdate) -> dict[str, Any] | None:
         if self.actions is None or update.state == "skipped":
             return None
-        name = f"result-{operation.deployment_id}-{operation.environment}-{update.stack}"
         try:
-            return self.actions.results(update.run_id, only=name).get(update.stack)
+            return self.actions.environment_result(
+                update.run_id, operation.deployment_id, operation.environment
+            )
         except (GitHubApiError, OSError, ValueError) as error:
             self.recorder.log(
                 operation,
-                f"could not read {name}: {error}",
+                f"could not read the result of job {update.job_id}: {error}",
                 level="warning",
-                stackName=update.stack,
             )
             return None
 
@@ -541,9 +532,45 @@ def _context(operation: OperationRecord) -> dict[str, Any]:
     }
 
 
-def _seconds_between(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    first = datetime.fromisoformat(start.replace("Z", "+00:00"))
-    last = datetime.fromisoformat(end.replace("Z", "+00:00"))
-    return max(0.0, (last - first).total_seconds())
+_COMPLETED_AS = {"skipped": "skipped", "blocked": "blocked", "cancelled": "cancelled"}
+
+
+def _stack_event(
+    operation: OperationRecord,
+    outcome: dict[str, Any],
+    context: dict[str, Any],
+    at: str,
+    job_url: str | None,
+) -> dict[str, Any]:
+    """A stack's outcome in an environment job's result, as the seeds' stack event."""
+    name = outcome.get("stack", "")
+    layer = int(outcome.get("layer") or 0)
+    state = outcome.get("status")
+    if state == "failed":
+        return events.event(
+            events.STACK_FAILED,
+            at,
+            **context,
+            stackName=name,
+            layer=layer,
+            error={
+                "code": "STACK_FAILED",
+                "message": outcome.get("error") or outcome.get("reason") or "failed",
+            },
+            jobUrl=job_url,
+        )
+    counts = outcome.get("counts") or {}
+    return events.event(
+        events.STACK_COMPLETED,
+        at,
+        **context,
+        stackName=name,
+        status=_COMPLETED_AS.get(str(state), DONE_STATUS.get(operation.type, "deployed")),
+        layer=layer,
+        reason=outcome.get("reason") or None,
+        duration=outcome.get("duration"),
+        resourcesCreated=counts.get("create", 0),
+        counts=counts or None,
+        outputs=outcome.get("outputs") or None,
+        jobUrl=job_url,
+    )

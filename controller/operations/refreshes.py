@@ -94,7 +94,7 @@ def refresh_operation(
 
 def check_drift(
     store: Store,
-    engine: Engine,
+    engine: Engine | Callable[[Deployment, str], Engine],
     snapshot: RepoSnapshot,
     targets: Iterable[tuple[Deployment, str]],
     *,
@@ -104,15 +104,18 @@ def check_drift(
     parallel: int = 4,
 ) -> list[dict[str, Any]]:
     """A preview-only refresh of each deployment environment (those with nothing deployed
-    left out): `cloud drift`'s report entries. A target that cannot be checked (its
+    left out): `cloud drift`'s report entries. `engine`: one engine, or each environment's
+    own (its credentials reach only its account). A target that cannot be checked (its
     manifest is invalid, the backend cannot be read, another operation holds it) is an
     entry saying so, never a clean one."""
+    engine_for = engine if callable(engine) else (lambda _deployment, _environment: engine)
     entries = []
     for deployment, environment in targets:
         deployment_id = deployment.deployment_id
         unchecked = partial(_unchecked, entries, deployment_id, environment)
         try:
-            if not engine.list_instances(deployment_id, environment):
+            environment_engine = engine_for(deployment, environment)
+            if not environment_engine.list_instances(deployment_id, environment):
                 continue
         except EngineError as error:
             unchecked("failed", f"cannot read the backend: {error}")
@@ -120,11 +123,11 @@ def check_drift(
         if has_errors(relevant_problems(snapshot, [deployment])):
             unchecked("failed", "invalid: see `cloud validate`")
             continue
-        graph = refresh_graph(snapshot.catalog, deployment, environment, engine=engine)
+        graph = refresh_graph(snapshot.catalog, deployment, environment, engine=environment_engine)
         try:
             _, report = refresh_operation(
                 store,
-                engine,
+                environment_engine,
                 deployment,
                 environment,
                 graph,

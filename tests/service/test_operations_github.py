@@ -68,10 +68,11 @@ def github(make_harness: HarnessFactory, mock) -> GitHub:
     holder: dict[str, GitHub] = {}
 
     def download(url: str) -> bytes:
-        stack = url.rsplit("/", 1)[-1].removesuffix(".zip")
+        key = url.rsplit("/", 1)[-1].removesuffix(".zip")
+        result = holder["gh"].results[key]
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr("result.json", json.dumps(holder["gh"].results[stack]))
+            archive.writestr(f"{key}.json", json.dumps(result))
         return buffer.getvalue()
 
     actions = GitHubActions(
@@ -106,19 +107,32 @@ def run_payload(operation: str, *, status: str, conclusion: str | None, run_id=R
     return payload
 
 
-def job_payload(stack: str, job_id: int, *, status: str, conclusion: str | None, env="dev"):
+def job_payload(job_id: int, *, status: str, conclusion: str | None, env="dev", name=None):
     payload = copy.deepcopy(JOB)
     payload["action"] = status if status != "in_progress" else "in_progress"
     job = payload["workflow_job"]
     job.update(
         id=job_id,
         run_id=RUN_ID,
-        name=f"layer 1 (D1BRV40, {env}, {stack}) / deploy {stack} ({env})",
+        name=name or f"deploy D1BRV40 / {env}",
         status=status,
         conclusion=conclusion,
         completed_at=job["completed_at"] if status == "completed" else None,
     )
     return payload
+
+
+def environment_result(*stacks: dict[str, Any], status="success", env="dev", **extra):
+    """What an environment job uploads: its environment's report, every stack's outcome."""
+    return {
+        "deploymentId": "D1BRV40",
+        "environment": env,
+        "operation": "deploy",
+        "status": status,
+        "simulated": False,
+        "stacks": list(stacks),
+        **extra,
+    }
 
 
 def fake_run(gh: GitHub, operation: str, jobs: list[dict[str, Any]], conclusion: str) -> None:
@@ -133,26 +147,26 @@ def fake_run(gh: GitHub, operation: str, jobs: list[dict[str, Any]], conclusion:
         {
             "id": index,
             "node_id": f"A{index}",
-            "name": f"result-D1BRV40-dev-{stack}",
+            "name": f"result-{key}",
             "size_in_bytes": 100,
             "expired": False,
             "url": f"https://api.github.com/repos/acme/infra/actions/artifacts/{index}",
             "archive_download_url": f"https://api.github.com/repos/acme/infra/actions/artifacts/{index}/zip",
         }
-        for index, stack in enumerate(gh.results, 1)
+        for index, key in enumerate(gh.results, 1)
     ]
     gh.mock.get(
         re.compile(rf"{re.escape(API)}/actions/runs/{RUN_ID}/artifacts.*"),
         json={"total_count": len(artifacts), "artifacts": artifacts},
     )
     for artifact in artifacts:
-        stack = artifact["name"].rsplit("-", 1)[-1]
+        key = artifact["name"].removeprefix("result-")
         gh.mock.get(
             artifact["archive_download_url"].replace(
                 "https://api.github.com", "https://api.github.com:443"
             ),
             status=302,
-            headers={"Location": f"https://pipelines.example/signed/{stack}.zip"},
+            headers={"Location": f"https://pipelines.example/signed/{key}.zip"},
         )
 
 
@@ -179,6 +193,24 @@ def status(gh: GitHub, operation: str) -> dict[str, Any]:
     answer = harness.client.get(f"{D1}/operations/{operation}", headers=harness.bearer())
     assert answer.status_code == 200, answer.text
     return answer.json()["data"]
+
+
+NETWORK = {
+    "stack": "network",
+    "status": "succeeded",
+    "layer": 1,
+    "counts": {"create": 9},
+    "duration": 12.5,
+    "outputs": {"vpcId": "vpc-1"},
+}
+SECURITY = {
+    "stack": "security",
+    "status": "succeeded",
+    "layer": 2,
+    "counts": {"create": 4},
+    "duration": 3.0,
+    "outputs": {"groupId": "sg-1"},
+}
 
 
 def test_webhooks_drive_a_dispatched_deploy_to_success(github: GitHub) -> None:
@@ -210,29 +242,10 @@ def test_webhooks_drive_a_dispatched_deploy_to_success(github: GitHub) -> None:
     github.settle()
     assert status(github, operation)["status"] == "in_progress"
 
-    github.results = {
-        "network": {
-            "stack": "network",
-            "status": "succeeded",
-            "counts": {"create": 9},
-            "duration": 12.5,
-            "outputs": {"vpcId": "vpc-1"},
-        },
-        "security": {
-            "stack": "security",
-            "status": "succeeded",
-            "counts": {"create": 4},
-            "duration": 3.0,
-            "outputs": {"groupId": "sg-1"},
-        },
-    }
-    jobs = [
-        job_payload("network", 11, status="completed", conclusion="success"),
-        job_payload("security", 12, status="completed", conclusion="success"),
-    ]
-    fake_run(github, operation, [job["workflow_job"] for job in jobs], "success")
-    for number, job in enumerate(jobs):
-        github.deliver("workflow_job", job, delivery=f"d-job-{number}")
+    github.results = {"D1BRV40-dev": environment_result(NETWORK, SECURITY)}
+    job = job_payload(11, status="completed", conclusion="success")
+    fake_run(github, operation, [job["workflow_job"]], "success")
+    github.deliver("workflow_job", job, delivery="d-job-1")
     github.settle()
     middle = status(github, operation)
     assert {s["name"]: s["status"] for s in middle["completedStacks"]} == {
@@ -254,33 +267,123 @@ def test_webhooks_drive_a_dispatched_deploy_to_success(github: GitHub) -> None:
     assert github.harness.store.get_lock("D1BRV40", "dev") is None
     types = [e.type for e in github.harness.store.list_events(operation_id=operation)]
     assert types.count("operation.completed") == 1
-    assert types.index("stack.started") < types.index("stack.completed")
+
+
+def test_a_webhook_sequence_of_environment_jobs_replays_end_to_end(github: GitHub) -> None:
+    """The new shape: a plan job, then one environment job whose runner reports its
+    stacks as they run; the callbacks miss one stack, the job's result artifact fills it
+    in; queued, in_progress and completed deliveries of the job, the run's end."""
+    dispatch_ok(github)
+    github.harness.services.operations.dispatcher.service_url = "https://cloud.example.com"
+    operation = start(github, {"environment": "dev", "stackFilter": ["network", "security"]})[
+        "operationId"
+    ]
+    sent = json.loads(next(c for c in github.mock.calls if c.request.method == "POST").request.body)
+    token = sent["inputs"]["service-token"]
+    client = github.harness.client
+    deliveries = iter(range(1000))
+
+    def deliver(event: str, payload: dict[str, Any]) -> None:
+        answer = github.deliver(event, payload, delivery=f"seq-{next(deliveries)}")
+        assert answer.status_code in (200, 202), answer.text
+        github.settle()
+
+    deliver("workflow_run", run_payload(operation, status="in_progress", conclusion=None))
+    plan = job_payload(10, status="completed", conclusion="success", name="plan")
+    deliver("workflow_job", plan)  # not an environment job: ignored
+    assert status(github, operation)["completedStacks"] == []
+    deliver("workflow_job", job_payload(11, status="queued", conclusion=None))
+    deliver("workflow_job", job_payload(11, status="in_progress", conclusion=None))
+    current = status(github, operation)
+    assert current["status"] == "in_progress"
+    record = github.harness.store.get_operation(operation)
+    assert record.payload["jobId"] == 11
+    assert record.payload["jobUrl"] == JOB["workflow_job"]["html_url"]
+    callbacks = {
+        "events": [
+            {"type": "stack.started", "stackName": "network", "data": {"layer": 1}},
+            {
+                "type": "stack.completed",
+                "stackName": "network",
+                "status": "deployed",
+                "data": {"layer": 1, "duration": 12.5, "counts": {"create": 9}},
+            },
+            {"type": "stack.started", "stackName": "security", "data": {"layer": 2}},
+        ]
+    }
+    url = f"/api/v1/operations/{operation}/events"
+    answer = client.post(url, json=callbacks, headers={"X-Cloud-Runner-Token": token})
+    assert answer.status_code == 202, answer.text
+    running = status(github, operation)
+    assert [s["name"] for s in running["currentStacks"]] == ["security"]
+    # the runner's last callback was lost; its result artifact says how security ended
+    github.results = {"D1BRV40-dev": environment_result(NETWORK, SECURITY)}
+    job = job_payload(11, status="completed", conclusion="success")
+    fake_run(github, operation, [plan["workflow_job"], job["workflow_job"]], "success")
+    deliver("workflow_job", job)
+    deliver("workflow_job", job)  # a redelivery under another id: nothing new
+    deliver("workflow_run", run_payload(operation, status="completed", conclusion="success"))
+    final = status(github, operation)
+    assert final["status"] == "success"
+    assert {s["name"]: s["status"] for s in final["completedStacks"]} == {
+        "network": "deployed",
+        "security": "deployed",
+    }
+    events = github.harness.store.list_events(operation_id=operation)
+    completed = [e.payload["stackName"] for e in events if e.type == "stack.completed"]
+    assert sorted(completed) == ["network", "security"]  # network once: from the callback
+    assert [e.type for e in events].count("operation.completed") == 1
+
+
+def job_then_run_fail(gh: GitHub, operation: str, job_id: int, result: dict[str, Any]) -> None:
+    """The environment job ends failed with `result` uploaded, then the run ends failed."""
+    failed = job_payload(job_id, status="completed", conclusion="failure")
+    gh.results = {"D1BRV40-dev": result}
+    fake_run(gh, operation, [failed["workflow_job"]], "failure")
+    gh.deliver("workflow_job", failed, delivery=f"fail-{job_id}-job")
+    gh.deliver(
+        "workflow_run",
+        run_payload(operation, status="completed", conclusion="failure"),
+        delivery=f"fail-{job_id}-run",
+    )
+    gh.settle()
 
 
 def test_a_failed_job_and_run_fail_the_operation(github: GitHub) -> None:
     dispatch_ok(github)
     operation = start(github, {"environment": "dev", "stackFilter": ["network"]})["operationId"]
-    failed = job_payload("network", 21, status="completed", conclusion="failure")
-    github.results = {
-        "network": {
-            "stack": "network",
-            "status": "failed",
-            "error": "aws: AccessDenied creating VPC",
-        }
-    }
-    fake_run(github, operation, [failed["workflow_job"]], "failure")
-    github.deliver("workflow_job", failed, delivery="f-1")
-    github.deliver(
-        "workflow_run",
-        run_payload(operation, status="completed", conclusion="failure"),
-        delivery="f-2",
+    job_then_run_fail(
+        github,
+        operation,
+        21,
+        environment_result(
+            {"stack": "network", "status": "failed", "error": "aws: AccessDenied creating VPC"},
+            status="failed",
+        ),
     )
-    github.settle()
     final = status(github, operation)
     assert final["status"] == "failed"
     assert "ended failure" in final["error"]["message"]
     [network] = final["completedStacks"]
     assert network["status"] == "failed" and "AccessDenied" in network["error"]
+
+
+def test_a_job_that_refused_to_apply_says_why_for_each_stack(github: GitHub) -> None:
+    dispatch_ok(github)
+    operation = start(github, {"environment": "dev", "stackFilter": ["network"]})["operationId"]
+    job_then_run_fail(
+        github,
+        operation,
+        22,
+        environment_result(
+            status="blocked",
+            reason="GitHub environment 'D1BRV40-dev' has no required reviewers and no wait timer",
+        ),
+    )
+    final = status(github, operation)
+    assert final["status"] == "failed"
+    [network] = final["completedStacks"]
+    assert network["status"] == "cancelled"
 
 
 def test_a_bad_signature_is_refused_and_changes_nothing(github: GitHub) -> None:
@@ -312,20 +415,21 @@ def test_a_redelivery_has_one_effect_sequential_or_concurrent(github: GitHub) ->
     operation = start(github, {"environment": "dev", "stackFilter": ["network", "security"]})[
         "operationId"
     ]
-    running = job_payload("network", 31, status="in_progress", conclusion=None)
-    answers = [github.deliver("workflow_job", running, delivery="same-1") for _ in range(10)]
-    second = job_payload("security", 32, status="in_progress", conclusion=None)
+    github.results = {"D1BRV40-dev": environment_result(NETWORK, SECURITY)}
+    done = job_payload(31, status="completed", conclusion="success")
+    fake_run(github, operation, [done["workflow_job"]], "success")
+    answers = [github.deliver("workflow_job", done, delivery="same-1") for _ in range(10)]
     with ThreadPoolExecutor(10) as pool:
         answers += list(
-            pool.map(lambda _: github.deliver("workflow_job", second, delivery="same-2"), range(10))
+            pool.map(lambda _: github.deliver("workflow_job", done, delivery="same-2"), range(10))
         )
     github.settle()
     codes = [a.status_code for a in answers]
     assert codes.count(202) == 2 and codes.count(200) == 18, codes
     assert all(a.json()["data"]["duplicate"] for a in answers if a.status_code == 200)
     events = github.harness.store.list_events(operation_id=operation)
-    started = [e.payload["stackName"] for e in events if e.type == "stack.started"]
-    assert sorted(started) == ["network", "security"]
+    completed = [e.payload["stackName"] for e in events if e.type == "stack.completed"]
+    assert sorted(completed) == ["network", "security"]
 
 
 def test_ping_and_unknown_events_are_acknowledged(github: GitHub) -> None:
@@ -408,9 +512,11 @@ def test_without_run_details_the_run_is_found_and_a_quiet_run_is_reconciled(gith
         quiet=60,
     )
     github.results = {
-        "network": {"stack": "network", "status": "succeeded", "counts": {"create": 3}}
+        "D1BRV40-dev": environment_result(
+            {"stack": "network", "status": "succeeded", "counts": {"create": 3}}
+        )
     }
-    job = job_payload("network", 41, status="completed", conclusion="success")["workflow_job"]
+    job = job_payload(41, status="completed", conclusion="success")["workflow_job"]
     fake_run(github, operation, [job], "success")
     assert reconciler.run_once() == [operation]  # heard nothing for an hour
     final = status(github, operation)
