@@ -1,43 +1,50 @@
 """Benchmark: WebSocket subscribers on one operation channel, delay from event to receipt.
 
 The service runs as `cloud serve` on loopback in its own process, over a fresh copy of
-this repo's catalog and a store under a temporary folder. A load process opens the
-subscribers (500 by default) with the `websockets` library: each connects to `/ws`,
-authenticates with an API key in its first message, as in seeds/001 "Example 3", and
-subscribes to `deployments/D1BRV40/operations/<op>`. Then this process, standing in for
-whoever records events (the executor, a webhook, a runner), appends events (200, 20 a
-second on average, arriving at random) straight into the server's SQLite file, each
-payload carrying `sentAt` (`time.time()` just before the append). Being another process,
-it cannot call the hub's `notify()`: delivery rests on the hub's polling (every
-`CLOUD_REALTIME_POLL_MS`, 50 ms; every `CLOUD_REALTIME_ACTIVE_POLL_MS`, 10 ms, for a
-second after a read found events), the worst case. Each subscriber notes when each event
-arrives.
+this repo's catalog. A load process opens the subscribers (500 by default) with the
+`websockets` library: each connects to `/ws`, authenticates with an API key in its first
+message, as in seeds/001 "Example 3", and subscribes to
+`deployments/D1BRV40/operations/<op>`. Then this process, standing in for whoever records
+events, records 200 events (20 a second on average, arriving at random), each carrying
+the time it was sent. Each subscriber notes when each event arrives.
+
+- One server (default): the store is a SQLite file, and this process appends straight
+  into it. Being another process, it cannot call the hub's `notify()`: delivery rests on
+  the hub's polling (every `CLOUD_REALTIME_POLL_MS`, 50 ms; every
+  `CLOUD_REALTIME_ACTIVE_POLL_MS`, 10 ms, for a second after a read found events), the
+  worst case.
+- `--replicas 2`: two replicas on one PostgreSQL database (started with
+  scripts/postgres.py unless `--database-url` names one). The subscribers are on the
+  first; each event is posted to the last, as a CI job reports a step
+  (`POST /api/v1/operations/:id/events` with the operation's runner token), recorded
+  there, and reaches the first replica's hub by LISTEN/NOTIFY.
 
 Prints p50 / p90 / p99 / max delay from creation to receipt over every (subscriber, event)
-pair, how much of it is the wait for the poll (the first subscriber's delay) and how much
+pair, how much of it is the hop to the hub (the first subscriber's delay) and how much
 the fan-out (first to last subscriber), and how many deliveries were lost (expected:
 events x subscribers).
 
     python bench/realtime.py                          # 500 subscribers, 200 events
-    python bench/realtime.py --active-poll-ms 50        # plain 50 ms polling
+    python bench/realtime.py --replicas 2             # across two replicas on PostgreSQL
+    python bench/realtime.py --active-poll-ms 50      # plain 50 ms polling
     python bench/realtime.py --client asyncio --load-processes 2
 
 The target is p99 under 100 ms on a 2-core machine, where the subscribers' own work
 shares the cores with the server (the load average before the run is printed: other work
-on the machine shows in the tail). BENCH_KEEP_LOG=FILE keeps the server's log.
+on the machine shows in the tail). BENCH_KEEP_LOG=FILE keeps the servers' logs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
 import random
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +59,7 @@ DEPLOYMENT = "D1BRV40"
 ENVIRONMENT = "dev"
 TARGET_P99_MS = 100.0
 HANDSHAKES_AT_ONCE = 50
+JWT_SECRET = "bench-realtime-" + "s" * 32  # shared by the replicas (and the runner token)
 
 
 def main() -> int:
@@ -71,16 +79,22 @@ def main() -> int:
         help="subscribers on the websockets library's sans-I/O protocol, or its asyncio client",
     )  # fmt: skip
     parser.add_argument("--drain", type=float, default=3.0, help="seconds to wait for stragglers")
+    parser.add_argument(
+        "--replicas", type=int, default=1,
+        help="2: two replicas on one PostgreSQL (subscribers on one, events through the other)",
+    )  # fmt: skip
+    parser.add_argument("--database-url", help="PostgreSQL for --replicas (else one is started)")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]  # other work on the machine skews the tail
 
-    with tempfile.TemporaryDirectory(prefix="cloud-bench-rt-") as scratch:
-        root = Path(scratch) / "repo"
+    with contextlib.ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cloud-bench-rt-")))
+        root = scratch / "repo"
         for folder in ("stacks", "deployments"):
             shutil.copytree(
                 REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
             )
-        database = Path(scratch) / ".cloud" / "cloud.db"
+        database = scratch / ".cloud" / "cloud.db"
         env = {
             **os.environ,
             "CLOUD_REPO_ROOT": str(root),
@@ -88,41 +102,51 @@ def main() -> int:
             "CLOUD_DATABASE": str(database),
             "CLOUD_ENGINE": "simulate",
             "CLOUD_LOG_LEVEL": "warning",
+            "CLOUD_JWT_SECRET": JWT_SECRET,
             # the seeds' enterprise tier allows 100 connections per user; one user here
             "CLOUD_REALTIME_CONNECTIONS_ENTERPRISE": str(args.subscribers + 10),
         }
+        target: Path | str = database
+        if args.replicas > 1:
+            url = stack.enter_context(serving.postgres_database(args.database_url))
+            if url is None:
+                raise SystemExit("--replicas needs PostgreSQL, and none could be started")
+            target = url
+            env["CLOUD_DATABASE_URL"] = url
         if args.poll_ms is not None:
             env["CLOUD_REALTIME_POLL_MS"] = str(args.poll_ms)
         if args.active_poll_ms is not None:
             env["CLOUD_REALTIME_ACTIVE_POLL_MS"] = str(args.active_poll_ms)
-        key = serving.create_api_key(database, ("CompanyA",))
-        operation_id = create_operation(database)
-        port = serving.free_port()
-        log = Path(scratch) / "serve.log"
-        with log.open("wb") as output:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "controller.cli.main", "serve", "--port", str(port)],
-                env=env, cwd=root, stdout=output, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        try:
-            serving.wait_until_up(f"http://127.0.0.1:{port}", server, log)
-            delays, lost, connect_s = measure(
-                f"ws://127.0.0.1:{port}/ws", key, database, operation_id, args
-            )
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
-            if os.environ.get("BENCH_KEEP_LOG"):
-                shutil.copy(log, os.environ["BENCH_KEEP_LOG"])
+        key = serving.create_api_key(target, ("CompanyA",))
+        operation_id = create_operation(target)
+        serve = [sys.executable, "-m", "controller.cli.main", "serve"]
+        urls = [
+            stack.enter_context(serving.running(serve, env, root, scratch / f"replica-{n}.log"))
+            for n in range(args.replicas)
+        ]
+        writer: Any
+        if args.replicas > 1:  # events recorded by the other replica, as a CI job reports
+            writer = RunnerWriter(urls[-1], operation_id)
+        else:  # another process appending to the store: delivery rests on the hub's poll
+            writer = StoreWriter(target, operation_id)
+        ws_url = urls[0].replace("http://", "ws://") + "/ws"
+        delays, lost, connect_s = measure(ws_url, key, writer, operation_id, args)
 
-    poll = (
-        f"{args.poll_ms or 50} ms idle, "
-        f"{min(args.active_poll_ms or 10, args.poll_ms or 50)} ms while events come"
-    )
+    if args.replicas > 1:
+        how = (
+            f"{args.replicas} replicas on PostgreSQL: subscribers on the first, events "
+            f"posted to the last (POST /operations/:id/events), carried by LISTEN/NOTIFY"
+        )
+    else:
+        how = (
+            f"one server on SQLite, events appended by another process; hub poll "
+            f"{args.poll_ms or 50} ms idle, "
+            f"{min(args.active_poll_ms or 10, args.poll_ms or 50)} ms while events come"
+        )
     expected = args.events * args.subscribers
     print(
         f"{args.subscribers} subscribers on one operation channel, {args.events} events at "
-        f"{args.rate:g}/s, hub poll {poll}; subscribers connected in {connect_s:.1f} s; "
+        f"{args.rate:g}/s; {how}; subscribers connected in {connect_s:.1f} s; "
         f"load average before: {load_before:.2f}"
     )
     if not delays:
@@ -145,7 +169,7 @@ def main() -> int:
         f"p99: {pick(every, 0.99):.1f} ms   max: {every[-1] * 1000:.1f} ms"
     )
     print(
-        f"  first subscriber per event p50: {pick(soonest, 0.5):.1f} ms (mostly the poll); "
+        f"  first subscriber per event p50: {pick(soonest, 0.5):.1f} ms (the hop to the hub); "
         f"first to last subscriber p50: {pick(spread, 0.5):.1f} ms, "
         f"p99: {pick(spread, 0.99):.1f} ms (the fan-out)"
     )
@@ -158,12 +182,12 @@ def main() -> int:
 # --- set-up: the store the server will open ---------------------------------------------------
 
 
-def create_operation(database: Path) -> str:
+def create_operation(target: Path | str) -> str:
     from controller.service.http.envelope import timestamp
     from controller.store import OperationRecord, open_store
 
     operation_id = f"op-{secrets.token_hex(6)}"
-    store = open_store(database)
+    store = open_store(target)
     stamp = timestamp()
     store.create_operation(
         OperationRecord(operation_id, DEPLOYMENT, ENVIRONMENT, "deploy", "in_progress", stamp,
@@ -177,7 +201,7 @@ def create_operation(database: Path) -> str:
 
 
 def measure(
-    url: str, key: str, database: Path, operation_id: str, args: argparse.Namespace
+    url: str, key: str, writer: Any, operation_id: str, args: argparse.Namespace
 ) -> tuple[list[tuple[int, float]], int, float]:
     """Subscribers in processes of their own; the producer here. Delays in seconds."""
     context = multiprocessing.get_context("spawn")
@@ -201,7 +225,7 @@ def measure(
             for other, _, _ in loads:
                 other.terminate()
             raise SystemExit("the subscribers did not all connect in 120 s")
-    produce(database, operation_id, events=args.events, rate=args.rate)
+    produce(writer, events=args.events, rate=args.rate)
     deadline = time.monotonic() + args.drain
     delays: list[tuple[int, float]] = []
     received, connect_s = 0, 0.0
@@ -218,14 +242,10 @@ def measure(
     return delays, args.events * args.subscribers - received, connect_s
 
 
-def produce(database: Path, operation_id: str, *, events: int, rate: float) -> None:
-    """Append `events` stack.progress events, `rate` per second on average, as another
-    process would. Arrivals are random (Poisson, fixed seed): a metronome at the hub's own
-    polling rate would sample a single phase of the poll and skew the figures."""
-    from controller.service.http.envelope import timestamp
-    from controller.store import EventRecord, open_store
-
-    store = open_store(database)
+def produce(writer: Any, *, events: int, rate: float) -> None:
+    """Record `events` stack.progress events, `rate` per second on average. Arrivals are
+    random (Poisson, fixed seed): a metronome at the hub's own polling rate would sample a
+    single phase of the poll and skew the figures."""
     arrivals = random.Random(6)
     due = time.perf_counter()
     try:
@@ -234,22 +254,69 @@ def produce(database: Path, operation_id: str, *, events: int, rate: float) -> N
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            payload = {
-                "deploymentId": DEPLOYMENT,
-                "operationId": operation_id,
-                "stackName": "network",
-                "progress": round(100 * (number + 1) / events),
-                "currentResource": {"type": "aws:ec2/subnet:Subnet", "name": f"subnet-{number}",
-                                    "action": "creating"},
-                "seq": number,
-                "sentAt": time.time(),
-            }  # fmt: skip
-            store.append_event(
-                EventRecord(operation_id, DEPLOYMENT, ENVIRONMENT, "stack.progress",
-                            timestamp(), None, payload)
-            )  # fmt: skip
+            writer.write(number, round(100 * (number + 1) / events))
     finally:
-        store.close()
+        writer.close()
+
+
+class StoreWriter:
+    """Appends straight into the store, as another process (a second worker) would."""
+
+    def __init__(self, target: Path | str, operation_id: str) -> None:
+        from controller.store import open_store
+
+        self.store = open_store(target)
+        self.operation_id = operation_id
+
+    def write(self, number: int, progress: int) -> None:
+        from controller.service.http.envelope import timestamp
+        from controller.store import EventRecord
+
+        payload = {
+            "deploymentId": DEPLOYMENT,
+            "operationId": self.operation_id,
+            "stackName": "network",
+            "progress": progress,
+            "currentResource": {"type": "aws:ec2/subnet:Subnet", "name": f"subnet-{number}",
+                                "action": "creating"},
+            "seq": number,
+            "sentAt": time.time(),
+        }  # fmt: skip
+        self.store.append_event(
+            EventRecord(self.operation_id, DEPLOYMENT, ENVIRONMENT, "stack.progress",
+                        timestamp(), None, payload)
+        )  # fmt: skip
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class RunnerWriter:
+    """Posts each event to a replica as a CI job reports its steps (seeds/004), with the
+    operation's runner token; the time it was sent travels as the step's timestamp."""
+
+    def __init__(self, url: str, operation_id: str) -> None:
+        import httpx
+
+        from controller.core.events import RUNNER_TOKEN_HEADER
+        from controller.operations.runner_tokens import RunnerTokens
+
+        token = RunnerTokens(JWT_SECRET.encode(), issuer="cloud-controller", clock=time.time)
+        self.http = httpx.Client(
+            base_url=url,
+            headers={RUNNER_TOKEN_HEADER: token.issue(operation_id, DEPLOYMENT, ENVIRONMENT)},
+        )
+        self.path = f"/api/v1/operations/{operation_id}/events"
+
+    def write(self, number: int, progress: int) -> None:
+        event = {"type": "stack.progress", "stackName": "network", "progress": progress,
+                 "message": str(number), "timestamp": f"{time.time():.6f}"}  # fmt: skip
+        response = self.http.post(self.path, json={"events": [event]})
+        if response.status_code != 202:
+            raise SystemExit(f"the replica refused an event: {response.text}")
+
+    def close(self) -> None:
+        self.http.close()
 
 
 def subscribe_all(
@@ -303,7 +370,11 @@ class Log:
         if message.get("channel") != channel or "data" not in message:
             return False
         data = message["data"]
-        self.delays.append((data["seq"], arrived - data["sentAt"]))
+        if "sentAt" in data:
+            number, sent = data["seq"], data["sentAt"]
+        else:  # through a replica's runner endpoint
+            number, sent = int(data["message"]), float(data["reportedAt"])
+        self.delays.append((number, arrived - sent))
         self.received += 1
         return True
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,3 +163,69 @@ def checkout(repo_copy: Path) -> Path:
     git(repo_copy, "add", ".")
     git(repo_copy, "commit", "-qm", "seed")
     return repo_copy
+
+
+# --- PostgreSQL: a real server, started by the project's own script --------------------------
+#
+# CLOUD_TEST_DATABASE_URL: a server to use (`.ci/run` starts one with scripts/postgres.py).
+# Otherwise the first test that needs one starts it with the same script, installing
+# Debian's postgresql-15 first when it is missing and this machine allows (root, apt-get).
+# CLOUD_TEST_POSTGRES=require (set by `.ci/run`) makes "cannot start PostgreSQL" a failure;
+# by default it is a skip that names the reason, and `skip` does not even try.
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Any:
+    from scripts.postgres import PostgresServer, Unavailable
+
+    mode = os.environ.get("CLOUD_TEST_POSTGRES", "auto")
+    given = os.environ.get("CLOUD_TEST_DATABASE_URL")
+    if given:
+        yield ExternalPostgres(given)
+        return
+    if mode == "skip":
+        pytest.skip("PostgreSQL tests skipped: CLOUD_TEST_POSTGRES=skip")
+    try:
+        server = PostgresServer.start()
+    except Unavailable as error:
+        if mode == "require":
+            pytest.fail(f"PostgreSQL is required (CLOUD_TEST_POSTGRES=require): {error}")
+        pytest.skip(f"PostgreSQL could not be started here: {error}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class ExternalPostgres:
+    """A server someone else started: databases are created and dropped on it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def create_database(self) -> str:
+        import secrets
+
+        import psycopg
+
+        name = f"test_{secrets.token_hex(6)}"
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+    def drop_database(self, url: str) -> None:
+        import psycopg
+
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> Iterator[str]:
+    """A fresh, empty database on the test server."""
+    url = postgres_server.create_database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url)

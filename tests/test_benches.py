@@ -59,6 +59,28 @@ def test_logs_bench_answers_every_filter():
     assert all(int(r) == min(100, m) for m, (_, r) in zip(matched, answers, strict=True))
 
 
+def test_realtime_bench_delivers_across_two_replicas_on_postgresql(postgres_server):
+    database = postgres_server.create_database()
+    try:
+        run = bench(
+            "realtime.py", "--subscribers", "5", "--events", "10", "--rate", "100",
+            "--drain", "2", "--replicas", "2", "--database-url", database,
+        )  # fmt: skip
+    finally:
+        postgres_server.drop_database(database)
+    assert "2 replicas on PostgreSQL" in run.stdout, run.stdout + run.stderr
+    assert "deliveries: 50 of 50   lost: 0" in run.stdout, run.stdout + run.stderr
+
+
+def test_api_bench_prints_cloud_against_bare_starlette_and_their_ratio():
+    run = bench("api.py", "--stores", "sqlite", "--tool", "python", "--duration", "2",
+                "--rounds", "2", "--connections", "4")  # fmt: skip
+    assert re.search(r"cloud serve +[\d,]+ req/s", run.stdout), run.stdout + run.stderr
+    assert re.search(r"bare Starlette +[\d,]+ req/s", run.stdout), run.stdout
+    assert re.search(r"ratio cloud/bare: \d\.\d\d", run.stdout), run.stdout
+    assert "non-2xx/errors 0" in run.stdout, run.stdout
+
+
 def test_github_jobs_bench_counts_the_jobs_of_each_change():
     run = bench("github_jobs.py", "--deployments", "3", "--skip-install")
     assert run.returncode == 0, run.stdout + run.stderr

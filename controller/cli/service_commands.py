@@ -55,10 +55,10 @@ def serve_arguments(parser: argparse.ArgumentParser) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from controller.store.sqlite import open_store
+    from controller.store import open_store
 
     settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
-    store = open_store(settings.resolved_database())
+    store = open_store(settings.store_target())
     users = store.list_users()
     store.close()
     if not any(user.source == "local" for user in users):
@@ -68,7 +68,7 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(
-        f"cloud serve: repo {settings.resolved_root()}, store {settings.resolved_database()}, "
+        f"cloud serve: repo {settings.resolved_root()}, store {settings.store_description()}, "
         f"http://{settings.host}:{settings.port} (docs at /docs)",
         file=sys.stderr,
         flush=True,
@@ -168,8 +168,8 @@ def users(args: argparse.Namespace) -> int:
 
 def add_user(args: argparse.Namespace) -> int:
     from controller.service.auth.tokens import hash_password, new_id
+    from controller.store import open_store
     from controller.store.base import StoreConflictError, UserRecord
-    from controller.store.sqlite import open_store
 
     unknown = rbac.unknown_roles(args.role)
     if unknown:
@@ -178,7 +178,7 @@ def add_user(args: argparse.Namespace) -> int:
         )
     password = _read_password(from_stdin=args.password_stdin)
     settings = _settings(args)
-    store = open_store(settings.resolved_database())
+    store = open_store(settings.store_target())
     now = _now()
     try:
         store.create_user(
@@ -216,10 +216,10 @@ def add_user(args: argparse.Namespace) -> int:
 
 
 def list_users(args: argparse.Namespace) -> int:
-    from controller.store.sqlite import open_store
+    from controller.store import open_store
 
     settings = _settings(args)
-    store = open_store(settings.resolved_database())
+    store = open_store(settings.store_target())
     try:
         found = store.list_users()
     finally:

@@ -7,9 +7,10 @@ webhooks (`workflow_run`, and `workflow_job` for its one environment job, whose 
 report through the runner's callbacks and its result artifact), which `GitHubIntake`
 turns into the seeds' operation and stack events; the `Reconciler` reads the runs API
 for operations that went quiet (a missed webhook, a service restart), through the same
-intake, so the two paths agree and a run's end is recorded once. Every GitHub call
-follows GitHub's retry policy (`adapters.github_api`); when it gives up, the operation
-fails with that message.
+intake, so the two paths agree and a run's end is recorded once. With several replicas,
+only the holder of the store's `reconciler` lease reconciles. Every GitHub call follows
+GitHub's retry policy (`adapters.github_api`); when it gives up, the operation fails
+with that message.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from controller.core import events
 from controller.core.operations import fold_stacks
 from controller.core.webhooks import JobUpdate, RunUpdate
 from controller.operations.control import Prepared
+from controller.operations.owners import local_owner
 from controller.operations.recorder import Recorder
 from controller.operations.records import FINAL, RUNNING, message_of
 from controller.store.base import OperationRecord, Store
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 DISPATCH_FAILED = "GITHUB_DISPATCH_FAILED"
 RUN_NOT_FOUND = "GITHUB_RUN_NOT_FOUND"
+LEASE = "reconciler"  # the store lease: one replica reconciles at a time
 DONE_STATUS = {"deploy": "deployed", "destroy": "destroyed"}
 
 
@@ -443,6 +446,7 @@ class Reconciler:
         every: float = 60.0,
         quiet: float = 120.0,
         give_up_after: float = 900.0,
+        owner: str | None = None,
     ) -> None:
         self.store = store
         self.intake = intake
@@ -452,6 +456,7 @@ class Reconciler:
         self.every = every
         self.quiet = quiet
         self.give_up_after = give_up_after
+        self.owner = owner or local_owner()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -521,7 +526,21 @@ class Reconciler:
 
     def _loop(self) -> None:
         while not self._stopping.wait(self.every):
-            self.run_once()
+            if self.lead():
+                self.run_once()
+
+    def lead(self) -> bool:
+        """Take (or renew) the store's `reconciler` lease: with several replicas, one reads
+        GitHub's runs API at a time. The lease outlives two rounds, so a replica that dies
+        is replaced within that; a store that cannot answer means no round this time."""
+        now = self.clock()
+        try:
+            return self.store.take_lease(
+                LEASE, self.owner, at=self.iso(now), until=self.iso(now + 2.5 * self.every)
+            )
+        except Exception as error:
+            log.warning("reconciler: cannot take its lease: %s", error)
+            return False
 
 
 def _context(operation: OperationRecord) -> dict[str, Any]:

@@ -292,6 +292,7 @@ class LocalDispatcher:
             "environment": operation.environment,
             "operationId": operation.id,
         }
+        failed: list[dict[str, Any]] = []
         for name in cut:
             released = ""
             if deployment is not None:
@@ -304,7 +305,7 @@ class LocalDispatcher:
                 except Exception as error:
                     log.exception("releasing the engine lock of %s failed", name)
                     released = f"; releasing its engine lock failed: {error}"
-            self.recorder.append(
+            failed.append(
                 events.event(
                     events.STACK_FAILED,
                     self.iso(self.clock()),
@@ -326,6 +327,7 @@ class LocalDispatcher:
             operation.id,
             "failed",
             payload_patch={"error": {"code": INTERRUPTED, "message": message}, "interrupted": True},
+            preceding=failed,
             error={"code": INTERRUPTED, "message": message},
             stacksInterrupted=cut or None,
         )

@@ -11,7 +11,7 @@ deployment environment's lock once and call the `webhookUrl` once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from controller.core import events
@@ -114,13 +114,16 @@ class Recorder:
         *,
         message: dict[str, Any] | None = None,
         payload_patch: dict[str, Any] | None = None,
+        preceding: Sequence[dict[str, Any]] = (),
         **data: Any,
     ) -> OperationRecord | None:
         """End a running operation with `status`; None if it had already ended.
 
         `message` is its `operation.completed` event (the executor's); without one, it is
-        made from `data`. The lock goes first, so that whoever reads the final status can
-        start the next operation at once.
+        made from `data`. `preceding` events (the stacks an interruption cut) are recorded
+        in the same compare-and-set, so two replicas ending it at once record them once.
+        The lock goes first, so that whoever reads the final status can start the next
+        operation at once.
         """
         current = self.store.get_operation(operation_id)
         if current is None or current.status not in RUNNING:
@@ -147,7 +150,7 @@ class Recorder:
             at=at,
             completed_at=at,
             payload_patch=payload_patch,
-            events=[event_record(message)],
+            events=[*(event_record(m) for m in preceding), event_record(message)],
         )
         if done is None:
             return None

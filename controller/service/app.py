@@ -27,15 +27,15 @@ from controller.service.http.access import SIGN_IN_PATHS
 from controller.service.http.envelope import failure
 from controller.service.http.errors import internal_error, translate
 from controller.service.http.middleware import (
+    AccessLog,
     BodyLimitMiddleware,
-    QueuedLog,
     RequestContextMiddleware,
     access_logger,
 )
 from controller.service.http.proxies import ForwardedClientMiddleware
 from controller.service.http.rate_limits import Policy, RateLimitMiddleware, tier_limits
 from controller.service.http.routes import ENDPOINTS, EXTRA_ROUTES
-from controller.service.http.routing import build_routes
+from controller.service.http.routing import TableRouter, build_routes
 from controller.service.services import Services, build_services
 from controller.service.settings import Settings, load_settings
 
@@ -63,8 +63,14 @@ def create_app(
                 raise SettingsError("\n".join(problems))
         services = build_services(settings)
     settings = services.settings
+    access_log = AccessLog(access_logger)
     middleware = [
-        Middleware(RequestContextMiddleware, store=services.store, access_log=settings.access_log),
+        Middleware(
+            RequestContextMiddleware,
+            store=services.store,
+            access_log=settings.access_log,
+            log=access_log,
+        ),
         Middleware(
             BodyLimitMiddleware,
             max_bytes=settings.max_body_bytes,
@@ -94,7 +100,14 @@ def create_app(
             auth_per_minute=settings.rate_limit_auth_per_minute,
             auth_paths=SIGN_IN_PATHS,
         )
-        middleware.append(Middleware(RateLimitMiddleware, policy=policy, clock=services.clock))
+        middleware.append(
+            Middleware(
+                RateLimitMiddleware,
+                policy=policy,
+                limiter=services.rate_limiter,
+                clock=services.clock,
+            )
+        )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -107,7 +120,6 @@ def create_app(
             # process: out of the collector's sight, full collections stay short.
             gc.collect()
             gc.freeze()
-        access_log = QueuedLog(access_logger)
         access_log.start()
         for task in services.background:
             await task.start()
@@ -127,6 +139,7 @@ def create_app(
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
+    app.router = TableRouter(app.router.routes, lifespan=lifespan)  # before the first call
     app.state.services = services
     app.state.endpoints = ENDPOINTS
     app.state.openapi = None

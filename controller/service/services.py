@@ -26,6 +26,7 @@ from controller.engines.base import Engine
 from controller.operations.callbacks import Callbacks
 from controller.operations.control import Dispatcher, Operations
 from controller.operations.github import GitHubIntake
+from controller.operations.owners import local_owner
 from controller.operations.recorder import Recorder
 from controller.operations.runner_tokens import RunnerTokens
 from controller.service.auth.authentication import Authenticator
@@ -33,10 +34,12 @@ from controller.service.auth.oidc import OidcVerifier
 from controller.service.auth.tokens import AccessTokens, load_or_create_secret
 from controller.service.endpoints.webhooks import GitHubWebhooks
 from controller.service.http.envelope import iso_at
+from controller.service.http.rate_limits import FixedWindowLimiter, SharedCounts
+from controller.service.realtime.access import ConnectionQuota
 from controller.service.realtime.hub import EventHub
 from controller.service.settings import Settings
+from controller.store import open_store
 from controller.store.base import Store
-from controller.store.sqlite import open_store
 
 logger = logging.getLogger("cloud.service")
 
@@ -71,6 +74,8 @@ class Services:
     version: str = __version__
     owns_store: bool = True
     background: list[Background] = field(default_factory=list)
+    rate_limiter: FixedWindowLimiter = field(default_factory=FixedWindowLimiter)
+    connections: Any = None  # the realtime connection quota (ConnectionQuota), in the store
 
     def now(self) -> str:
         return iso_at(self.clock())
@@ -99,7 +104,7 @@ def build_services(
     root = settings.resolved_root()
     owns_store = store is None
     if store is None:
-        store = open_store(settings.resolved_database())
+        store = open_store(settings.store_target(), pool_size=settings.database_pool_size)
     if source is None:
         source = _source(settings, github_client)
     if inventory is None:
@@ -146,6 +151,23 @@ def build_services(
     recorder.on_finished = callbacks
     runner_tokens = RunnerTokens(secret, issuer=settings.jwt_issuer, clock=clock)
     background: list[Background] = [hub, callbacks]
+    connections = ConnectionQuota(
+        {
+            "free": settings.realtime_connections_free,
+            "standard": settings.realtime_connections_standard,
+            "enterprise": settings.realtime_connections_enterprise,
+        },
+        store,
+        clock=clock,
+        iso=iso_at,
+        owner=local_owner(),
+    )
+    background.append(connections)
+    rate_limiter = FixedWindowLimiter()
+    if settings.rate_limit_enabled:  # counts shared with the other replicas and workers
+        background.append(
+            SharedCounts(rate_limiter, store, every=settings.rate_limit_sync_seconds, clock=clock)
+        )
     dispatcher, intake = _dispatcher(
         settings,
         store,
@@ -192,6 +214,8 @@ def build_services(
         callbacks=callbacks,
         intake=intake,
         background=background,
+        rate_limiter=rate_limiter,
+        connections=connections,
     )
     services.webhooks = GitHubWebhooks(services)
     background.append(services.webhooks)

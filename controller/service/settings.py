@@ -21,7 +21,7 @@ from controller.core.rbac import ROLES
 from controller.service.http.proxies import proxy_networks
 
 PREFIX = "CLOUD_"
-SECRET_SETTINGS = ("jwt_secret", "github_token", "webhook_secret")
+SECRET_SETTINGS = ("jwt_secret", "github_token", "webhook_secret", "database_url")
 ALLOWED_OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
 
 
@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     repo_root: Path | None = None
     data_dir: Path | None = None
     database: Path | None = None
+    database_url: SecretStr | None = None  # postgresql://…: several replicas on one store
+    database_pool_size: int = Field(10, ge=1, le=1000)
     engine: Literal["pulumi", "simulate"] = "pulumi"
 
     jwt_secret: SecretStr | None = None
@@ -57,6 +59,7 @@ class Settings(BaseSettings):
     rate_limit_tiers: Annotated[dict[str, dict[str, int | None]], NoDecode] = Field(
         default_factory=dict
     )
+    rate_limit_sync_seconds: float = Field(1.0, ge=0.0, le=3600.0)  # 0: this process only
 
     repo_backend: Literal["local", "github"] = "local"
     write_mode: Literal["commit", "pr"] = "commit"
@@ -135,6 +138,19 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return value  # blank: refused as every blank secret is (below)
+        url = value.get_secret_value().strip()
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "must be a PostgreSQL URL (postgresql://user:password@host:5432/database); "
+                "leave it unset for the embedded SQLite store"
+            )
+        return SecretStr(url)
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -168,6 +184,21 @@ class Settings(BaseSettings):
 
     def resolved_database(self) -> Path:
         return self.database or self.resolved_data_dir() / "cloud.db"
+
+    def store_target(self) -> Path | str:
+        """Where the store is: the PostgreSQL URL when one is set, else the SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.resolved_database()
+
+    def store_description(self) -> str:
+        """The store for messages: the SQLite file, or the PostgreSQL server, no password."""
+        if self.database_url is None:
+            return str(self.resolved_database())
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.database_url.get_secret_value())
+        return f"postgresql://{parts.hostname or ''}:{parts.port or 5432}{parts.path}"
 
 
 def load_settings(**overrides: Any) -> tuple[Settings | None, list[str]]:

@@ -8,7 +8,7 @@ milliseconds (`2025-10-09T12:00:00.000Z`), which sort and compare as text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -155,6 +155,14 @@ class LockRecord:
     lease_expires_at: str
 
 
+RateWindow = tuple[str, int, int]
+"""A rate-limit counter: (key, window length in seconds, window start in epoch seconds)."""
+
+Changes = Callable[[str, str], None]
+"""Told of a change another process made: `("events", "<id>")`, `("changes", "auth")`,
+`("changes", "operations")`, or `("reconnected", "")` after notifications were missed."""
+
+
 class Store(Protocol):
     # --- health -----------------------------------------------------------------------
     def ping(self) -> None: ...
@@ -236,9 +244,10 @@ class Store(Protocol):
         offset: int = 0,
     ) -> list[OperationRecord]: ...
 
-    def latest_operations(self) -> dict[tuple[str, str], OperationRecord]:
+    def latest_operations(self) -> Mapping[tuple[str, str], OperationRecord]:
         """The most recent deploy or destroy of every (deployment, environment) (previews,
-        state imports and syncs change nothing a deployment's status says)."""
+        state imports and syncs change nothing a deployment's status says). Read-only: the
+        same mapping is handed out again while no operation changed."""
         ...
 
     def append_event(self, event: EventRecord) -> EventRecord: ...
@@ -328,4 +337,54 @@ class Store(Protocol):
         """True the first time a delivery id is seen, False for a redelivery. Deliveries
         received before `forget_before` are forgotten first (GitHub redelivers for days,
         not forever)."""
+        ...
+
+    # --- several replicas: change notifications, leases, shared limits --------------------
+    def watch(self, listener: Changes) -> bool:
+        """Tell `listener` of the changes any process commits, as they commit; False when
+        this backend cannot (SQLite: readers poll the store, and only while they must)."""
+        ...
+
+    def read_version(self) -> Hashable | None:
+        """A value that changes whenever any read may answer differently (a commit by this
+        or any other process: a revoked key, a disabled user…); None when the store cannot
+        tell, and callers must not cache. Cheap: callers check it on every request."""
+        ...
+
+    def take_lease(self, name: str, owner: str, *, at: str, until: str) -> bool:
+        """Hold the named lease until `until`: True if it was free, expired or already
+        `owner`'s (renewed), False if another owner holds it."""
+        ...
+
+    def release_lease(self, name: str, owner: str) -> bool: ...
+
+    def add_rate_hits(
+        self,
+        hits: Mapping[RateWindow, int],
+        *,
+        watch: Sequence[RateWindow] = (),
+        forget_before: int | None = None,
+    ) -> dict[RateWindow, int]:
+        """Add hits to the shared counters; returns the totals of those and of `watch`.
+        Counters of windows that ended before `forget_before` are removed first."""
+        ...
+
+    def open_connection(
+        self,
+        connection_id: str,
+        *,
+        user_id: str,
+        owner: str,
+        limit: int,
+        at: str,
+        stale_before: str,
+    ) -> bool:
+        """Count a realtime connection of `user_id`, only if fewer than `limit` are open
+        (rows not seen since `stale_before` belonged to a replica that died: not counted)."""
+        ...
+
+    def close_connection(self, connection_id: str) -> None: ...
+
+    def refresh_connections(self, owner: str, *, at: str) -> int:
+        """Mark `owner`'s connections as still open; how many there are."""
         ...

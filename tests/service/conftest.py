@@ -26,6 +26,7 @@ from controller.service.app import create_app
 from controller.service.auth.tokens import hash_password, new_id
 from controller.service.services import Services, build_services
 from controller.service.settings import Settings
+from controller.store import open_store
 from controller.store.base import SessionRecord, UserRecord
 from tests.conftest import REPO_ROOT
 from tests.service.fakes import FakeInventory, MemorySource
@@ -192,3 +193,22 @@ def harness(make_harness: HarnessFactory) -> Harness:
 @pytest.fixture
 def admin(harness: Harness) -> dict[str, str]:
     return harness.bearer()
+
+
+# --- the store suite runs on both backends ----------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store under test lives: a fresh SQLite file, or a fresh PostgreSQL database
+    on the test server (scripts/postgres.py; see tests/conftest.py)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "data" / "cloud.db")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(store_target: str) -> Iterator[Any]:
+    opened = open_store(store_target)
+    yield opened
+    opened.close()

@@ -246,3 +246,29 @@ def test_cors_is_answered_for_configured_origins_only(make_harness: HarnessFacto
         "/api/v1/deployments", headers=preflight | {"Origin": "https://evil.example"}
     )
     assert "access-control-allow-origin" not in refused.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "user"),
+    [
+        pytest.param("/api/v1/deployments", "usr-1", id="plain"),
+        pytest.param('/api/v1/"quoted"\\back\nline', None, id="escaped"),
+        pytest.param("/api/v1/déploiements/\u2028", "usr-é", id="non-ascii"),
+    ],
+)
+def test_an_access_line_is_the_json_of_its_fields(path: str, user: str | None) -> None:
+    from controller.service.http.middleware import access_line
+
+    line = access_line((1_760_000_000.5, "req-abc", user, "GET", path, 503, 1.23456, "::1"))
+    assert "\n" not in line
+    assert json.loads(line) == {
+        "timestamp": "2025-10-09T08:53:20.500Z",
+        "level": "error",
+        "requestId": "req-abc",
+        "userId": user,
+        "method": "GET",
+        "path": path,
+        "statusCode": 503,
+        "duration": 1.23,
+        "client": "::1",
+    }

@@ -288,3 +288,119 @@ def test_the_hub_keeps_running_when_the_store_fails_for_a_while() -> None:
             await hub.stop()
 
     asyncio.run(scenario())
+
+
+class CountingStore:
+    """The store, counting the hub's reads of events."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.reads = 0
+
+    def list_events(self, **query: Any) -> list[EventRecord]:
+        self.reads += 1
+        return self.store.list_events(**query)
+
+    def watch(self, listener: Any) -> bool:
+        return self.store.watch(listener)
+
+
+def test_with_no_subscriber_the_store_is_not_read_at_all(tmp_path: Path) -> None:
+    path = tmp_path / "cloud.db"
+    store, other_process = CountingStore(open_store(path)), open_store(path)
+    op = operation(other_process)
+    collector = Collector()
+
+    async def scenario() -> tuple[int, int]:
+        hub = EventHub(store, poll_seconds=0.01)  # type: ignore[arg-type]
+        await hub.start()
+        try:
+            before = store.reads
+            for _ in range(3):
+                append(other_process, op)
+                hub.notify()
+                await asyncio.sleep(0.1)
+            idle_reads = store.reads - before
+            await hub.ready()
+            hub.subscribe("deployments/D1BRV40", collector)
+            append(other_process, op, stackName="after")
+            await until_async(lambda: len(collector.deliveries) == 1)
+            return idle_reads, store.reads - before
+        finally:
+            await hub.stop()
+
+    idle_reads, reads = asyncio.run(scenario())
+    assert idle_reads == 0
+    assert reads >= 2  # the newest id, then the new event
+    assert [d.data.get("stackName") for d in collector.deliveries] == ["after"]  # not the old
+
+
+def test_on_postgresql_events_from_another_replica_arrive_by_notification(
+    postgres_url: str,
+) -> None:
+    """The hub never polls (30 s would be too late): the replica that wrote announces."""
+    store, other_replica = CountingStore(open_store(postgres_url)), open_store(postgres_url)
+    op = operation(other_replica)
+    collector = Collector()
+
+    async def scenario() -> tuple[int, float]:
+        hub = EventHub(store, poll_seconds=30.0)  # type: ignore[arg-type]
+        await hub.start()
+        try:
+            assert hub.pushed
+            before = store.reads
+            for _ in range(5):
+                append(other_replica, op, stackName="unseen")
+            await asyncio.sleep(0.3)
+            idle_reads = store.reads - before
+            await hub.ready()
+            hub.subscribe("deployments/D1BRV40/stacks/network", collector)
+            began = time.monotonic()
+            for name in ("network", "database", "network"):
+                append(other_replica, op, stackName=name)
+            await until_async(lambda: len(collector.deliveries) == 2)
+            return idle_reads, time.monotonic() - began
+        finally:
+            await hub.stop()
+
+    idle_reads, took = asyncio.run(scenario())
+    assert idle_reads == 0
+    assert took < 5.0
+    assert [d.data["stackName"] for d in collector.deliveries] == ["network", "network"]
+    store.store.close()
+    other_replica.close()
+
+
+def test_on_postgresql_a_lost_notification_connection_is_caught_up_by_id(
+    postgres_url: str,
+) -> None:
+    import psycopg
+
+    store, other_replica = open_store(postgres_url), open_store(postgres_url)
+    op = operation(other_replica)
+    collector = Collector()
+
+    async def scenario() -> list[int]:
+        hub = EventHub(store, poll_seconds=30.0)
+        await hub.start()
+        try:
+            await hub.ready()
+            hub.subscribe("deployments/D1BRV40", collector)
+            append(other_replica, op, seq=0)
+            await until_async(lambda: len(collector.deliveries) == 1)
+            with psycopg.connect(postgres_url, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE 'LISTEN%%' AND datname = current_database()"
+                )
+            await until_async(lambda: not store.listening())  # type: ignore[attr-defined]
+            for seq in (1, 2, 3):  # while nobody hears the notifications
+                append(other_replica, op, seq=seq)
+            await until_async(lambda: len(collector.deliveries) == 4, timeout=10)
+            return [d.data["seq"] for d in collector.deliveries]
+        finally:
+            await hub.stop()
+
+    assert asyncio.run(scenario()) == [0, 1, 2, 3]
+    store.close()
+    other_replica.close()

@@ -1,13 +1,18 @@
-"""One running operation per deployment environment: the store's lock and its lease."""
+"""One running operation per deployment environment: the store's lock and its lease.
+
+On both backends (the `store` and `store_target` fixtures are parametrized)."""
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
-import pytest
-
+from controller.store import open_store
 from controller.store.base import EventRecord, LockRecord, OperationRecord
-from controller.store.sqlite import open_store
+
+# spawned, not forked: a fork copies the parent's threads' locks (a connection pool's, a
+# store listener's) in whatever state they are, and a child can wait on one for ever
+SPAWN = multiprocessing.get_context("spawn")
 
 
 def operation(op_id, environment="dev"):
@@ -46,13 +51,6 @@ def started(op_id, environment="dev"):
             {"operationId": op_id},
         )
     ]
-
-
-@pytest.fixture
-def store(tmp_path):
-    opened = open_store(tmp_path / "store.db")
-    yield opened
-    opened.close()
 
 
 def test_the_first_operation_takes_the_lock_and_is_recorded_with_its_events(store):
@@ -111,10 +109,10 @@ def _race(args):
         store.close()
 
 
-def test_concurrent_starts_from_many_processes_leave_exactly_one_winner(tmp_path):
-    path = str(tmp_path / "race.db")
+def test_concurrent_starts_from_many_processes_leave_exactly_one_winner(store_target):
+    path = store_target
     open_store(path).close()
-    with ProcessPoolExecutor(max_workers=4) as pool:
+    with ProcessPoolExecutor(max_workers=4, mp_context=SPAWN) as pool:
         wins = list(pool.map(_race, [(path, f"op-{n}") for n in range(12)]))
     assert wins.count(True) == 1
     store = open_store(path)
@@ -208,10 +206,10 @@ def _race_quota(args):
         store.close()
 
 
-def test_a_running_limit_holds_across_processes_starting_at_once(tmp_path):
-    path = str(tmp_path / "quota.db")
+def test_a_running_limit_holds_across_processes_starting_at_once(store_target):
+    path = store_target
     open_store(path).close()
-    with ProcessPoolExecutor(max_workers=4) as pool:
+    with ProcessPoolExecutor(max_workers=4, mp_context=SPAWN) as pool:
         wins = list(pool.map(_race_quota, [(path, n) for n in range(12)]))
     assert wins.count(True) == 2
     store = open_store(path)

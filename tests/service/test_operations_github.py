@@ -626,3 +626,29 @@ def test_a_push_makes_the_service_read_the_branch_head_again(github: GitHub) -> 
     assert answer.status_code == 202
     github.settle()
     assert forgotten == [True]
+
+
+def test_with_several_replicas_one_reconciler_holds_the_lease_until_it_lapses(store) -> None:
+    """Both backends (`store` is parametrized): the lease is the store's."""
+    from controller.operations.github import Reconciler
+    from controller.service.http.envelope import iso_at
+
+    now = [1_760_000_000.0]
+
+    def replica(owner: str) -> Reconciler:
+        return Reconciler(
+            store,
+            None,
+            None,
+            clock=lambda: now[0],
+            iso=iso_at,
+            every=60,
+            owner=owner,  # type: ignore[arg-type]
+        )
+
+    first, second = replica("replica-a"), replica("replica-b")
+    assert first.lead() and not second.lead()
+    now[0] += 100
+    assert first.lead() and not second.lead()  # renewed by its holder
+    now[0] += 151  # the holder stopped (died): 2.5 rounds later the lease is free
+    assert second.lead() and not first.lead()

@@ -1,9 +1,15 @@
-"""The SQLite store: migrations, WAL, and every record kind written and read back."""
+"""The store on both backends: migrations, and every record kind written and read back.
+
+One suite: the `store` and `store_target` fixtures (tests/service/conftest.py) run each
+test on a fresh SQLite file and on a fresh PostgreSQL database."""
 
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +20,6 @@ from controller.store import (
     OperationRecord,
     RefreshTokenRecord,
     SessionRecord,
-    SQLiteStore,
     StoreConflictError,
     StoreError,
     UserRecord,
@@ -44,9 +49,12 @@ def user(user_id: str = "usr-1", username: str = "alice", **changes: object) -> 
     return UserRecord(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
-    return open_store(tmp_path / "data" / "cloud.db")
+def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+    return value
 
 
 def test_a_new_file_is_migrated_to_the_latest_version_in_wal_mode(tmp_path: Path) -> None:
@@ -60,31 +68,42 @@ def test_a_new_file_is_migrated_to_the_latest_version_in_wal_mode(tmp_path: Path
     assert {"operations", "events"} <= tables
 
 
-def test_reopening_keeps_data_and_applies_nothing_twice(tmp_path: Path) -> None:
-    path = tmp_path / "cloud.db"
-    open_store(path).create_user(user())
-    again = open_store(path)
+def test_reopening_keeps_data_and_applies_nothing_twice(store_target: str) -> None:
+    first = open_store(store_target)
+    first.create_user(user())
+    first.close()
+    again = open_store(store_target)
     assert again.migrate() == LATEST_VERSION
     assert again.get_user_by_username("alice") == user()
+    again.close()
 
 
-def test_a_store_newer_than_the_program_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "cloud.db"
-    open_store(path).close()
-    with sqlite3.connect(path) as raw:
-        raw.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+def test_a_store_newer_than_the_program_is_refused(store_target: str) -> None:
+    if store_target.startswith("postgresql://"):
+        import psycopg
+
+        open_store(store_target).close()
+        with psycopg.connect(store_target, autocommit=True) as raw:
+            raw.execute(
+                "INSERT INTO schema_migrations (version, description) VALUES (%s, 'future')",
+                (LATEST_VERSION + 1,),
+            )
+    else:
+        open_store(store_target).close()
+        with sqlite3.connect(store_target) as raw:
+            raw.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
     with pytest.raises(StoreError, match="newer than this program"):
-        open_store(path)
+        open_store(store_target)
 
 
-def test_usernames_are_unique(store: SQLiteStore) -> None:
+def test_usernames_are_unique(store: Any) -> None:
     store.create_user(user())
     with pytest.raises(StoreConflictError):
         store.create_user(user("usr-2", "alice"))
     assert [u.username for u in store.list_users()] == ["alice"]
 
 
-def test_external_users_are_upserted_with_their_latest_roles(store: SQLiteStore) -> None:
+def test_external_users_are_upserted_with_their_latest_roles(store: Any) -> None:
     store.upsert_external_user(user("usr-oidc-1", "oidc:bob", source="oidc"))
     updated = store.upsert_external_user(
         user("usr-oidc-1", "oidc:bob", source="oidc", roles=("Auditor",), updated_at=T1)
@@ -93,7 +112,7 @@ def test_external_users_are_upserted_with_their_latest_roles(store: SQLiteStore)
     assert updated.created_at == T0
 
 
-def test_a_refresh_token_can_be_used_only_once(store: SQLiteStore) -> None:
+def test_a_refresh_token_can_be_used_only_once(store: Any) -> None:
     store.create_user(user())
     store.create_session(SessionRecord("ses-1", "usr-1", T0, None))
     store.add_refresh_token(RefreshTokenRecord("rt1", "ses-1", "usr-1", "h", T0, T2, None, None))
@@ -102,7 +121,7 @@ def test_a_refresh_token_can_be_used_only_once(store: SQLiteStore) -> None:
     assert store.get_refresh_token("rt1").replaced_by == "rt2"  # type: ignore[union-attr]
 
 
-def test_sessions_are_revoked_once(store: SQLiteStore) -> None:
+def test_sessions_are_revoked_once(store: Any) -> None:
     store.create_user(user())
     store.create_session(SessionRecord("ses-1", "usr-1", T0, None))
     assert store.revoke_session("ses-1", at=T1) is True
@@ -110,7 +129,7 @@ def test_sessions_are_revoked_once(store: SQLiteStore) -> None:
     assert store.get_session("ses-1").revoked_at == T1  # type: ignore[union-attr]
 
 
-def test_api_keys_are_found_by_lookup_with_their_owner(store: SQLiteStore) -> None:
+def test_api_keys_are_found_by_lookup_with_their_owner(store: Any) -> None:
     store.create_user(user())
     key = ApiKeyRecord(
         "key-1", "usr-1", "abc123", "hash", "CI", "", ("deployments:read",), T0, T2, None, None
@@ -132,7 +151,7 @@ def key_record(key_id: str, lookup: str, parent: str | None = None) -> ApiKeyRec
     )
 
 
-def test_revoking_a_key_revokes_the_keys_made_with_it_and_says_which(store: SQLiteStore) -> None:
+def test_revoking_a_key_revokes_the_keys_made_with_it_and_says_which(store: Any) -> None:
     store.create_user(user())
     for key_id, parent in [("key-a", None), ("key-b", "key-a"), ("key-c", "key-b"),
                            ("key-d", "key-a"), ("key-x", None)]:  # fmt: skip
@@ -169,7 +188,7 @@ def test_a_store_of_version_3_keeps_its_keys_through_migration_4(tmp_path: Path)
     assert migrated.revoke_api_key("key-1", at=T1) == ["key-1"]
 
 
-def test_the_audit_log_is_listed_newest_first_and_filtered(store: SQLiteStore) -> None:
+def test_the_audit_log_is_listed_newest_first_and_filtered(store: Any) -> None:
     for index, actor in enumerate(["alice", "bob", "alice"]):
         store.append_audit(
             AuditEntry(
@@ -189,7 +208,7 @@ def test_the_audit_log_is_listed_newest_first_and_filtered(store: SQLiteStore) -
     assert entries[0].details == {"deploymentId": "D1BRV40"}
 
 
-def test_operations_and_their_events_for_part_two(store: SQLiteStore) -> None:
+def test_operations_and_their_events_for_part_two(store: Any) -> None:
     first = OperationRecord("op-1", "D1BRV40", "dev", "deploy", "success", T0, T1, "alice")
     second = OperationRecord("op-2", "D1BRV40", "dev", "destroy", "pending", T1, T1, "alice")
     store.create_operation(first)
@@ -212,13 +231,122 @@ def test_operations_and_their_events_for_part_two(store: SQLiteStore) -> None:
     assert store.list_events(deployment_id="D1BRV40", after_id=event.id) == []
 
 
-def test_a_change_made_by_another_process_is_seen_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "cloud.db"
-    worker, other = open_store(path), open_store(path)
+def test_a_change_made_by_another_process_is_seen_at_once(store_target: str) -> None:
+    """SQLite: at the next read. PostgreSQL: as soon as the notification arrives."""
+    worker, other = open_store(store_target), open_store(store_target)
     worker.create_user(user())
     worker.create_api_key(
         ApiKeyRecord("key-1", "usr-1", "abc123", "h", "CI", "", (), T0, T2, None, None)
     )
     assert worker.find_api_key("abc123")[0].revoked_at is None  # type: ignore[index]
     assert other.revoke_api_key("key-1", at=T1)
-    assert worker.find_api_key("abc123")[0].revoked_at == T1  # type: ignore[index]
+    assert eventually(lambda: worker.find_api_key("abc123")[0].revoked_at == T1)  # type: ignore[index]
+    worker.close()
+    other.close()
+
+
+def test_both_backends_migrate_to_the_same_tables_and_columns(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import psycopg
+
+    open_store(postgres_url).close()
+    with psycopg.connect(postgres_url) as raw:
+        rows = raw.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name <> 'schema_migrations'"
+        ).fetchall()
+    postgres = {(table, column) for table, column in rows}
+    path = tmp_path / "cloud.db"
+    open_store(path).close()
+    with sqlite3.connect(path) as raw:
+        tables = [
+            row[0]
+            for row in raw.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        sqlite = {
+            (table, row[1])
+            for table in tables
+            for row in raw.execute(f"PRAGMA table_info({table})")
+        }
+    assert sqlite == postgres
+
+
+def test_a_lease_has_one_owner_until_it_expires(store: Any) -> None:
+    assert store.take_lease("reconciler", "a", at=T0, until=T1)
+    assert not store.take_lease("reconciler", "b", at=T0, until=T2)  # a holds it
+    assert store.take_lease("reconciler", "a", at=T0, until=T2)  # a renews
+    assert store.take_lease("reconciler", "b", at=T2, until="2025-10-09T12:00:09.000Z")
+    assert not store.release_lease("reconciler", "a")
+    assert store.release_lease("reconciler", "b")
+    assert store.take_lease("reconciler", "a", at=T2, until="2025-10-09T12:00:09.000Z")
+
+
+def test_rate_hits_from_two_replicas_add_up(store_target: str) -> None:
+    one, two = open_store(store_target), open_store(store_target)
+    window = ("key:key-1", 60, 1_760_000_000)
+    other = ("key:key-2", 60, 1_760_000_000)
+    assert one.add_rate_hits({window: 3}) == {window: 3}
+    assert two.add_rate_hits({window: 4}, watch=[other]) == {window: 7}
+    assert one.add_rate_hits({}, watch=[window]) == {window: 7}
+    # a window that has ended is forgotten
+    assert one.add_rate_hits({other: 1}, forget_before=1_760_000_060) == {other: 1}
+    assert two.add_rate_hits({}, watch=[window]) == {}
+    one.close()
+    two.close()
+
+
+def test_realtime_connections_are_counted_across_replicas_up_to_the_limit(store: Any) -> None:
+    opened = [
+        store.open_connection(
+            f"c{n}", user_id="usr-1", owner=f"replica-{n % 2}", limit=2, at=T1, stale_before=T0
+        )
+        for n in range(3)
+    ]
+    assert opened == [True, True, False]
+    store.close_connection("c0")
+    assert store.open_connection(
+        "c3", user_id="usr-1", owner="replica-0", limit=2, at=T1, stale_before=T0
+    )
+    # a replica that stopped refreshing (it died): its connections stop counting
+    assert store.refresh_connections("replica-0", at=T2) == 1
+    assert store.open_connection(
+        "c4", user_id="usr-1", owner="replica-0", limit=2, at=T2, stale_before=T2
+    )
+
+
+def test_concurrent_writers_commit_event_ids_in_order(store_target: str) -> None:
+    """A reader that tails by id (`after_id`) while writers race misses none: ids become
+    visible in order (PostgreSQL: taken under a lock held until the commit)."""
+    import threading
+
+    setup = open_store(store_target)
+    setup.create_operation(
+        OperationRecord("op-1", "D1BRV40", "dev", "deploy", "pending", T0, T0, "a")
+    )
+    writers = [open_store(store_target) for _ in range(4)]
+    stop = threading.Event()
+
+    def write(writer: Any) -> None:
+        for number in range(50):
+            writer.append_event(
+                EventRecord("op-1", "D1BRV40", "dev", "log", T1, None, {"n": number})
+            )
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in writers]
+    seen: list[int] = []
+    last = 0
+    for thread in threads:
+        thread.start()
+    while not stop.is_set():
+        alive = any(thread.is_alive() for thread in threads)
+        for event in setup.list_events(after_id=last, limit=1000):
+            seen.append(event.id)  # type: ignore[arg-type]
+            last = event.id  # type: ignore[assignment]
+        if not alive:
+            stop.set()
+    assert len(seen) == 200 and seen == sorted(seen)
+    for writer in [setup, *writers]:
+        writer.close()

@@ -4,21 +4,27 @@ The middleware resolves the credentials of every request into a `Principal` (or 
 before routing, so the rate limiter can count per user or key. A credential that is
 present but wrong is not rejected here: the error is kept in the scope and raised by the
 rate limiter after it has counted the attempt against the client address, so guessing
-keys is throttled like guessing passwords. Roles come from the store on every request,
-not from the token, so a role removed or a key revoked takes effect at once.
+keys is throttled like guessing passwords. Roles come from the store, not from the
+token, so a role removed or a key revoked takes effect at once. A verified API key is
+remembered (bounded, by the digest of what was presented) only while the store's read
+version stays the one it was verified at: any commit on SQLite, and on PostgreSQL any
+change to users, sessions or keys by any replica (its notification) or a lost
+notification connection, makes the next request verify again.
 
 The roles of a user from the OIDC issuer are only as fresh as the last token the issuer
 signed for them: each such token refreshes the stored record (at most once a minute),
 and a credential of ours that such a user holds (an API key) works only while that
 happened in the last `CLOUD_OIDC_ROLE_RECHECK_SECONDS`. A user the issuer drops, or
-moves out of a group, keeps no rights through a key for longer than that.
+moves out of a group, keeps no rights through a key for longer than that (such keys are
+verified at every request: their validity runs out with time, not with a change).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,7 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from controller.adapters.local_git import Author
 from controller.core.rbac import effective_permissions
 from controller.service.auth.oidc import OidcError, OidcVerifier
-from controller.service.auth.tokens import AccessTokens, api_key_lookup, same_digest
+from controller.service.auth.tokens import AccessTokens, api_key_lookup, digest
 from controller.service.http.envelope import iso_at
 from controller.service.http.errors import AUTH_INVALID_TOKEN, AUTH_TOKEN_EXPIRED, ApiError
 from controller.store.base import Store, UserRecord
@@ -37,6 +43,7 @@ from controller.store.base import Store, UserRecord
 PRINCIPAL = "cloud.principal"
 AUTH_ERROR = "cloud.auth_error"
 TOUCH_INTERVAL = 30.0  # seconds between lastUsedAt writes for one key
+VERIFIED_KEYS = 10_000  # bound of the verified-key cache
 VOUCH_INTERVAL = 60.0  # seconds between writes of an OIDC user's last confirmation
 DEFAULT_ROLE_RECHECK = 3600.0
 
@@ -89,16 +96,26 @@ class Authenticator:
         self._pending: dict[str, str] = {}
         self._touched: dict[str, float] = {}
         self._external: dict[str, UserRecord] = {}
+        # verified keys, by the digest of what was presented: valid while the store's
+        # read version is the one they were verified at (any revocation, cascade or
+        # user change, by any replica, moves it) and until the key expires
+        self._verified: dict[str, tuple[Hashable, Principal, str, str]] = {}
 
     # --- API keys -----------------------------------------------------------------------
 
     def from_api_key(self, presented: str) -> Principal:
+        now = iso_at(self.clock())
+        version = self.store.read_version()  # before the reads it vouches for
+        fingerprint = digest(presented)
+        known = self._verified.get(fingerprint)
+        if known is not None and version is not None and known[0] == version and known[2] > now:
+            self._note_use(known[3], now)
+            return known[1]
         lookup = api_key_lookup(presented)
         found = self.store.find_api_key(lookup) if lookup else None
-        if found is None or not same_digest(presented, found[0].key_hash):
+        if found is None or not hmac.compare_digest(fingerprint, found[0].key_hash):
             raise _invalid("invalid API key")
         key, user = found
-        now = iso_at(self.clock())
         if key.revoked_at is not None:
             raise _invalid("API key revoked")
         if key.expires_at <= now:
@@ -109,9 +126,14 @@ class Authenticator:
             raise _invalid("account disabled")
         self._check_vouched(user)
         self._note_use(key.id, now)
-        return _principal(
+        principal = _principal(
             user, "api_key", scopes=key.permissions, key_id=key.id, expires_at=key.expires_at
         )
+        if version is not None and user.source != "oidc":
+            if len(self._verified) >= VERIFIED_KEYS:
+                self._verified.clear()
+            self._verified[fingerprint] = (version, principal, key.expires_at, key.id)
+        return principal
 
     def _check_vouched(self, user: UserRecord) -> None:
         """An OIDC user's roles are trusted only as long after the issuer's last token."""

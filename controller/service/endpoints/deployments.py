@@ -64,6 +64,7 @@ from controller.service.endpoints.views import (
     visible_rows,
 )
 from controller.service.http.access import API, DEPLOYMENT
+from controller.service.http.envelope import EncodedJSON
 from controller.service.http.errors import (
     AUTHZ_FORBIDDEN,
     AUTHZ_ORGANIZATION_MISMATCH,
@@ -247,22 +248,27 @@ async def list_deployments(call: Call) -> Reply:
     query: DeploymentListQuery = call.query
     state = await call.services.repo.fresh()
     ops = operations(call)
-    ops_key = tuple(sorted((k, v.updated_at, v.status) for k, v in ops.items()))
     user = call.user
     visibility = None if rbac.is_administrator(user.roles) else user.organizations
-    key = ("deployments", ops_key, visibility, tuple(sorted(query.model_dump().items())))
-
-    def compute() -> dict[str, Any]:
-        rows = [
-            summarize(deployment, state.files.times, ops)
-            for deployment in state.snapshot.deployments.values()
-        ]
-        selected = select_deployments(visible_rows(rows, sees(call)), query)
-        page, pagination = paginate(selected, page=query.page, limit=query.limit)
-        return DeploymentList(deployments=page, pagination=pagination).dump()
-
-    # the same page for the same caller scope is built once per repo state and run state
-    return Reply(state.remember(key, compute) if len(state.memo) < 2000 else compute())
+    key = (visibility, call.request.scope["query_string"])
+    # the same page for the same caller scope is built (and encoded) once per repo
+    # revision and run state: the store hands back the same mapping until an operation
+    # changes, and the state is the revision catalog_state serves
+    pages: dict[Any, tuple[Any, EncodedJSON]] = state.remember("deployment-pages", dict)
+    known = pages.get(key)
+    if known is not None and known[0] is ops:
+        return Reply(known[1])
+    rows = [
+        summarize(deployment, state.files.times, ops)
+        for deployment in state.snapshot.deployments.values()
+    ]
+    selected = select_deployments(visible_rows(rows, sees(call)), query)
+    page, pagination = paginate(selected, page=query.page, limit=query.limit)
+    encoded = EncodedJSON(DeploymentList(deployments=page, pagination=pagination).dump())
+    if len(pages) >= 2000:
+        pages.clear()
+    pages[key] = (ops, encoded)
+    return Reply(encoded)
 
 
 async def get_deployment(call: Call) -> Reply:

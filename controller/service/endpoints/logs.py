@@ -180,6 +180,7 @@ async def stream_logs(
     store, hub = services.store, services.hub
     channel = f"deployments/{deployment_id}"
     sink = LogSink(services.settings.realtime_queue_size)
+    await hub.ready()
     hub.subscribe(channel, sink)
     operations = OperationTypes(store)
     try:

@@ -7,21 +7,30 @@ a stricter budget of their own, so passwords and keys cannot be guessed at speed
 response carries `X-RateLimit-Limit | Remaining | Reset | Tier` for the window closest
 to running out; a refusal is a 429 with `Retry-After`.
 
-Counters are fixed windows in this process's memory: cheap (a dict lookup per window),
-exact for one worker, and per worker when there are several.
+Counters are fixed windows, counted in this process's memory (a dict lookup per window:
+the store is not written per request) and shared through the store: every
+`CLOUD_RATE_LIMIT_SYNC_SECONDS` (1 s) a background thread adds this process's new hits to
+the store's counters and reads back the totals, which every replica and worker counts
+from. So a limit holds across replicas, give or take what the others let through since
+their last sync: at most one sync interval of traffic per other replica.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from controller.service.auth.authentication import AUTH_ERROR, PRINCIPAL, Principal
 from controller.service.http.errors import RATE_LIMIT_EXCEEDED, ApiError
+from controller.service.periodic import Periodic
+from controller.store.base import RateWindow, Store
 
 WINDOWS = {"minute": 60, "hour": 3600, "day": 86_400}
 HEADERS = "cloud.ratelimit_headers"
@@ -34,8 +43,7 @@ TIERS: dict[str, dict[str, int | None]] = {
 TIER_NAMES = tuple(TIERS)
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):  # one per request: a tuple is the cheapest record to build
     allowed: bool
     limit: int
     remaining: int
@@ -45,50 +53,91 @@ class Decision:
 
 
 class FixedWindowLimiter:
-    """Counts hits per key in fixed windows. Purely computational: the caller gives `now`."""
+    """Counts hits per key in fixed windows. The decisions are purely computational (the
+    caller gives `now`); `sync` shares the counts with other processes through the store."""
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, str], list[float]] = {}  # (key, window) -> [start, n]
+        self._pending: dict[RateWindow, int] = {}  # hits not yet added to the store's
+        self._totals: dict[RateWindow, int] = {}  # the store's counts at the last sync
+        self._lock = threading.Lock()
         self._hits = 0
 
     def hit(self, key: str, limits: Mapping[str, int | None], now: float) -> Decision:
-        binding: Decision | None = None
-        refused: Decision | None = None
-        counters = []
+        binding: tuple[int, int, int, str] | None = None  # (remaining, limit, reset, window)
+        windows = []
+        pending, totals = self._pending, self._totals
         for window, limit in limits.items():
             if limit is None:
                 continue
             length = WINDOWS[window]
-            start = now - (now % length)
-            counter = self._counts.get((key, window))
-            if counter is None or counter[0] != start:
-                counter = [start, 0]
-                self._counts[(key, window)] = counter
-            counters.append(counter)
-            reset = int(start + length)
-            remaining = limit - counter[1] - 1
-            decision = Decision(
-                remaining >= 0, limit, max(remaining, 0), reset, window, math.ceil(reset - now)
-            )
-            if not decision.allowed and refused is None:
-                refused = decision
-            if binding is None or decision.remaining < binding.remaining:
-                binding = decision
-        if refused is not None:
-            return refused
-        for counter in counters:
-            counter[1] += 1
+            start = int(now - (now % length))
+            counter = (key, length, start)
+            windows.append(counter)
+            remaining = limit - totals.get(counter, 0) - pending.get(counter, 0) - 1
+            if remaining < 0:  # the first window that is spent refuses
+                reset = start + length
+                return Decision(False, limit, 0, reset, window, math.ceil(reset - now))
+            if binding is None or remaining < binding[0]:
+                binding = (remaining, limit, start + length, window)
+        with self._lock:
+            pending = self._pending  # a sync may have swapped it meanwhile
+            for counter in windows:
+                pending[counter] = pending.get(counter, 0) + 1
         self._hits += 1
         if self._hits % 10_000 == 0:
             self._prune(now)
         if binding is None:  # no finite window: unlimited
             return Decision(True, 0, 0, 0, "none", 0)
-        return binding
+        remaining, limit, reset, window = binding
+        return Decision(True, limit, remaining, reset, window, math.ceil(reset - now))
+
+    def sync(self, store: Store, now: float) -> None:
+        """Add the hits counted here since the last sync to the store's counters, and take
+        the totals (everyone's) of the windows in use. Runs off the event loop."""
+        with self._lock:
+            sent, self._pending = self._pending, {}
+        live = [counter for counter in self._totals if counter[2] + counter[1] > now]
+        try:
+            totals = store.add_rate_hits(sent, watch=live, forget_before=int(now) - 60)
+        except Exception:
+            with self._lock:  # counted again next time: nothing is lost
+                for counter, count in sent.items():
+                    self._pending[counter] = self._pending.get(counter, 0) + count
+            raise
+        self._totals = {c: n for c, n in totals.items() if c[2] + c[1] > now}
 
     def _prune(self, now: float) -> None:
-        stale = [key for key, (start, _) in self._counts.items() if start + WINDOWS[key[1]] <= now]
-        for key in stale:
-            del self._counts[key]
+        with self._lock:
+            self._pending = {c: n for c, n in self._pending.items() if c[2] + c[1] > now}
+        self._totals = {c: n for c, n in self._totals.items() if c[2] + c[1] > now}
+
+
+class SharedCounts(Periodic):
+    """The background task that syncs a limiter's counts through the store."""
+
+    name = "rate limits: sharing the counts through the store"
+
+    def __init__(
+        self,
+        limiter: FixedWindowLimiter,
+        store: Store,
+        *,
+        every: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(every)
+        self.limiter = limiter
+        self.store = store
+        self.clock = clock
+
+    def tick(self) -> None:
+        self.limiter.sync(self.store, self.clock())
+
+    async def stop(self) -> None:
+        running = self._thread is not None
+        await super().stop()
+        if running:
+            await asyncio.to_thread(self.round)  # what this process counted last
 
 
 def tier_limits(
@@ -182,9 +231,9 @@ def _headers(decision: Decision, tier: str) -> list[tuple[bytes, bytes]]:
     if decision.window == "none":
         return [(b"x-ratelimit-tier", tier.encode())]
     return [
-        (b"x-ratelimit-limit", str(decision.limit).encode()),
-        (b"x-ratelimit-remaining", str(decision.remaining).encode()),
-        (b"x-ratelimit-reset", str(decision.reset).encode()),
+        (b"x-ratelimit-limit", b"%d" % decision.limit),
+        (b"x-ratelimit-remaining", b"%d" % decision.remaining),
+        (b"x-ratelimit-reset", b"%d" % decision.reset),
         (b"x-ratelimit-tier", tier.encode()),
     ]
 

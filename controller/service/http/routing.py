@@ -18,7 +18,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, Router, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
 from controller.core.documents import data_path, validate_data
 from controller.core.json_input import JsonInputError, parse_json
@@ -118,20 +119,59 @@ def build_routes(endpoints: list[Endpoint], services: Any) -> list[Route]:
     routes = []
     for path, group in grouped.items():
         by_method = {endpoint.method: endpoint for endpoint in group}
-        routes.append(
-            Route(path, _dispatcher(by_method, services), methods=list(by_method), name=path)
-        )
+        routes.append(Route(path, PathApp(by_method, services), methods=list(by_method), name=path))
     return routes
 
 
-def _dispatcher(
-    by_method: dict[str, Endpoint], services: Any
-) -> Callable[[Request], Awaitable[Response]]:
-    async def dispatch(request: Request) -> Response:
-        endpoint = by_method.get(request.method) or by_method["GET"]  # HEAD is served as GET
-        return await run_endpoint(endpoint, request, services)
+class TableRouter(Router):
+    """Starlette's router, with a dictionary in front for the paths without parameters.
 
-    return dispatch
+    Starlette tries each route's pattern in order; for `GET /api/v1/deployments` that
+    was a dozen regular expressions per request. A path whose first match in that order
+    is its own route (no earlier pattern matches it) is looked up instead; anything
+    else (parameters, 405s, redirects) goes through Starlette as before.
+    """
+
+    def __init__(self, routes: list[BaseRoute], **options: Any) -> None:
+        super().__init__(routes, **options)
+        self.exact: dict[str, Route] = {}
+        for index, route in enumerate(self.routes):
+            if not isinstance(route, Route) or route.param_convertors:
+                continue
+            earlier = self.routes[:index]
+            if not any(
+                isinstance(other, Route | WebSocketRoute) and other.path_regex.match(route.path)
+                for other in earlier
+            ):
+                self.exact.setdefault(route.path, route)
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            route = self.exact.get(scope["path"])
+            if route is not None and (not route.methods or scope["method"] in route.methods):
+                scope.setdefault("router", self)
+                scope["route"] = route
+                scope["endpoint"] = route.endpoint
+                scope["path_params"] = {}
+                await route.handle(scope, receive, send)
+                return
+        await super().app(scope, receive, send)
+
+
+class PathApp:
+    """The ASGI app of one path: its endpoints by method. An ASGI app rather than a
+    request function, so Starlette calls it directly (one `Request` per request, no
+    second exception wrapper: the app's own middleware translates errors)."""
+
+    def __init__(self, by_method: dict[str, Endpoint], services: Any) -> None:
+        self.by_method = by_method
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        endpoint = self.by_method.get(request.method) or self.by_method["GET"]  # HEAD as GET
+        response = await run_endpoint(endpoint, request, self.services)
+        await response(scope, receive, send)
 
 
 async def run_endpoint(endpoint: Endpoint, request: Request, services: Any) -> Response:
@@ -143,7 +183,7 @@ async def run_endpoint(endpoint: Endpoint, request: Request, services: Any) -> R
     params = check_path_params(request.path_params)
     call = Call(request, services, principal, params)
     if endpoint.query is not None:
-        call.query = parse_model(endpoint.query, dict(request.query_params), where="query")
+        call.query = parse_query(endpoint, request)
     if endpoint.body is not None:
         call.body = await parse_body(endpoint.body, request, required=endpoint.body_required)
     reply = await endpoint.handler(call)
@@ -204,6 +244,23 @@ async def parse_body(model: type[BaseModel], request: Request, *, required: bool
     if not isinstance(data, dict):
         raise ApiError(400, VALIDATION_INVALID_FORMAT, "the request body must be a JSON object")
     return parse_model(model, data, where="body")
+
+
+_QUERIES: dict[tuple[str, str, bytes], Any] = {}
+
+
+def parse_query(endpoint: Endpoint, request: Request) -> Any:
+    """The query parsed into its model, once per distinct query string (handlers read
+    their query, never change it; the same few are sent again and again)."""
+    assert endpoint.query is not None
+    key = (endpoint.method, endpoint.path, request.scope["query_string"])
+    parsed = _QUERIES.get(key)
+    if parsed is None:
+        parsed = parse_model(endpoint.query, dict(request.query_params), where="query")
+        if len(_QUERIES) >= 1000:
+            _QUERIES.clear()
+        _QUERIES[key] = parsed
+    return parsed
 
 
 def parse_model(model: type[BaseModel], data: dict[str, Any], *, where: str) -> Any:

@@ -11,7 +11,9 @@ the HTTP rate limiter).
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +32,7 @@ from controller.service.http.errors import (
     RESOURCE_NOT_FOUND,
     ApiError,
 )
+from controller.service.periodic import Periodic
 from controller.store.base import Store
 
 MAX_CREDENTIAL_CHARS = 8192
@@ -151,30 +154,58 @@ def refusal(principal: Principal, state: CatalogState, deployment_id: str) -> di
     return None
 
 
-class ConnectionQuota:
+class ConnectionQuota(Periodic):
     """Open connections per user against the seeds' tiers (free 2, standard 10,
-    enterprise 100), counted in this process."""
+    enterprise 100), counted in the store: the quota holds across replicas and workers.
 
-    def __init__(self, limits: dict[str, int]) -> None:
+    Each connection is a row; this process refreshes its rows every `REFRESH_SECONDS`, and
+    rows not refreshed for `STALE_SECONDS` (their replica died) stop counting."""
+
+    REFRESH_SECONDS = 20.0
+    STALE_SECONDS = 60.0
+    name = "realtime: refreshing the connections counted in the store"
+
+    def __init__(
+        self,
+        limits: dict[str, int],
+        store: Store,
+        *,
+        clock: Callable[[], float],
+        iso: Callable[[float], str],
+        owner: str,
+    ) -> None:
+        super().__init__(self.REFRESH_SECONDS)
         self.limits = limits
-        self.open: dict[str, int] = {}
+        self.store = store
+        self.clock = clock
+        self.iso = iso
+        self.owner = owner
 
     def limit(self, tier: str) -> int:
         return self.limits.get(tier, self.limits["standard"])
 
-    def acquire(self, principal: Principal) -> bool:
-        count = self.open.get(principal.user_id, 0)
-        if count >= self.limit(principal.tier):
-            return False
-        self.open[principal.user_id] = count + 1
-        return True
+    async def acquire(self, principal: Principal) -> str | None:
+        """A connection id if the user may open one more, else None."""
+        connection_id = "ws-" + secrets.token_hex(8)
+        now = self.clock()
+        opened = await run_in_threadpool(
+            lambda: self.store.open_connection(
+                connection_id,
+                user_id=principal.user_id,
+                owner=self.owner,
+                limit=self.limit(principal.tier),
+                at=self.iso(now),
+                stale_before=self.iso(now - self.STALE_SECONDS),
+            )
+        )
+        return connection_id if opened else None
 
-    def release(self, user_id: str) -> None:
-        count = self.open.get(user_id, 0) - 1
-        if count > 0:
-            self.open[user_id] = count
-        else:
-            self.open.pop(user_id, None)
+    async def release(self, connection_id: str) -> None:
+        # shielded: a session cancelled as its client leaves must still give its room back
+        await asyncio.shield(asyncio.to_thread(self.store.close_connection, connection_id))
+
+    def tick(self) -> None:
+        self.store.refresh_connections(self.owner, at=self.iso(self.clock()))
 
 
 class FailureCounter:

@@ -87,13 +87,7 @@ class RealtimeEndpoint:
     def __init__(self, services: Any) -> None:
         settings = services.settings
         self.services = services
-        self.quota = ConnectionQuota(
-            {
-                "free": settings.realtime_connections_free,
-                "standard": settings.realtime_connections_standard,
-                "enterprise": settings.realtime_connections_enterprise,
-            }
-        )
+        self.quota: ConnectionQuota = services.connections
         self.failures = FailureCounter(
             settings.rate_limit_auth_per_minute if settings.rate_limit_enabled else None,
             clock=services.clock,
@@ -154,7 +148,16 @@ class Session:
                 return
             assert self.principal is not None
             quota = self.endpoint.quota
-            if not quota.acquire(self.principal):
+            try:
+                connection_id = await quota.acquire(self.principal)
+            except Exception:  # the store failed: no quota can be counted
+                logger.exception("websocket connection quota failed")
+                await self._close(
+                    CLOSE_INTERNAL_ERROR,
+                    error_message(SERVICE_UNAVAILABLE, "the service cannot count connections"),
+                )
+                return
+            if connection_id is None:
                 limit = quota.limit(self.principal.tier)
                 await self._close(
                     CLOSE_POLICY_VIOLATION,
@@ -169,7 +172,8 @@ class Session:
                 await self.ws.send_json(self._authenticated())
                 await self._serve()
             finally:
-                quota.release(self.principal.user_id)
+                with contextlib.suppress(Exception):  # a stale row stops counting anyway
+                    await quota.release(connection_id)
 
     async def _sign_in(self) -> bool:
         """The first message: credentials within the time allowed, else an error and 1008."""
@@ -379,6 +383,7 @@ class Session:
             if refusal is not None:
                 self.send(refusal | {"channel": channel})
                 return
+            await self.hub.ready()
             if self.done.is_set():
                 return
             operation_id = channel_operation(channel)
