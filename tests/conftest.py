@@ -14,7 +14,13 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Where the CLI records its operations and whom `cloud logs` asks: never a developer's own
-LOCAL_STATE_VARIABLES = ("CLOUD_DATABASE", "CLOUD_DATA_DIR", "CLOUD_URL", "CLOUD_API_KEY")
+LOCAL_STATE_VARIABLES = (
+    "CLOUD_DATABASE",
+    "CLOUD_DATA_DIR",
+    "CLOUD_DATABASE_URL",
+    "CLOUD_URL",
+    "CLOUD_API_KEY",
+)
 
 
 @pytest.fixture(autouse=True, scope="session")

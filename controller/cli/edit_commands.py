@@ -34,7 +34,7 @@ from controller.edits.catalog_state import RepoState
 from controller.edits.checks import validate_template as template_validation
 from controller.edits.environments import environment_toggled, set_environment_enabled
 from controller.engines.factory import DEFAULT_ENGINE, ENGINES
-from controller.operations.recorded_runs import local_store, store_path
+from controller.operations.recorded_runs import local_store, store_exists
 from controller.operations.records import environment_status
 
 # --- arguments ----------------------------------------------------------------------------
@@ -323,7 +323,7 @@ def _toggle(args: argparse.Namespace, *, enabled: bool) -> int:
         repo, set_environment_enabled, deployment, args.environment, enabled=enabled
     )
     operation = None
-    if store_path(local.root).exists():  # no store yet: nothing ever ran there
+    if store_exists(local.root):  # no store yet: nothing ever ran there
         with local_store(local.root) as store:
             operation = store.latest_operations().get((deployment.deployment_id, args.environment))
     data = environment_toggled(

@@ -22,7 +22,7 @@ from controller.cli.context import UsageError, load, name_argument, pick_deploym
 from controller.cli.output import print_json
 from controller.core.names import is_name
 from controller.operations.log_lines import LogFilter, OperationTypes, event_pages, read_logs
-from controller.operations.recorded_runs import local_store, store_path
+from controller.operations.recorded_runs import local_store, store_exists, store_target
 
 POLL_SECONDS = 0.5
 LEVELS = ("debug", "info", "warn", "error")
@@ -119,8 +119,8 @@ def _local(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise UsageError(str(error)) from None
-    if not store_path(repo.root).exists() and not args.follow:
-        print(f"no operations recorded yet in {store_path(repo.root)}", file=sys.stderr)
+    if not store_exists(repo.root) and not args.follow:
+        print(f"no operations recorded yet in {store_target(repo.root)}", file=sys.stderr)
         _backlog(args, deployment_id, _page(deployment_id, args, [], 0))
         return 0
     with local_store(repo.root) as store:

@@ -21,7 +21,7 @@ from controller.cli.run_commands import engine_arguments, open_engine
 from controller.core.environments import environment_view
 from controller.engines.base import EngineError
 from controller.operations.drift import environment_drift, latest_drift
-from controller.operations.recorded_runs import local_store, store_path
+from controller.operations.recorded_runs import local_store, store_exists
 from controller.operations.records import environment_status
 from controller.operations.stack_status import stack_status
 from controller.store.base import Store
@@ -43,7 +43,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 @contextlib.contextmanager
 def _store(root: Any) -> Iterator[Store]:
     """The local store, or an empty one when nothing was ever recorded here."""
-    if store_path(root).exists():
+    if store_exists(root):
         with local_store(root) as store:
             yield store
         return

@@ -1,7 +1,8 @@
 """Operations the CLI runs, recorded in the local store like the service's own.
 
 On a laptop `cloud deploy` is the operation: it takes the deployment environment's lock
-in the store the service uses (`.cloud/cloud.db`, or `CLOUD_DATABASE` / `CLOUD_DATA_DIR`),
+in the store the service uses (`.cloud/cloud.db`, `CLOUD_DATABASE` / `CLOUD_DATA_DIR`, or
+the PostgreSQL server of `CLOUD_DATABASE_URL`),
 so a CLI deploy and a deploy through `cloud serve` of the same environment never run at
 once; its events go through the same `Recorder`, so `cloud logs`, `cloud status` and the
 service's endpoints show them; and it ends once, with its result. A run whose process was
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from controller.adapters.clock import iso_at
 from controller.core import events
@@ -26,31 +28,52 @@ from controller.operations.control import record_start
 from controller.operations.local import RESULT_KEYS, LocalDispatcher
 from controller.operations.owners import local_owner, owner_liveness
 from controller.operations.recorder import Recorder
+from controller.store import open_store
 from controller.store.base import LockRecord, OperationRecord, Store, StoreError
-from controller.store.sqlite import open_store
 
 DISPATCHER = "cli"
 LEASE_SECONDS = 24 * 3600  # a CLI run renews nothing; its owner's pid tells whether it lives
 
 
-def store_path(root: Path, env: Mapping[str, str] | None = None) -> Path:
-    """Where the service keeps its store by default, for the checkout `root`."""
+def store_target(root: Path, env: Mapping[str, str] | None = None) -> Path | str:
+    """Where the service keeps its store for the checkout `root`: `CLOUD_DATABASE_URL` (a
+    PostgreSQL server several replicas share), else the SQLite file (`CLOUD_DATABASE`, or
+    `cloud.db` in `CLOUD_DATA_DIR` or `.cloud/`)."""
     env = os.environ if env is None else env
+    if env.get("CLOUD_DATABASE_URL", "").strip():
+        return env["CLOUD_DATABASE_URL"].strip()
     if env.get("CLOUD_DATABASE"):
         return Path(env["CLOUD_DATABASE"])
     data_dir = Path(env["CLOUD_DATA_DIR"]) if env.get("CLOUD_DATA_DIR") else root / ".cloud"
     return data_dir / "cloud.db"
 
 
+def store_exists(root: Path, env: Mapping[str, str] | None = None) -> bool:
+    """Whether anything was ever recorded here (a server always counts)."""
+    target = store_target(root, env)
+    return not isinstance(target, Path) or target.exists()
+
+
+def describe_store(target: Path | str) -> str:
+    """The store for messages: the file, or the server without its password."""
+    if isinstance(target, Path):
+        return str(target)
+    parts = urlsplit(target)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+
+
 @contextlib.contextmanager
 def local_store(root: Path, env: Mapping[str, str] | None = None) -> Iterator[Store]:
-    """The local store, opened (created and migrated if new) for the length of a command;
-    `StoreError` naming the file when it cannot be."""
-    path = store_path(root, env)
+    """The store, opened (created and migrated if new) for the length of a command;
+    `StoreError` naming it when it cannot be."""
+    target = store_target(root, env)
     try:
-        store = open_store(path)
+        store = open_store(target)
     except StoreError as error:
-        raise StoreError(f"cannot open the operation store {path}: {error}") from None
+        raise StoreError(
+            f"cannot open the operation store {describe_store(target)}: {error}"
+        ) from None
     try:
         yield store
     finally:

@@ -250,3 +250,35 @@ def test_a_cli_deploy_is_an_operation_the_service_serves(
     assert data["startedBy"].endswith("(cli)")
     done = {s["name"] for s in data["completedStacks"]}
     assert "network" in done
+
+
+def test_with_a_database_url_the_cli_records_in_the_services_postgresql(
+    checkout: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from controller.store import open_store
+
+    monkeypatch.setenv("CLOUD_DATABASE_URL", postgres_url)
+    argv = [
+        "deploy",
+        "D1BRV40",
+        "-e",
+        "dev",
+        "--engine",
+        "simulate",
+        "--stacks",
+        "network",
+        "--format",
+        "json",
+    ]
+    assert main(["--root", str(checkout), *argv]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert not (checkout / ".cloud" / "cloud.db").exists()  # not the embedded file
+    store = open_store(postgres_url)
+    try:
+        operation = store.get_operation(report["operationId"])
+    finally:
+        store.close()
+    assert operation is not None and operation.status == "success"
+    assert main(["--root", str(checkout), "logs", "D1BRV40", "-e", "dev", "--format", "json"]) == 0
+    logs = json.loads(capsys.readouterr().out)
+    assert {entry["operationId"] for entry in logs["logs"]} == {report["operationId"]}
