@@ -197,17 +197,33 @@ def test_validate_template_is_the_endpoints_check(twins: Twins, capsys) -> None:
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        pytest.param(["unregister-stack", "network", "--engine", "simulate"], 1,
-                     "stack 'network' is still used: templates:", id="in-use"),
-        pytest.param(["unregister-stack", "nope", "--engine", "simulate"], 2,
-                     "stack 'nope' not found", id="unknown"),
+        pytest.param(
+            ["unregister-stack", "network", "--engine", "simulate"],
+            1,
+            "stack 'network' is still used: templates:",
+            id="in-use",
+        ),
+        pytest.param(
+            ["unregister-stack", "nope", "--engine", "simulate"],
+            2,
+            "stack 'nope' not found",
+            id="unknown",
+        ),
         pytest.param(["delete-template", "default"], 1, "is built in", id="built-in"),
-        pytest.param(["enable-environment", "D1BRV40", "qa"], 2, "environment 'qa' not found",
-                     id="unknown-environment"),
-        pytest.param(["update-template", "minimal", "--stacks", "network,nope"], 1,
-                     "VALIDATION_UNKNOWN_STACK", id="invalid-update"),
+        pytest.param(
+            ["enable-environment", "D1BRV40", "qa"],
+            2,
+            "environment 'qa' not found",
+            id="unknown-environment",
+        ),
+        pytest.param(
+            ["update-template", "minimal", "--stacks", "network,nope"],
+            1,
+            "VALIDATION_UNKNOWN_STACK",
+            id="invalid-update",
+        ),
     ],
-)  # fmt: skip
+)
 def test_refused_edits_exit_non_zero_and_write_nothing(twins: Twins, capsys, argv, code, message):
     head = git(twins.cli, "rev-parse", "HEAD")
     exit_code, _, err = twins.cloud(capsys, *argv, "--commit")
@@ -231,8 +247,9 @@ def test_a_deployed_stack_is_unregistered_only_with_force(
     code, _, err = twins.cloud(capsys, "unregister-stack", "spare", "--engine", "simulate")
     assert code == 1 and "still deployed in D1BRV40/dev" in err
     assert (twins.cli / "stacks/spare/stack.yaml").exists()
-    code, out, _ = twins.cloud(capsys, "unregister-stack", "spare", "--engine", "simulate",
-                               "--force", "--commit")  # fmt: skip
+    code, out, _ = twins.cloud(
+        capsys, "unregister-stack", "spare", "--engine", "simulate", "--force", "--commit"
+    )
     assert code == 0 and "removed stacks/spare/stack.yaml" in out
     assert git(twins.cli, "log", "-1", "--format=%s") == "Unregister stack spare (forced)"
 
@@ -253,9 +270,17 @@ def test_disable_with_destroy_resources_plans_the_destroy(twins: Twins, capsys) 
     simulated.mkdir(parents=True)
     for name in ("network", "security", "storage"):
         (simulated / f"{name}.json").write_text(json.dumps({"version": 3, "deployment": {}}))
-    code, data, err = twins.cloud(capsys, "disable-environment", "D1BRV40", "stage",
-                                  "--destroy-resources", "--engine", "simulate",
-                                  "--format", "json")  # fmt: skip
+    code, data, err = twins.cloud(
+        capsys,
+        "disable-environment",
+        "D1BRV40",
+        "stage",
+        "--destroy-resources",
+        "--engine",
+        "simulate",
+        "--format",
+        "json",
+    )
     assert code == 0, err
     assert data["enabled"] is False and data["change"]["mode"] == "files"
     plan = data["destroyPlan"]
@@ -278,3 +303,21 @@ def test_the_template_reads_are_the_endpoints_reads(twins: Twins, capsys, path, 
     assert status == 200
     code, data, _ = twins.cloud(capsys, *argv, "--format", "json")
     assert code == 0 and data == reply["data"]
+
+
+def test_unregister_stack_is_the_endpoints_unregister(twins: Twins, capsys) -> None:
+    spare = dict(MONITORING, name="spare", dependencies=[])
+    assert twins.request("POST", "/stacks", spare)[0] == 201
+    assert (
+        twins.cloud(capsys, "register-stack", twins.document("s.yaml", spare), "--commit")[0] == 0
+    )
+    status, reply = twins.request("DELETE", "/stacks/spare")
+    assert status == 200, reply
+    code, data, err = twins.cloud(
+        capsys, "unregister-stack", "spare", "--engine", "simulate", "--commit", "--format", "json"
+    )
+    assert code == 0, err
+    assert comparable(data) == comparable(reply["data"])
+    same_files(twins, "stacks/spare/stack.yaml")
+    assert not (twins.cli / "stacks/spare").exists()
+    assert committed(twins.cli) == committed(twins.api)
