@@ -1,23 +1,18 @@
-"""Benchmark: the local executor's schedule, and `cloud plan` on a large repo.
+"""Benchmark: the local executor's schedule.
 
-1. Executor: the default template (D1BRV40, 16 stacks) with an engine whose stacks take
-   their estimatedDuration scaled down (default 1 s -> 1 ms). Prints wall time over the
-   critical path (target <= 1.10), the speed-up over running the stacks one by one, and
-   what a layer-by-layer schedule (one barrier per layer) would take.
-2. Plan: the 500-deployment synthetic repo of bench/validate_scale.py in a git repo; one
-   stack file changed; times `cloud plan --base HEAD --format json` (target < 3 s).
+The default template (D1BRV40, 16 stacks) with an engine whose stacks take their
+estimatedDuration scaled down (default 1 s -> 1 ms). Prints wall time over the critical
+path (target <= 1.10), the speed-up over running the stacks one by one, and what a
+layer-by-layer schedule (one barrier per layer) would take. (`cloud plan` on the
+500-deployment repo is bench/planning.py's.)
 
-    python bench/executor.py [--scale 0.001] [--parallel 16] [--deployments 500]
+    python bench/executor.py [--scale 0.001] [--parallel 16]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,7 +21,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.validate_scale import generate  # noqa: E402
 from controller.adapters.local_repo import LocalRepo  # noqa: E402
 from controller.core.catalog import load_snapshot  # noqa: E402
 from controller.core.graph import critical_path_seconds, layers  # noqa: E402
@@ -127,56 +121,14 @@ def bench_executor(scale: float, parallel: int) -> None:
     )
 
 
-def bench_plan(count: int) -> None:
-    root = Path(tempfile.mkdtemp(prefix="cloud-bench-plan-"))
-    try:
-        generate(root, count)
-
-        def git(*args: str) -> None:
-            subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
-
-        git("init", "-q")
-        git("add", ".")
-        git("-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-qm", "base")
-        program = root / "stacks" / "network" / "__main__.py"
-        program.write_text(program.read_text() + "\n# tuned\n")
-        cloud = Path(sys.executable).with_name("cloud")
-        started = time.perf_counter()
-        completed = subprocess.run(
-            [str(cloud), "--root", str(root), "plan", "--base", "HEAD", "--format", "json"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        seconds = time.perf_counter() - started
-        if completed.returncode != 0:
-            print(completed.stderr, file=sys.stderr)
-            raise SystemExit(1)
-        plan = json.loads(completed.stdout)
-        changed = sum(
-            e["status"] == "changed" for env in plan["environments"] for e in env["entries"]
-        )
-        print(
-            f"cloud plan --base HEAD, {count} deployments, one stack file changed: "
-            f"{seconds:.2f} s (target < 3 s); {changed} instances changed in "
-            f"{len(plan['environments'])} environments"
-        )
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--scale", type=float, default=0.001, help="seconds of wall time per estimated second"
     )
     parser.add_argument("--parallel", type=int, default=16)
-    parser.add_argument("--deployments", type=int, default=500)
-    parser.add_argument("--skip-plan", action="store_true")
     args = parser.parse_args()
     bench_executor(args.scale, args.parallel)
-    if not args.skip_plan:
-        bench_plan(args.deployments)
     return 0
 
 

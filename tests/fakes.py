@@ -48,6 +48,7 @@ class FakeEngine:
         self.stacks: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self.specs: dict[str, StackSpec] = {}
+        self.owners: dict[str, tuple[str, str, str]] = {}
         self.lock = threading.Lock()
 
     def _call(self, operation: str, spec: StackSpec) -> None:
@@ -80,6 +81,7 @@ class FakeEngine:
             known = spec.stack_name in self.stacks
             self.stacks[spec.stack_name] = {"outputs": outputs, "secret": secret, "record": record}
             self.specs[spec.stack] = spec
+            self.owners[spec.stack_name] = (spec.deployment_id, spec.environment, spec.stack)
         kind = "same" if known else "create"
         return OperationResult(
             "up", empty_counts() | {kind: 1}, outputs=outputs, secret_outputs=secret, simulated=True
@@ -126,6 +128,13 @@ class FakeEngine:
             for n in self.stacks
             if n.startswith(prefix) and n.endswith(suffix)
         )
+
+    def list_all_instances(self) -> dict[str, dict[str, list[str]]]:
+        found: dict[str, dict[str, list[str]]] = {}
+        for name, (deployment_id, environment, stack) in self.owners.items():
+            if name in self.stacks:
+                found.setdefault(deployment_id, {}).setdefault(environment, []).append(stack)
+        return {d: {e: sorted(s) for e, s in envs.items()} for d, envs in found.items()}
 
     def ups(self) -> list[str]:
         return [stack for operation, stack in self.calls if operation == "up"]

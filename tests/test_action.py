@@ -61,7 +61,9 @@ def waves(run):
 
 
 def test_plan_emits_one_job_per_environment_with_work_in_promotion_waves(repo, work):
-    commit_change(repo, "stacks/network/__main__.py", '"""', '"""Tuned. ')
+    commit_change(
+        repo, "stacks/network/__main__.py", "import ipaddress\n", "import ipaddress\nimport os\n"
+    )
     run = run_action(repo, work, command="plan", base_ref="HEAD~1", install_pulumi="false")
     assert run.code == 0, run.stderr
     assert run.outputs["changed"] == "true"
@@ -376,7 +378,9 @@ def test_a_dispatched_destroy_is_one_job_running_the_layers_in_reverse(repo, wor
 
 
 def test_comment_posts_the_plan_on_the_pull_request(repo, work, monkeypatch):
-    commit_change(repo, "stacks/network/__main__.py", '"""', '"""Tuned. ')
+    commit_change(
+        repo, "stacks/network/__main__.py", "import ipaddress\n", "import ipaddress\nimport os\n"
+    )
     event = work / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": 7}}))
     env = {
@@ -459,7 +463,9 @@ def test_a_run_that_cannot_be_planned_within_the_limits_fails_before_any_job(rep
     commit_change(
         repo, "stacks/network/stack.yaml", "estimatedDuration:", "estimatedDuration: 30000 #"
     )
-    commit_change(repo, "stacks/network/__main__.py", '"""', '"""Tuned. ')
+    commit_change(
+        repo, "stacks/network/__main__.py", "import ipaddress\n", "import ipaddress\nimport os\n"
+    )
     run = run_action(repo, work, command="plan", base_ref="HEAD~2", install_pulumi="false")
     assert run.code == 1
     assert "nothing was deployed" in run.stdout

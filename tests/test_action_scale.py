@@ -59,7 +59,13 @@ def check_limits(run):
 def test_a_network_program_change_packs_1500_environments_into_waves_of_at_most_256_jobs(
     big_repo, tmp_path
 ):
-    run = plan_change(big_repo, tmp_path, "stacks/network/__main__.py", '"""', '"""Tuned. ')
+    run = plan_change(
+        big_repo,
+        tmp_path,
+        "stacks/network/__main__.py",
+        "import ipaddress\n",
+        "import ipaddress\nimport os\n",
+    )  # a real change: a docstring edit is none
     waves, environments = check_limits(run)
     assert len(environments) == DEPLOYMENTS * 3  # every deployment environment has work
     jobs = sum(len(entries) for entries in waves.values())

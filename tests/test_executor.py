@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.core.catalog import load_snapshot
+from controller.core.stack_files import StackFiles
 from controller.execution.executor import Executor, RunSettings
 from controller.execution.preparation import Selection, destroy_graph, prepare_deploy
 from tests.conftest import MANIFEST
@@ -26,7 +27,7 @@ class Run:
             self.deployment,
             "dev",
             engine=self.engine,
-            file_ids={},
+            file_ids=StackFiles({}),
             repo_root=self.root,
             selection=selection or Selection(),
         )

@@ -1,33 +1,48 @@
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
 
 from controller.core.catalog import load_snapshot
 from controller.core.environments import environment_view
-from controller.core.fingerprints import (
-    blob_id,
-    explain_difference,
-    fingerprint_instance,
-    instance_context,
-)
+from controller.core.fingerprints import explain_difference, fingerprint_view
+from controller.core.legacy_fingerprints import legacy_fingerprint_view
+from controller.core.stack_files import StackFiles, blob_id
 from tests.conftest import MANIFEST
 
-FILES = {
-    "stacks/net/__main__.py": "a1",
-    "stacks/net/stack.yaml": "b1",
-    "stacks/db/__main__.py": "c1",
-    "stacks/requirements.lock": "d1",
+PROGRAMS = {
+    "stacks/net/__main__.py": 'import pulumi\npulumi.export("vpcId", "v")\n',
+    "stacks/db/__main__.py": "import pulumi\nsize = pulumi.Config().get_int('size')\n",
+    "stacks/requirements.txt": "pulumi==3.140.0\npulumi-aws==7.50.0\n",
 }
 
 
-def fingerprints(files, file_ids=FILES, environment="dev"):
+def fingerprints(files, programs=PROGRAMS, environment="dev"):
     snapshot = load_snapshot(files)
     deployment = snapshot.deployments["D000001"]
     view = environment_view(deployment, snapshot.catalog, environment)
-    context = instance_context(deployment, environment)
-    return {name: fingerprint_instance(i, context, file_ids) for name, i in view.instances.items()}
+    stack_files = StackFiles.from_texts({**_definitions(files), **programs})
+    return fingerprint_view(view, stack_files)
+
+
+def _definitions(files):
+    return {path: text for path, text in files.items() if path.endswith("/stack.yaml")}
+
+
+def changed(before, after):
+    return {name for name in before if before[name].value != after[name].value}
+
+
+def why(before, after, name):
+    return explain_difference(
+        before[name].components,
+        after[name].components,
+        old_values=before[name].values,
+        new_values=after[name].values,
+        stack=name,
+    )
 
 
 def test_blob_id_is_what_git_computes(tmp_path):
@@ -43,63 +58,178 @@ def test_same_inputs_give_the_same_fingerprint(mini_files):
     assert fingerprints(mini_files) == fingerprints(dict(mini_files))
 
 
-def test_a_config_change_changes_only_that_stack(mini_files):
+def test_a_config_change_changes_only_that_stack_and_says_old_and_new(mini_files):
     before = fingerprints(mini_files)
     mini_files[MANIFEST] = mini_files[MANIFEST].replace("size: 40", "size: 50")
     after = fingerprints(mini_files)
-    changed = {name for name in before if before[name].value != after[name].value}
-    assert changed == {"db"}
-    assert explain_difference(before["db"].components, after["db"].components) == [
-        "config key size changed"
-    ]
+    assert changed(before, after) == {"db"}
+    assert why(before, after, "db") == ["config key size changed: 40 → 50"]
 
 
-def test_a_placeholder_value_is_symbolic_not_resolved(mini_files):
+def test_a_placeholder_value_is_symbolic_and_the_digests_hold_no_values(mini_files):
     fp = fingerprints(mini_files)["sec"]
-    assert "vpcId" in fp.components["config"]
-    assert "{{" not in str(fp.components)  # digests only, no values in clear
+    assert fp.values["config"]["vpcId"] == "{{RUNTIME:net:vpcId}}"  # symbolic, in clear
+    assert "{{" not in json.dumps(fp.components)
 
 
-def test_a_program_file_change_changes_only_that_stack(mini_files):
+def test_a_program_edit_changes_only_that_stack(mini_files):
     before = fingerprints(mini_files)
-    after = fingerprints(mini_files, {**FILES, "stacks/net/__main__.py": "a2"})
-    changed = {name for name in before if before[name].value != after[name].value}
-    assert changed == {"net"}
-    assert explain_difference(before["net"].components, after["net"].components) == [
-        "program file stacks/net/__main__.py changed"
-    ]
+    edited = {**PROGRAMS, "stacks/net/__main__.py": 'import pulumi\npulumi.export("vpcId", "w")\n'}
+    after = fingerprints(mini_files, edited)
+    assert changed(before, after) == {"net"}
+    assert why(before, after, "net") == ["program stacks/net/__main__.py changed"]
 
 
-def test_toolchain_pins_change_every_stack(mini_files):
+@pytest.mark.parametrize(
+    "program",
+    [
+        pytest.param('import pulumi\n# the VPC id\npulumi.export("vpcId", "v")\n', id="comment"),
+        pytest.param('import pulumi\n\n\npulumi.export( "vpcId" ,"v" )\n', id="formatting"),
+        pytest.param('"""Network."""\nimport pulumi\npulumi.export("vpcId", "v")\n', id="doc"),
+    ],
+)
+def test_a_program_is_compared_by_its_syntax_tree(mini_files, program):
     before = fingerprints(mini_files)
-    after = fingerprints(mini_files, {**FILES, "stacks/requirements.lock": "d2"})
-    assert all(before[name].value != after[name].value for name in before)
-    assert explain_difference(before["app"].components, after["app"].components) == [
-        "toolchain pins stacks/requirements.lock changed"
-    ]
+    after = fingerprints(mini_files, {**PROGRAMS, "stacks/net/__main__.py": program})
+    assert changed(before, after) == set()
 
 
-def test_tags_are_a_deployment_setting_of_every_stack(mini_files):
+def test_a_version_bump_changes_every_stack_and_names_the_package(mini_files):
+    before = fingerprints(mini_files)
+    bumped = {**PROGRAMS, "stacks/requirements.txt": "pulumi==3.140.0\npulumi-aws==7.51.1\n"}
+    after = fingerprints(mini_files, bumped)
+    assert changed(before, after) == set(before)
+    assert why(before, after, "app") == ["pulumi-aws 7.50.0 → 7.51.1"]
+
+
+def test_the_pin_file_is_read_as_packages_not_bytes(mini_files):
+    before = fingerprints(mini_files)
+    lock = (
+        "# generated by pip-compile\n"
+        "Pulumi_AWS==7.50.0 \\\n    --hash=sha256:aaaa \\\n    --hash=sha256:bbbb\n"
+        "    # via -r requirements.in\n\n"
+        "pulumi==3.140.0 --hash=sha256:cccc\n"
+    )
+    moved = {k: v for k, v in PROGRAMS.items() if k != "stacks/requirements.txt"}
+    after = fingerprints(mini_files, {**moved, "stacks/requirements.lock": lock})
+    assert changed(before, after) == set()
+
+
+def test_the_lock_file_wins_over_requirements_txt(mini_files):
+    both = {**PROGRAMS, "stacks/requirements.lock": "pulumi==3.141.0\npulumi-aws==7.50.0\n"}
+    before, after = fingerprints(mini_files), fingerprints(mini_files, both)
+    assert why(before, after, "net") == ["pulumi 3.140.0 → 3.141.0"]
+
+
+def test_tags_reach_only_the_stacks_that_declare_them(mini_files):
+    mini_files["stacks/net/stack.yaml"] += "reads: [tags]\n"
     before = fingerprints(mini_files)
     mini_files[MANIFEST] += "tags:\n  Team: x\n"
     after = fingerprints(mini_files)
-    assert all(before[name].value != after[name].value for name in before)
-    assert explain_difference(before["net"].components, after["net"].components) == [
-        "deployment setting tags changed"
+    assert changed(before, after) == {"net"}
+    assert why(before, after, "net") == ['deployment setting tags changed: {} → {"Team": "x"}']
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        pytest.param("project: shop", "project: store", id="project"),
+        pytest.param("organization: Acme", "organization: Other", id="organization"),
+        pytest.param("template: basic", "template: basic\ndomain: a.example.com", id="domain"),
+    ],
+)
+def test_settings_no_program_reads_change_nothing(mini_files, old, new):
+    before = fingerprints(mini_files)
+    mini_files[MANIFEST] = mini_files[MANIFEST].replace(old, new)
+    assert changed(before, fingerprints(mini_files)) == set()
+
+
+def test_region_and_account_are_part_of_every_fingerprint(mini_files):
+    before = fingerprints(mini_files)
+    mini_files[MANIFEST] = mini_files[MANIFEST].replace('dev: "111111111111"', 'dev: "333"')
+    mini_files[MANIFEST] = mini_files[MANIFEST].replace("333", "333333333333")
+    after = fingerprints(mini_files)
+    assert changed(before, after) == set(before)
+    assert why(before, after, "db") == [
+        "deployment setting account changed: 111111111111 → 333333333333"
     ]
+
+
+def test_a_default_the_instance_overrides_is_not_part_of_it(mini_files):
+    before = fingerprints(mini_files)
+    db = "stacks/db/stack.yaml"
+    mini_files[db] = mini_files[db].replace("default: 20, min: 20", "default: 30, min: 20")
+    after = fingerprints(mini_files)
+    assert changed(before, after) == set()  # D000001 sets db.size itself
+
+
+def test_descriptions_and_estimates_of_a_definition_are_not_part_of_it(mini_files):
+    before = fingerprints(mini_files)
+    net = "stacks/net/stack.yaml"
+    mini_files[net] = mini_files[net].replace("estimatedDuration: 100", "estimatedDuration: 90")
+    mini_files[net] = mini_files[net].replace("displayName: Net", "displayName: Network")
+    mini_files[net] += "# a comment\ndescription: the VPC\n"
+    assert changed(before, fingerprints(mini_files)) == set()
+
+
+def test_an_output_type_change_is_part_of_the_definition(mini_files):
+    before = fingerprints(mini_files)
+    net = "stacks/net/stack.yaml"
+    mini_files[net] = mini_files[net].replace(
+        "subnetIds: {type: array}", "subnetIds: {type: object}"
+    )
+    after = fingerprints(mini_files)
+    assert changed(before, after) == {"net"}
+    assert why(before, after, "net") == ["stack definition stacks/net/stack.yaml changed: outputs"]
+
+
+def test_a_secret_value_is_never_kept_in_clear(mini_files):
+    mini_files["stacks/app/stack.yaml"] += "  token: {type: string, default: '', secret: true}\n"
+    mini_files[MANIFEST] = mini_files[MANIFEST].replace(
+        'banner: "db at', 'token: hunter2-s3cr3t\n      banner: "db at'
+    )
+    before = fingerprints(mini_files)
+    mini_files[MANIFEST] = mini_files[MANIFEST].replace("hunter2-s3cr3t", "hunter3-s3cr3t")
+    after = fingerprints(mini_files)
+    assert changed(before, after) == {"app"}
+    text = json.dumps([before["app"].components, before["app"].values, after["app"].values])
+    assert "hunter" not in text
+    assert before["app"].components["config"]["token"].startswith("pbkdf2:")
+    assert why(before, after, "app") == ["config key token changed (secret: value not shown)"]
+
+
+def test_legacy_fingerprints_reproduce_format_1_exactly(mini_files):
+    """The value format 1 computed for db with these blob ids (taken from the code of
+    format 1 before it was replaced): a record it wrote must still compare equal."""
+    snapshot = load_snapshot(mini_files)
+    view = environment_view(snapshot.deployments["D000001"], snapshot.catalog, "dev")
+    ids = {
+        "stacks/net/__main__.py": "a1",
+        "stacks/net/stack.yaml": "b1",
+        "stacks/db/__main__.py": "c1",
+        "stacks/requirements.txt": "d1",
+    }
+    legacy = legacy_fingerprint_view(view, ids)
+    assert legacy["db"].value == "4ac7dcdfac8e8fd8f931"
+    assert legacy["net"].value == "30f98ba5688ec97fe3e5"
+    assert legacy["sec"].value == "47a428a599e2f58d2b48"
+    assert legacy["db"].format == 1
 
 
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
+        ({"program": {"stacks/a/x.py": "1"}}, {"program": {}}, ["program stacks/a/x.py removed"]),
+        ({"program": {}}, {"program": {"stacks/a/P.yaml": "1"}}, ["file stacks/a/P.yaml added"]),
+        ({"config": {"k": "1"}}, {"config": {}}, ["config key k removed"]),
+        ({"settings": {}}, {"settings": {"region": "1"}}, ["deployment setting region added"]),
+        ({"toolchain": {"a": "1"}}, {"toolchain": {}}, ["a 1 removed from the toolchain"]),
         ({"files": {"stacks/a/x.py": "1"}}, {"files": {}}, ["program file stacks/a/x.py removed"]),
         (
-            {"files": {}},
-            {"files": {"stacks/a/stack.yaml": "1"}},
-            ["stack definition stacks/a/stack.yaml added"],
+            {"context": {"tags": "1"}},
+            {"context": {"tags": "2"}},
+            ["deployment setting tags changed"],
         ),
-        ({"config": {"k": "1"}}, {"config": {}}, ["config key k removed"]),
-        ({"context": {}}, {"context": {"region": "1"}}, ["deployment setting region added"]),
     ],
 )
 def test_explain_difference(old, new, expected):

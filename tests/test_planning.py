@@ -4,16 +4,20 @@ import pytest
 
 from controller.core.catalog import load_snapshot
 from controller.core.environments import environment_view
-from controller.core.fingerprints import fingerprint_instance, instance_context
+from controller.core.fingerprints import fingerprint_view
+from controller.core.legacy_fingerprints import legacy_fingerprint_view
 from controller.core.planning import (
     Previous,
     consumed_digests,
     consumed_outputs,
+    critical_seconds,
     dynamic_decision,
     github_matrix,
     plan_environment,
     select_stacks,
+    unwanted_instances,
 )
+from controller.core.stack_files import StackFiles
 
 
 @pytest.fixture
@@ -23,8 +27,7 @@ def view(mini_files):
 
 
 def current(view):
-    context = instance_context(view.deployment, "dev")
-    return {n: fingerprint_instance(i, context, {}) for n, i in view.instances.items()}
+    return fingerprint_view(view, StackFiles({}))
 
 
 def recorded(fingerprints, **overrides):
@@ -67,7 +70,7 @@ def test_a_changed_stack_makes_its_dependents_pending_upstream(view):
         "db": "pending-upstream",
         "app": "pending-upstream",
     }
-    assert plan.entry("sec").reasons == ("config key vpcId changed",)
+    assert plan.entry("sec").reasons == ("config key vpcId changed",)  # no values recorded
     assert "upstream sec will run" in plan.entry("db").reasons[0]
 
 
@@ -145,3 +148,44 @@ def test_consumed_outputs_come_from_placeholders(view):
 )
 def test_dynamic_decision(recorded_, now, runs, reason):
     assert dynamic_decision(recorded_, now) == (runs, reason)
+
+
+def test_a_format_1_record_is_compared_the_old_way(view):
+    fps = current(view)
+    legacy = legacy_fingerprint_view(view, {})
+    old = {n: Previous(fp.value, fp.components, "2026-01-01", format=1) for n, fp in legacy.items()}
+    stale = Previous("old", legacy["db"].components, format=1)
+    plan = plan_environment(view, fps, {**old, "db": stale}, legacy=legacy)
+    assert statuses(plan) == {
+        "net": "skipped",
+        "sec": "skipped",
+        "db": "changed",
+        "app": "pending-upstream",
+    }
+    assert plan.entry("net").reasons[1].startswith("compared by its format 1 fingerprint")
+    assert plan.entry("db").fingerprint == fps["db"].value  # a deploy records format 2
+
+
+def test_unwanted_instances_are_disabled_environments_and_deleted_deployments(view):
+    held = {
+        "D000001": {"dev": ["net"], "prod": ["net", "db"], "qa": ["app"]},
+        "D000009": {"dev": ["net"]},
+    }
+    plans = unwanted_instances([view.deployment], held, known={"D000001": view.deployment})
+    found = {(p.deployment_id, p.environment, r.stack, r.reason) for p in plans for r in p.removals}
+    assert found == {
+        ("D000001", "prod", "db", "environment prod is disabled"),
+        ("D000001", "prod", "net", "environment prod is disabled"),
+        ("D000001", "qa", "app", "environment qa is no longer in the manifest"),
+        ("D000009", "dev", "net", "deployment removed from the repo"),
+    }
+    only_dev = unwanted_instances([view.deployment], held, environment="dev", known=None)
+    assert only_dev == []
+
+
+def test_critical_seconds_follows_the_dependencies_among_the_entries(view):
+    fps = current(view)
+    plan = plan_environment(view, fps, {})
+    # net 100 -> sec 50 -> db 300; app 60 depends on db: 100 + 50 + 300 + 60
+    assert critical_seconds(plan.entries) == 510
+    assert critical_seconds([plan.entry("net"), plan.entry("app")]) == 100  # app alone: 60

@@ -153,7 +153,14 @@ class FakeWorkspaces:
         return self.stacks.setdefault(spec.stack_name, FakeStack())
 
     def list_stack_names(self, work_dir, env):
-        return [*self.stacks, "D9OTHER-network-dev", "D1BRV40-network-prod"]
+        # as the Automation API lists them with include_all: [organization/]project/stack
+        return [
+            *(f"organization/{name.split('-')[1]}/{name}" for name in self.stacks),
+            "organization/network/D9OTHER-network-dev",
+            "network/D1BRV40-network-prod",
+            "services-api/D1BRV40-services-api-us-east",
+            "someone-else/not-ours",
+        ]
 
     def deployment(self, version, deployment):
         return auto.Deployment(version=version, deployment=deployment)
@@ -340,6 +347,10 @@ def test_engine_errors_are_mapped(engine, workspaces):
 def test_state_listing_export_and_pending_operations(engine, workspaces):
     engine.up(SPEC, record=RECORD)
     assert engine.list_instances("D1BRV40", "dev") == ["network"]
+    assert engine.list_all_instances() == {
+        "D1BRV40": {"dev": ["network"], "prod": ["network"], "us-east": ["services-api"]},
+        "D9OTHER": {"dev": ["network"]},
+    }
     assert engine.export_state(SPEC)["version"] == 3
     assert engine.pending_operations(SPEC) == [{"type": "creating", "resource": {"urn": "u"}}]
     engine.import_state(SPEC, {"version": 3, "deployment": {"resources": []}})

@@ -49,8 +49,9 @@ VALIDATION_FILE = plans.VALIDATION_FILE
 
 
 def validate(inputs: ActionInputs, github: GitHubContext) -> int:
-    snapshot = load_snapshot(LocalRepo(inputs.root).catalog_files())
-    problems = validate_snapshot(snapshot)
+    repo = LocalRepo(inputs.root)
+    snapshot = load_snapshot(repo.catalog_files())
+    problems = validate_snapshot(snapshot, files=repo.stack_file_ids())
     for problem in problems:
         print(problem.text(), file=sys.stderr)
         print(problem.annotation())

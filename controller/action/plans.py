@@ -29,10 +29,11 @@ from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
 from controller.core.comments import render_summary
 from controller.core.environments import environment_view
 from controller.core.fingerprints import fingerprint_view
-from controller.core.graph import critical_path_seconds, layer_index, layers
-from controller.core.planning import EnvironmentPlan, PlanEntry, select_stacks
+from controller.core.graph import layer_index, layers
+from controller.core.planning import EnvironmentPlan, PlanEntry, critical_seconds, select_stacks
 from controller.core.protection import Protection, protection_refusal
 from controller.core.reports import plan_document, render_jobs_markdown
+from controller.core.stack_files import StackFiles
 from controller.core.waves import (
     MAX_OUTPUT_BYTES,
     MAX_WAVES,
@@ -48,7 +49,12 @@ from controller.core.waves import (
 )
 from controller.engines.base import Engine, EngineError
 from controller.execution.executor import DeployJob, Executor, RunSettings
-from controller.execution.plans import Scope, plans_against_base, plans_against_records
+from controller.execution.plans import (
+    PlanInputError,
+    Scope,
+    plans_against_base,
+    plans_against_records,
+)
 from controller.execution.preparation import destroy_graph, read_records
 from controller.execution.runs import snapshot_at
 from controller.execution.specs import stack_spec
@@ -59,14 +65,14 @@ VALIDATION_FILE = "validation.json"
 
 def plan(inputs: ActionInputs, github: GitHubContext) -> int:
     repo = LocalRepo(inputs.root)
-    head, files, file_ids, commit = _snapshot_to_plan(inputs, repo)
+    head, file_ids, commit = _snapshot_to_plan(inputs, repo)
     scope = _scope(head, inputs)
     engines = EnvironmentEngines(inputs, github, repo.root, phase="plan")
     uses_engine = inputs.preview or not inputs.base_ref or inputs.operation == "destroy"
     if inputs.operation == "destroy":
         plans = _destroy_plans(head, scope, engines)
     elif inputs.base_ref:
-        plans = _against_base(inputs.base_ref, repo, head, files, file_ids, scope)
+        plans = _against_base(inputs.base_ref, repo, commit, scope)
     else:
         drifted = (
             drift_steps.drifted_stacks(head, scope, engines, repo.root) if inputs.refresh else None
@@ -75,7 +81,7 @@ def plan(inputs: ActionInputs, github: GitHubContext) -> int:
             head, scope, engine=engines, file_ids=file_ids, repo_root=repo.root, drifted=drifted
         )
         if inputs.removals_base:
-            plans = _with_removed(plans, inputs.removals_base, repo, head, files, file_ids)
+            plans = _with_removed(plans, inputs.removals_base, repo, head, commit)
     _select(plans, inputs.stacks)
     shared = engines(*_any_environment(head, scope)) if uses_engine and scope.deployments else None
     document = plan_document(
@@ -116,18 +122,14 @@ def plan(inputs: ActionInputs, github: GitHubContext) -> int:
 
 def _snapshot_to_plan(
     inputs: ActionInputs, repo: LocalRepo
-) -> tuple[RepoSnapshot, dict[str, str], dict[str, str], str | None]:
-    """The snapshot to plan: the checkout, or the commit `ref` names, refused unless it is
-    on the default branch (a dispatch must not deploy an arbitrary commit)."""
+) -> tuple[RepoSnapshot, StackFiles, str | None]:
+    """The snapshot to plan and its stack files: the checkout, or the commit `ref` names,
+    refused unless it is on the default branch (a dispatch must not deploy an arbitrary
+    commit)."""
     git = GitRepo(repo.root)
     head_commit = git.head()
     if not inputs.ref:
-        return (
-            load_snapshot(repo.catalog_files()),
-            repo.catalog_files(),
-            repo.stack_file_ids(),
-            (head_commit),
-        )
+        return load_snapshot(repo.catalog_files()), repo.stack_file_ids(), head_commit
     try:
         commit = git.resolve(inputs.ref)
     except GitError as error:
@@ -145,14 +147,9 @@ def _snapshot_to_plan(
                 "(a rollback names an older commit of it); nothing was deployed"
             )
     if commit == head_commit:
-        return (
-            load_snapshot(repo.catalog_files()),
-            repo.catalog_files(),
-            repo.stack_file_ids(),
-            (commit),
-        )
+        return load_snapshot(repo.catalog_files()), repo.stack_file_ids(), commit
     texts, ids = git.snapshot_files(commit)
-    return load_snapshot(texts), texts, ids, commit
+    return load_snapshot(texts), ids, commit
 
 
 def _snapshots_of(head: RepoSnapshot, inputs: ActionInputs, repo: LocalRepo) -> list[RepoSnapshot]:
@@ -232,10 +229,8 @@ def plan_jobs(
 
 
 def _estimate(plan_: EnvironmentPlan) -> int:
-    runnable = [entry.stack for entry in plan_.runnable()]
-    if plan_.graph.number_of_nodes():
-        return critical_path_seconds(plan_.graph.subgraph(runnable))
-    return sum(entry.estimated_duration for entry in plan_.runnable())
+    # from the entries, which carry their edges: a plan made from the plan index has no graph
+    return critical_seconds(plan_.runnable())
 
 
 def _duration(deployment: Deployment, snapshots: list[RepoSnapshot], stack: str) -> int:
@@ -339,18 +334,26 @@ def _check_protection(
 def _against_base(
     base_ref: str,
     repo: LocalRepo,
-    head: RepoSnapshot,
-    files: dict[str, str],
-    file_ids: dict[str, str],
+    commit: str | None,
     scope: Scope,
 ) -> list[EnvironmentPlan]:
-    """The plans of the snapshot against `base_ref` (an ActionError if git cannot say)."""
+    """The plans of the checkout (or of `commit`, when a ref named another) against
+    `base_ref` (an ActionError if git cannot say)."""
+    git = GitRepo(repo.root)
     try:
+        tree = repo.tree() if commit in (None, git.head()) else git.commit_tree(commit)
         return plans_against_base(
-            GitRepo(repo.root), base_ref, head, files, scope, file_ids=file_ids
-        )
+            git,
+            base_ref,
+            tree,
+            root=repo.root,
+            deployment=None if scope.whole_repo else scope.deployments[0].deployment_id,
+            environment=scope.environment,
+        ).plans
     except GitError as error:
         raise ActionError(f"base-ref {base_ref}: {error}") from None
+    except PlanInputError as error:
+        raise ActionError(str(error)) from None
 
 
 def _with_removed(
@@ -358,8 +361,7 @@ def _with_removed(
     base: str,
     repo: LocalRepo,
     head: RepoSnapshot,
-    files: dict[str, str],
-    file_ids: dict[str, str],
+    commit: str | None,
 ) -> list[EnvironmentPlan]:
     """Add what git says was removed since `base` (whole deployments and environments)
     to the plans against the records (which find stacks removed within a deployment)."""
@@ -367,7 +369,7 @@ def _with_removed(
         return plans  # the first push of a branch: nothing before it
     known = {(p.deployment_id, p.environment): p for p in plans}
     everything = Scope(tuple(sorted(head.deployments.values(), key=lambda d: d.deployment_id)))
-    for removed in _against_base(base, repo, head, files, file_ids, everything):
+    for removed in _against_base(base, repo, commit, everything):
         if not removed.removals:
             continue
         current = known.get((removed.deployment_id, removed.environment))
@@ -454,7 +456,7 @@ def _previews(
     head: RepoSnapshot,
     engines: EnvironmentEngines,
     repo: LocalRepo,
-    file_ids: dict[str, str],
+    file_ids: StackFiles,
 ) -> dict[str, Any]:
     """A preview of every environment with something to run (changes nothing), each with
     its own read-only plan role."""

@@ -30,6 +30,7 @@ from controller.core.catalog import (
     TEMPLATES_DIR,
     is_catalog_path,
 )
+from controller.core.stack_files import StackFiles
 
 WriteMode = Literal["commit", "pull-request", "files"]
 
@@ -107,12 +108,12 @@ class LocalCatalogSource:
                 stats.append((path.relative_to(root).as_posix(), info.st_mtime_ns, info.st_size))
         return sorted(stats)
 
-    def stack_file_ids(self) -> dict[str, str]:
-        """Blob ids of every file under stacks/ as it is on disk (fingerprints)."""
+    def stack_file_ids(self) -> StackFiles:
+        """Every file under stacks/ as it is on disk: blob ids and facts (fingerprints)."""
         return self.repo.stack_file_ids()
 
-    def snapshot_at(self, commit: str) -> tuple[dict[str, str], dict[str, str]]:
-        """The catalog's texts and the stack files' blob ids at `commit` (a rollback)."""
+    def snapshot_at(self, commit: str) -> tuple[dict[str, str], StackFiles]:
+        """The catalog's texts and the stack files at `commit` (a rollback)."""
         try:
             return GitRepo(self.repo.root).snapshot_files(commit)
         except GitError as error:

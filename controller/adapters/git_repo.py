@@ -6,13 +6,18 @@ byte of content; the YAML files the catalog parses are read in one `git cat-file
 
 from __future__ import annotations
 
-import io
 import subprocess
-import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.core.catalog import is_catalog_path
+from controller.adapters.cache_files import cache_enabled
+from controller.adapters.git_refs import CommitTrees, resolve_ref
+from controller.adapters.local_repo import Tree
+from controller.adapters.stack_sources import FactsCache, build_stack_files
+from controller.adapters.working_tree import parse_ls_tree, planned
+from controller.core.paths import is_catalog_path
+from controller.core.stack_files import StackFiles
 
 
 class GitError(RuntimeError):
@@ -39,10 +44,13 @@ class GitRepo:
         return completed.stdout
 
     def resolve(self, ref: str) -> str:
-        """The commit id a ref names (`GitError` if it names none)."""
+        """The commit id a ref names (`GitError` if it names none); a branch or HEAD is
+        read from `.git` without starting git."""
         if ref.startswith("-"):
             raise GitError(f"not a ref: {ref!r}")
-        return self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
+        return resolve_ref(str(self.root), ref) or (
+            self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
+        )
 
     def is_ancestor(self, commit: str, of: str) -> bool:
         """Whether `commit` is reachable from `of` (both resolved first)."""
@@ -73,44 +81,62 @@ class GitRepo:
 
     def tree(self, commit: str) -> dict[str, str]:
         """`{path: blob id}` of every file at `commit` under stacks/ and deployments/."""
-        output = self._git(
-            "ls-tree", "-r", "-z", "--full-tree", commit, "--", "stacks", "deployments"
+        return parse_ls_tree(
+            self._git("ls-tree", "-r", "-z", "--full-tree", commit, "--", "stacks", "deployments")
         )
-        ids = {}
-        for entry in output.split(b"\0"):
-            if not entry:
-                continue
-            meta, _, path = entry.partition(b"\t")
-            _mode, kind, blob = meta.split()
-            if kind == b"blob":
-                ids[path.decode()] = blob.decode()
-        return ids
 
-    def read_blobs(self, blobs: dict[str, str]) -> dict[str, str]:
-        """`{path: text}` for `{path: blob id}`, in one `git cat-file --batch`."""
+    def read_blob_bytes(self, blobs: Mapping[str, str]) -> dict[str, bytes]:
+        """`{path: bytes}` for `{path: blob id}`, in one `git cat-file --batch`."""
         if not blobs:
             return {}
         paths = list(blobs)
         output = self._git(
             "cat-file", "--batch", stdin="".join(f"{blobs[p]}\n" for p in paths).encode()
         )
-        texts: dict[str, str] = {}
+        contents: dict[str, bytes] = {}
         position = 0
         for path in paths:
             header_end = output.index(b"\n", position)
             header = output[position:header_end].split()
             size = int(header[2])
             start = header_end + 1
-            texts[path] = output[start : start + size].decode("utf-8", errors="replace")
+            contents[path] = output[start : start + size]
             position = start + size + 1
-        return texts
+        return contents
 
-    def snapshot_files(self, commit: str) -> tuple[dict[str, str], dict[str, str]]:
-        """The catalog's texts and the stack files' blob ids at `commit`."""
+    def read_blobs(self, blobs: Mapping[str, str]) -> dict[str, str]:
+        """`{path: text}` for `{path: blob id}`, in one `git cat-file --batch`."""
+        return {
+            path: data.decode("utf-8", errors="replace")
+            for path, data in self.read_blob_bytes(blobs).items()
+        }
+
+    def commit_tree(self, commit: str) -> Tree:
+        """The stack files and manifests of `commit`, by blob id; read on demand. A
+        commit's tree never changes: it is kept under `.cloud/cache/` by commit id."""
+        trees = CommitTrees(str(self.root)) if cache_enabled() else None
+        ids = trees.get(commit) if trees is not None else None
+        if ids is None:
+            ids = {path: blob for path, blob in self.tree(commit).items() if planned(path)}
+            if trees is not None:
+                trees.put(commit, ids)
+        return Tree(ids, self.read_blob_bytes)
+
+    def snapshot_files(
+        self, commit: str, *, known: StackFiles | None = None
+    ) -> tuple[dict[str, str], StackFiles]:
+        """The catalog's texts and the stack files (blob ids and facts) at `commit`; facts
+        of blobs in `known` (the working tree's) are not read again."""
         tree = self.tree(commit)
         texts = self.read_blobs({p: b for p, b in tree.items() if is_catalog_path(p)})
         file_ids = {p: b for p, b in tree.items() if p.startswith("stacks/")}
-        return texts, file_ids
+        files = build_stack_files(
+            file_ids,
+            self.read_blob_bytes,
+            FactsCache.under(self.root),
+            known=known.facts if known is not None else None,
+        )
+        return texts, files
 
     def export(self, commit: str, destination: Path, folders: tuple[str, ...]) -> None:
         """The files of `folders` at `commit`, written under `destination` (`git archive`).
@@ -119,6 +145,9 @@ class GitRepo:
         """
         data = self._git("archive", "--format=tar", commit, "--", *folders)
         root = destination.resolve()
+        import io
+        import tarfile
+
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
             for member in archive.getmembers():
                 target = (root / member.name).resolve()

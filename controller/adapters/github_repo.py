@@ -10,6 +10,7 @@ followed by a pull request; the caller validated them first.
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 import threading
@@ -27,7 +28,9 @@ from controller.adapters.catalog_sources import (
     WriteOutcome,
 )
 from controller.adapters.local_git import Author
-from controller.core.catalog import is_catalog_path
+from controller.adapters.stack_sources import build_stack_files
+from controller.core.paths import is_catalog_path
+from controller.core.stack_files import StackFiles
 
 
 def connect(
@@ -143,13 +146,30 @@ class GitHubCatalogSource:
                         "utf-8", errors="replace"
                     )
                 texts[element.path] = self._blobs[element.sha]
-        return texts, ids
+        return texts, self._stack_files(ids)
 
-    def stack_file_ids(self) -> dict[str, str]:
-        """Blob ids of every file under stacks/ at the snapshot read last (fingerprints)."""
+    def stack_file_ids(self) -> StackFiles:
+        """Every file under stacks/ at the snapshot read last: blob ids and facts."""
         self.read()
         with self._lock:
-            return dict(getattr(self, "_stack_ids", {}))
+            ids = dict(getattr(self, "_stack_ids", {}))
+        return self._stack_files(ids)
+
+    def _stack_files(self, ids: Mapping[str, str]) -> StackFiles:
+        """Facts by blob, memoized for the source's life: a blob is fetched once."""
+        known = getattr(self, "_facts", {})
+
+        def read(missing: dict[str, str]) -> dict[str, bytes]:
+            return {
+                path: base64.b64decode(
+                    self._call(lambda blob=blob: self.repo.get_git_blob(blob)).content  # type: ignore[misc]
+                )
+                for path, blob in missing.items()
+            }
+
+        files = build_stack_files(ids, read, known=known)
+        self._facts = {**known, **files.facts}
+        return files
 
     # --- writing --------------------------------------------------------------------------
 

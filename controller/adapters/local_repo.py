@@ -10,20 +10,20 @@ or a bad input never leaves half a deployment behind. Paths that would leave the
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.core.catalog import (
+from controller.adapters.stack_sources import FactsCache, build_stack_files
+from controller.adapters.working_tree import read_working_tree
+from controller.core.paths import (
     DEPLOYMENTS_DIR,
     MANIFEST_FILE,
     STACK_FILE,
     STACKS_DIR,
     TEMPLATES_DIR,
 )
-from controller.core.fingerprints import blob_id
+from controller.core.stack_files import StackFiles, blob_id
 
 MAX_FILE_BYTES = 2_000_000
 
@@ -80,13 +80,20 @@ class LocalRepo:
         except UnicodeDecodeError as error:
             raise RepoPathError(f"{relative} is not UTF-8 text: {error.reason}") from None
 
-    def stack_file_ids(self) -> dict[str, str]:
-        """Git blob ids of every file under `stacks/` (what fingerprints are made of)."""
-        ids: dict[str, str] = {}
-        for path in sorted((self.root / STACKS_DIR).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                ids[path.relative_to(self.root).as_posix()] = blob_id(path.read_bytes())
-        return ids
+    def stack_file_ids(self) -> StackFiles:
+        """Every file under `stacks/`: blob ids and what each means (fingerprints are made of
+        it); facts are cached by blob id under `.cloud/cache/`."""
+        tree = self.tree(manifests=False)
+        return build_stack_files(tree.ids, tree.read, FactsCache.under(self.root))
+
+    def tree(self, *, manifests: bool = True, contents: dict[str, bytes] | None = None) -> Tree:
+        """The working tree as planning sees it: every file under `stacks/` and every
+        manifest, by blob id (each file read and hashed once, its bytes kept; `contents`:
+        what was just read of it by `read_working_tree`)."""
+        if contents is None:
+            contents = read_working_tree(str(self.root), manifests=manifests)
+        ids = {path: blob_id(data) for path, data in contents.items()}
+        return Tree(ids, lambda wanted: {p: contents[p] for p in wanted})
 
     def exists(self, relative: str) -> bool:
         return self.resolve(relative).exists()
@@ -102,6 +109,9 @@ class LocalRepo:
         if target.exists():
             raise FileExistsError(f"{relative} already exists")
         target.parent.mkdir(parents=True, exist_ok=True)
+        import shutil
+        import tempfile
+
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
             for name, text in files.items():
@@ -113,7 +123,18 @@ class LocalRepo:
         return target
 
 
+@dataclass(frozen=True)
+class Tree:
+    """The files of one commit or of a working tree: `{path: blob id}` and a reader of
+    `{path: blob id}` -> `{path: bytes}` (so a commit is read only where needed)."""
+
+    ids: dict[str, str]
+    read: Callable[[Mapping[str, str]], Mapping[str, bytes]]
+
+
 def write_atomic(path: Path, text: str) -> None:
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

@@ -64,7 +64,9 @@ def validate(args: argparse.Namespace) -> int:
     selected, prefixes = _select(snapshot, args.paths, repo.root)
     problems = [
         problem
-        for problem in validate_snapshot(snapshot, deployments=selected)
+        for problem in validate_snapshot(
+            snapshot, deployments=selected, files=repo.stack_file_ids()
+        )
         if _wanted(problem, prefixes)
     ]
     if in_github_actions():

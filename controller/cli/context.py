@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.adapters.local_repo import LocalRepo, RepoPathError, find_root
-from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
-from controller.core.names import name_problem
-from controller.core.problems import ProblemError, has_errors
-from controller.core.validation import relevant_problems
+from controller.core.problems import Problem, ProblemError, has_errors
+from controller.engines import DEFAULT_ENGINE, ENGINE_NAMES
+
+if TYPE_CHECKING:  # the models load where a command needs them (not for `plan --base`)
+    from controller.core.catalog import Deployment, RepoSnapshot
+    from controller.core.stack_files import StackFiles
+    from controller.engines.base import Engine
 
 
 class UsageError(Exception):
@@ -21,6 +26,8 @@ def name_argument(kind: str) -> Callable[[str], str]:
     """An argparse `type` that accepts only a well-formed `kind` (`core.names`)."""
 
     def parse(text: str) -> str:
+        from controller.core.names import name_problem
+
         problem = name_problem(kind, text)
         if problem is not None:
             raise argparse.ArgumentTypeError(f"{problem}, got {text!r}")
@@ -38,6 +45,8 @@ def repo_of(args: argparse.Namespace) -> LocalRepo:
 
 
 def load(repo: LocalRepo) -> RepoSnapshot:
+    from controller.core.catalog import load_snapshot
+
     try:
         return load_snapshot(repo.catalog_files())
     except RepoPathError as error:
@@ -71,8 +80,41 @@ def pick_environment(deployment: Deployment, environment: str) -> str:
     return environment
 
 
-def ensure_valid(snapshot: RepoSnapshot, deployments: list[Deployment]) -> None:
+def relevant_problems(
+    snapshot: RepoSnapshot, deployments: list[Deployment], stack_files: StackFiles | None = None
+) -> list[Problem]:
+    """Problems of the catalog (its programs too, given the stack files) and of these
+    deployments (not of unrelated ones): `core.validation.relevant_problems`, loaded here
+    only when a command needs it."""
+    from controller.core import validation
+
+    return validation.relevant_problems(snapshot, deployments, stack_files)
+
+
+def ensure_valid(
+    snapshot: RepoSnapshot, deployments: list[Deployment], stack_files: StackFiles | None = None
+) -> None:
     """Stop with exit 1 (the problems printed) if the catalog or a deployment is invalid."""
-    problems = relevant_problems(snapshot, deployments)
+    problems = relevant_problems(snapshot, deployments, stack_files)
     if has_errors(problems):
         raise ProblemError(problems)
+
+
+def engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=sorted(ENGINE_NAMES),
+        help=f"pulumi (real) or simulate (Pulumi's mock runtime, no cloud); default: "
+        f"$CLOUD_ENGINE or {DEFAULT_ENGINE}",
+    )
+
+
+def open_engine(args: argparse.Namespace, repo: LocalRepo) -> Engine:
+    from controller.engines.base import EngineUnavailableError
+    from controller.engines.factory import make_engine
+
+    name = args.engine or os.environ.get("CLOUD_ENGINE") or DEFAULT_ENGINE
+    try:
+        return make_engine(name, repo_root=repo.root, env=os.environ)
+    except EngineUnavailableError as error:
+        raise UsageError(f"engine {name}: {error}") from None

@@ -25,8 +25,10 @@ from controller.adapters.clock import SystemClock
 from controller.adapters.local_repo import write_atomic
 from controller.cli.context import (
     UsageError,
+    engine_arguments,
     load,
     name_argument,
+    open_engine,
     pick_deployment,
     pick_environment,
     repo_of,
@@ -34,9 +36,7 @@ from controller.cli.context import (
 from controller.cli.output import print_json
 from controller.cli.run_commands import (
     display_subscribers,
-    engine_arguments,
     head_commit,
-    open_engine,
     stack_patterns,
     target_arguments,
     valid_target,

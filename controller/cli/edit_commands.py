@@ -102,6 +102,10 @@ def unregister_arguments(parser: argparse.ArgumentParser) -> None:
     _engine_option(parser, "the backend asked where the stack is deployed")
 
 
+def disable_arguments(parser: argparse.ArgumentParser) -> None:
+    environment_arguments(parser, disable=True)
+
+
 def environment_arguments(parser: argparse.ArgumentParser, *, disable: bool = False) -> None:
     parser.add_argument("deployment", help="deployment id, folder name or path")
     parser.add_argument(
@@ -353,8 +357,7 @@ def _destroy_plan(args: argparse.Namespace, repo: Any, deployment: Any) -> dict[
     """What destroying the environment would destroy, in order (nothing is run)."""
     import networkx as nx
 
-    from controller.cli.context import load
-    from controller.cli.run_commands import open_engine
+    from controller.cli.context import load, open_engine
     from controller.execution.preparation import destroy_graph
 
     snapshot = load(repo)

@@ -1,23 +1,20 @@
 """`cloud plan`: which instances change, against what was deployed or against a git base
-(the logic is `controller.execution.plans`; this module parses and prints)."""
+(the logic is `controller.execution.plans`; this module parses and prints).
+
+Against a base, nothing but the files that changed is parsed (the plan index under
+`.cloud/cache/` holds the rest), so this module imports the models, the engines and the
+graph library only on the path that needs them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-from controller.adapters.git_repo import GitError, GitRepo
-from controller.cli.context import UsageError, ensure_valid, pick_deployment, repo_of
+from controller.cli.context import UsageError, engine_arguments, open_engine, repo_of
 from controller.cli.output import print_json
-from controller.cli.run_commands import engine_arguments, open_engine
-from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
-from controller.core.reports import plan_document, render_plan_markdown, render_plan_text
-from controller.execution.plans import (
-    PlanInputError,
-    Scope,
-    plans_against_base,
-    plans_against_records,
-)
+from controller.core.problems import ProblemError, has_errors
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,31 +22,29 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deployment", help="only this deployment (id, folder or path)")
     parser.add_argument("-e", "--environment", help="only this environment")
     parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    parser.add_argument(
+        "--verbose", action="store_true", help="text: list the skipped instances too"
+    )
     engine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from controller.adapters.git_repo import GitError
+    from controller.execution.base_plans import PlanInputError
+
     repo = repo_of(args)
-    files = repo.catalog_files()
-    head = load_snapshot(files)
-    chosen = chosen_deployments(head, args.deployment, repo)
-    ensure_valid(head, chosen)
-    scope = Scope(tuple(chosen), args.environment, whole_repo=not args.deployment)
-    engine = None if args.base else open_engine(args, repo)
+    engine = None
     try:
         if args.base:
-            plans = plans_against_base(
-                GitRepo(repo.root), args.base, head, files, scope, file_ids=repo.stack_file_ids()
-            )
+            plans = _against_base(args, repo)
         else:
-            assert engine is not None
-            plans = plans_against_records(
-                head, scope, engine=engine, file_ids=repo.stack_file_ids(), repo_root=repo.root
-            )
+            plans, engine = _against_records(args, repo)
     except GitError as error:
         raise UsageError(f"--base {args.base}: {error}") from None
     except PlanInputError as error:
         raise UsageError(str(error)) from None
+    from controller.core.reports import plan_document, render_plan_markdown, render_plan_text
+
     simulated = bool(engine and engine.simulated)
     if args.format == "json":
         print_json(
@@ -64,13 +59,45 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         sys.stdout.write(render_plan_markdown(plans, simulated=simulated))
     else:
-        sys.stdout.write(render_plan_text(plans, simulated=simulated))
+        sys.stdout.write(render_plan_text(plans, simulated=simulated, verbose=args.verbose))
     return 0
 
 
-def chosen_deployments(
-    snapshot: RepoSnapshot, reference: str | None, repo: object
-) -> list[Deployment]:
-    if reference:
-        return [pick_deployment(snapshot, reference, repo)]  # type: ignore[arg-type]
-    return sorted(snapshot.deployments.values(), key=lambda d: d.deployment_id)
+def _against_base(args: argparse.Namespace, repo: Any) -> list[Any]:
+    from controller.adapters.git_repo import GitRepo
+    from controller.execution.base_plans import plans_against_base
+
+    read = getattr(args, "read_tree", None)  # the quick plan's read of this same tree
+    contents = read.tree if read is not None and read.root == str(repo.root) else None
+    result = plans_against_base(
+        GitRepo(repo.root),
+        args.base,
+        repo.tree(contents=contents),
+        root=repo.root,
+        deployment=args.deployment,
+        environment=args.environment,
+    )
+    if has_errors(result.problems):
+        raise ProblemError(result.problems)
+    return result.plans
+
+
+def _against_records(args: argparse.Namespace, repo: Any) -> tuple[list[Any], Any]:
+    from controller.cli.context import ensure_valid, pick_deployment
+    from controller.core.catalog import load_snapshot
+    from controller.execution.plans import Scope, plans_against_records
+
+    head = load_snapshot(repo.catalog_files())
+    chosen = (
+        [pick_deployment(head, args.deployment, repo)]
+        if args.deployment
+        else sorted(head.deployments.values(), key=lambda d: d.deployment_id)
+    )
+    stack_files = repo.stack_file_ids()
+    ensure_valid(head, chosen, stack_files)
+    scope = Scope(tuple(chosen), args.environment, whole_repo=not args.deployment)
+    engine = open_engine(args, repo)
+    plans = plans_against_records(
+        head, scope, engine=engine, file_ids=stack_files, repo_root=repo.root
+    )
+    return plans, engine

@@ -17,9 +17,11 @@ from controller.adapters.git_repo import GitError, GitRepo
 from controller.adapters.local_repo import LocalRepo, write_atomic
 from controller.cli.context import (
     UsageError,
+    engine_arguments,
     ensure_valid,
     load,
     name_argument,
+    open_engine,
     pick_deployment,
     pick_environment,
     repo_of,
@@ -28,14 +30,7 @@ from controller.cli.output import print_json
 from controller.cli.progress import LiveProgress, PlainProgress
 from controller.core.catalog import Deployment, RepoSnapshot
 from controller.core.reports import render_outputs_text, render_plan_text, render_report_text
-from controller.engines.base import (
-    Engine,
-    EngineError,
-    EngineUnavailableError,
-    drift_data,
-    mask_outputs,
-)
-from controller.engines.factory import DEFAULT_ENGINE, ENGINES, make_engine
+from controller.engines.base import Engine, EngineError, drift_data, mask_outputs
 from controller.execution.executor import Executor, OperationReport, RunSettings
 from controller.execution.preparation import (
     Selection,
@@ -61,15 +56,6 @@ from controller.operations.recorded_runs import RecordedRun, cli_user, local_sto
 # --- shared arguments and helpers ---------------------------------------------------------
 
 
-def engine_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--engine",
-        choices=sorted(ENGINES),
-        help=f"pulumi (real) or simulate (Pulumi's mock runtime, no cloud); default: "
-        f"$CLOUD_ENGINE or {DEFAULT_ENGINE}",
-    )
-
-
 def target_arguments(parser: argparse.ArgumentParser, *, stack: bool = False) -> None:
     parser.add_argument("deployment", help="deployment id, folder name or path")
     if stack:
@@ -82,21 +68,13 @@ def target_arguments(parser: argparse.ArgumentParser, *, stack: bool = False) ->
     engine_arguments(parser)
 
 
-def open_engine(args: argparse.Namespace, repo: LocalRepo) -> Engine:
-    name = args.engine or os.environ.get("CLOUD_ENGINE") or DEFAULT_ENGINE
-    try:
-        return make_engine(name, repo_root=repo.root, env=os.environ)
-    except EngineUnavailableError as error:
-        raise UsageError(f"engine {name}: {error}") from None
-
-
 def valid_target(args: argparse.Namespace) -> tuple[LocalRepo, RepoSnapshot, Deployment, str]:
     """The repo, snapshot, deployment and environment; problems in them stop here (exit 1)."""
     repo = repo_of(args)
     snapshot = load(repo) if not getattr(args, "at_ref", None) else _at_ref(repo, args.at_ref)
     deployment = pick_deployment(snapshot, args.deployment, repo)
     environment = pick_environment(deployment, args.environment)
-    ensure_valid(snapshot, [deployment])
+    ensure_valid(snapshot, [deployment], repo.stack_file_ids())
     return repo, snapshot, deployment, environment
 
 
@@ -220,6 +198,13 @@ def deploy_arguments(parser: argparse.ArgumentParser, *, single: bool = False) -
         help="refresh the deployed stacks first (the state takes what the cloud has), then "
         "deploy: the drifted stacks run and the cloud comes back to the program",
     )
+    if not single:
+        parser.add_argument(
+            "--remove",
+            action="store_true",
+            help="also destroy the stacks that hold state here but are no longer wanted "
+            "(disabled, removed from the deployment, or the whole disabled environment)",
+        )
     run_arguments(parser)
 
 
@@ -227,6 +212,8 @@ def deploy(args: argparse.Namespace) -> int:
     repo, snapshot, deployment, environment = valid_target(args)
     patterns = (args.stack,) if getattr(args, "stack", None) else stack_patterns(args.stacks)
     engine = open_engine(args, repo)
+    if not deployment.manifest.environments[environment].enabled:
+        return _disabled_environment(args, repo, snapshot, deployment, environment, engine)
     drifted = None
     if args.refresh and engine.list_instances(deployment.deployment_id, environment):
         # (drift_commands builds on this module: imported here, not at the top)
@@ -246,7 +233,6 @@ def deploy(args: argparse.Namespace) -> int:
         drifted = drifted_of(refreshed)
     with local_store(repo.root) as store:
         checks = latest_drift(store, deployment.deployment_id, environment)
-    refreshed_states = refreshed_drift(checks)
     if not args.refresh:
         _note_unrepaired_drift(checks)
     try:
@@ -257,7 +243,7 @@ def deploy(args: argparse.Namespace) -> int:
             engine=engine,
             file_ids=repo.stack_file_ids(),
             repo_root=repo.root,
-            selection=Selection(patterns, args.force, drifted, refreshed_states),
+            selection=Selection(patterns, args.force, drifted, refreshed_drift(checks)),
         )
     except (SelectionError, RunRefused) as error:
         raise UsageError(str(error)) from None
@@ -302,15 +288,124 @@ def deploy(args: argparse.Namespace) -> int:
             preview=args.preview,
             display=live,
         )
-    _print_report(args, report)
-    for removal in job.plan.removals:
-        print(
-            f"note: {removal.stack} holds state but {removal.reason}; remove it with "
-            f"`cloud destroy {deployment.deployment_id} -e {environment} --stacks "
-            f"{removal.stack}`",
-            file=sys.stderr,
+    removals = [] if patterns else [r.stack for r in job.plan.removals]
+    remove = getattr(args, "remove", False)
+    if not (removals and remove and not args.preview and report.exit_code == 0):
+        _print_report(args, report)
+        if removals:
+            held_back = (
+                "--preview destroys nothing"
+                if remove and args.preview
+                else "the deploy failed, so nothing was destroyed"
+                if remove
+                else f"`cloud deploy {deployment.deployment_id} -e {environment} --remove` "
+                "destroys them"
+            )
+            listed = ", ".join(f"{r.stack} ({r.reason})" for r in job.plan.removals)
+            print(
+                f"note: {len(removals)} stack(s) hold state here but are no longer wanted: "
+                f"{listed}; {held_back}",
+                file=sys.stderr,
+            )
+        return report.exit_code
+    removed = _remove(args, repo, snapshot, deployment, environment, engine, removals)
+    if args.format == "json":
+        print_json({**report.to_dict(), "removal": removed.to_dict()})
+    else:
+        _print_report(args, report)
+        _print_report(args, removed)
+    return max(report.exit_code, removed.exit_code)
+
+
+def _disabled_environment(
+    args: argparse.Namespace,
+    repo: LocalRepo,
+    snapshot: RepoSnapshot,
+    deployment: Deployment,
+    environment: str,
+    engine: Engine,
+) -> int:
+    """A deploy to a disabled environment: nothing to deploy; what still holds state there
+    is destroyed with --remove, and only then."""
+    held = engine.list_instances(deployment.deployment_id, environment)
+    where = f"environment {environment} of {deployment.deployment_id}"
+    if not held:
+        raise UsageError(f"{where} is disabled in its manifest; enable it to deploy there")
+    if not getattr(args, "remove", False) or args.preview:
+        raise UsageError(
+            f"{where} is disabled in its manifest, and {len(held)} stack(s) still hold state "
+            f"there: {', '.join(held)}; nothing was changed. `cloud deploy "
+            f"{deployment.deployment_id} -e {environment} --remove` destroys them"
         )
-    return report.exit_code
+    removed = _remove(args, repo, snapshot, deployment, environment, engine, held)
+    _print_report(args, removed)
+    return removed.exit_code
+
+
+def _remove(
+    args: argparse.Namespace,
+    repo: LocalRepo,
+    snapshot: RepoSnapshot,
+    deployment: Deployment,
+    environment: str,
+    engine: Engine,
+    stacks: list[str],
+) -> OperationReport:
+    """Destroy `stacks` (what --remove was asked to remove), dependents first."""
+    try:
+        graph = plan_destroy(snapshot, deployment, environment, engine=engine, patterns=stacks)
+    except SelectionError as error:
+        raise UsageError(str(error)) from None
+    return _run_destroy(args, repo, deployment, environment, engine, graph, verb="remove")
+
+
+def _run_destroy(
+    args: argparse.Namespace,
+    repo: LocalRepo,
+    deployment: Deployment,
+    environment: str,
+    engine: Engine,
+    graph: Any,
+    *,
+    verb: str,
+) -> OperationReport:
+    deployed = engine.list_instances(deployment.deployment_id, environment)
+    durations = {
+        name: definition.estimated_duration
+        for name in graph.nodes
+        if (definition := graph.nodes[name].get("definition")) is not None
+    }
+    payload = operation_payload(
+        announce_destroy(graph, deployed=deployed, durations=durations),
+        {
+            "parallel": args.parallel,
+            "continueOnError": args.continue_on_error,
+            "stackFilter": sorted(graph.nodes),
+        },
+        commit=head_commit(repo.root),
+        simulated=engine.simulated,
+    )
+    with recorded(repo, deployment, environment, "destroy", engine, payload=payload) as run:
+        settings = RunSettings(
+            operation_id=run.operation.id,
+            parallel=args.parallel,
+            continue_on_error=args.continue_on_error,
+        )
+        subscribers, live = display_subscribers(
+            args,
+            [(name, 0) for name in graph.nodes],
+            f"{verb} {deployment.deployment_id} / {environment}",
+        )
+        return destroy_environment(
+            deployment,
+            environment,
+            graph,
+            engine=engine,
+            repo_root=repo.root,
+            settings=settings,
+            subscribers=[*subscribers, run.subscriber],
+            display=live,
+        )
 
 
 def _note_unrepaired_drift(checks: dict[str, dict[str, Any]]) -> None:
@@ -350,43 +445,7 @@ def destroy(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     if not args.yes:
         _confirm(deployment.deployment_id, environment, sorted(graph.nodes))
-    deployed = engine.list_instances(deployment.deployment_id, environment)
-    durations = {
-        name: snapshot.catalog.stacks[name].estimated_duration
-        for name in graph.nodes
-        if name in snapshot.catalog.stacks
-    }
-    payload = operation_payload(
-        announce_destroy(graph, deployed=deployed, durations=durations),
-        {
-            "parallel": args.parallel,
-            "continueOnError": args.continue_on_error,
-            "stackFilter": list(patterns),
-        },
-        commit=head_commit(repo.root),
-        simulated=engine.simulated,
-    )
-    with recorded(repo, deployment, environment, "destroy", engine, payload=payload) as run:
-        settings = RunSettings(
-            operation_id=run.operation.id,
-            parallel=args.parallel,
-            continue_on_error=args.continue_on_error,
-        )
-        subscribers, live = display_subscribers(
-            args,
-            [(name, 0) for name in graph.nodes],
-            f"destroy {deployment.deployment_id} / {environment}",
-        )
-        report = destroy_environment(
-            deployment,
-            environment,
-            graph,
-            engine=engine,
-            repo_root=repo.root,
-            settings=settings,
-            subscribers=[*subscribers, run.subscriber],
-            display=live,
-        )
+    report = _run_destroy(args, repo, deployment, environment, engine, graph, verb="destroy")
     _print_report(args, report)
     return report.exit_code
 

@@ -15,9 +15,16 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from controller.cli.context import load, name_argument, pick_deployment, pick_environment, repo_of
+from controller.cli.context import (
+    engine_arguments,
+    load,
+    name_argument,
+    open_engine,
+    pick_deployment,
+    pick_environment,
+    repo_of,
+)
 from controller.cli.output import print_json, table
-from controller.cli.run_commands import engine_arguments, open_engine
 from controller.core.environments import environment_view
 from controller.engines.base import EngineError
 from controller.operations.drift import environment_drift, latest_drift

@@ -16,48 +16,37 @@ from pathlib import PurePosixPath
 from controller.core import problems as codes
 from controller.core.documents import Loaded, load_document
 from controller.core.models import Manifest, StackDefinition, Template
+from controller.core.paths import (
+    DEPLOYMENTS_DIR,
+    MANIFEST_FILE,
+    STACK_FILE,
+    STACKS_DIR,
+    TEMPLATES_DIR,
+    classify,
+    is_catalog_path,
+    manifest_file,
+    stack_file,
+    template_file,
+)
 from controller.core.problems import Problem
 
-STACKS_DIR = "stacks"
-TEMPLATES_DIR = "stacks/templates"
-DEPLOYMENTS_DIR = "deployments"
-STACK_FILE = "stack.yaml"
-MANIFEST_FILE = "manifest.yaml"
-
-
-def stack_file(name: str) -> str:
-    return f"{STACKS_DIR}/{name}/{STACK_FILE}"
-
-
-def template_file(name: str) -> str:
-    return f"{TEMPLATES_DIR}/{name}.yaml"
-
-
-def manifest_file(directory_name: str) -> str:
-    return f"{DEPLOYMENTS_DIR}/{directory_name}/{MANIFEST_FILE}"
-
-
-def classify(path: str) -> tuple[str, str] | None:
-    """(kind, name) for a file the catalog reads, None for any other file.
-
-    kind is "stack", "template" or "manifest"; name is the stack type, the template name
-    or the deployment's directory name.
-    """
-    parts = PurePosixPath(path).parts
-    if parts == (STACKS_DIR, "templates", STACK_FILE):
-        return "stack", "templates"  # a stack definition where templates live: refused
-    if len(parts) == 3 and parts[:2] == ("stacks", "templates") and parts[2].endswith(".yaml"):
-        return "template", parts[2][: -len(".yaml")]
-    if len(parts) == 3 and parts[0] == STACKS_DIR and parts[2] == STACK_FILE:
-        return "stack", parts[1]
-    if len(parts) == 3 and parts[0] == DEPLOYMENTS_DIR and parts[2] == MANIFEST_FILE:
-        return "manifest", parts[1]
-    return None
-
-
-def is_catalog_path(path: str) -> bool:
-    """Whether a file is read by the catalog (the repo adapter reads exactly these)."""
-    return classify(path) is not None
+__all__ = [  # the paths are re-exported: callers knew them from here
+    "DEPLOYMENTS_DIR",
+    "MANIFEST_FILE",
+    "STACKS_DIR",
+    "STACK_FILE",
+    "TEMPLATES_DIR",
+    "Catalog",
+    "Deployment",
+    "RepoSnapshot",
+    "classify",
+    "is_catalog_path",
+    "load_snapshot",
+    "manifest_file",
+    "stack_file",
+    "template_file",
+    "with_files",
+]
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,25 @@
-"""Fingerprints: a stable hash of everything Git can see that decides what `up` would do.
+"""Fingerprints: a stable hash of what can change what `pulumi up` does, and nothing else.
 
-For one instance (deployment, stack, environment) that is: the files of the stack's folder
-(program and definition), the shared toolchain lock (`stacks/requirements.lock`), the
-resolved configuration for that environment (placeholders still symbolic, so an upstream
-redeploy alone does not change it), and the deployment context the program reads
-(`cloud:*`: ids, region, account, tags).
+For one instance (deployment, stack, environment), five parts, each kept with its
+components so two fingerprints can be compared part by part and the difference said in
+words:
 
-The fingerprint is kept with its components, each a short digest, so two fingerprints can
-be compared part by part and the difference said in words ("config key vpcCidr changed").
-Files are identified by their git blob id, so a base commit's fingerprints need only
-`git ls-tree`, never the files' contents. No component holds a config value in clear.
-A purely computational module.
+- `config`: the instance's resolved config (stack default → template → manifest →
+  environment; placeholders still symbolic, so an upstream redeploy alone changes
+  nothing). A default the instance overrides is not in it.
+- `settings`: the deployment settings (`cloud:*`) that reach the program: region and
+  account always (they set where the AWS provider works), the others only when the stack
+  definition declares them in `reads` (validated against the program's source).
+- `definition`: the stack definition's fields that affect a deploy (config schema and
+  outputs by type and secrecy, dependencies, reads), not descriptions, estimates or
+  comments; defaults count through `config`.
+- `program`: the other files of the stack folder by meaning (Python by syntax tree).
+- `toolchain`: the resolved set of pinned packages (`{name: version}`).
+
+Components are digests, except toolchain versions, which are public. Next to them,
+`values` keeps the short, non-secret values in clear so a reason can say "db.t3.small →
+db.t3.medium"; a secret config value is never kept: its digest is a salted PBKDF2, so
+the record in the backend cannot be used to guess it. A purely computational module.
 """
 
 from __future__ import annotations
@@ -18,19 +27,25 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from controller.core.catalog import Deployment
-from controller.core.environments import EnvironmentView, Instance
+from controller.core.differences import explain_difference as explain_difference
+from controller.core.programs import IDENTITY_SETTINGS, PROVIDER_SETTINGS
+from controller.core.stack_files import StackFiles
+from controller.core.stack_files import blob_id as blob_id
 
-TOOLCHAIN_FILES = ("stacks/requirements.lock",)
+if TYPE_CHECKING:  # the models are imported where they are built, not here: plans from
+    # the plan index need this module without pydantic
+    from controller.core.catalog import Deployment
+    from controller.core.environments import EnvironmentView, Instance
+    from controller.core.models import StackDefinition
 
-
-def blob_id(data: bytes) -> str:
-    """The git blob id of `data` (what `git hash-object` prints)."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+FORMAT = 2  # of the fingerprint; records without a format are format 1 (by blob ids)
+STACK_PARTS = ("definition", "program", "toolchain")
+SHOWN_LIMIT = 80  # longer values are compared, not shown
+_SECRET_ROUNDS = 10_000
 
 
 def digest(value: Any) -> str:
@@ -50,14 +65,30 @@ def _json_digest(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+@lru_cache(maxsize=4096)
+def secret_digest(stack: str, key: str, text: str) -> str:
+    """A secret value's digest: salted and stretched, so a recorded digest reveals nothing
+    a guess could confirm cheaply."""
+    salt = f"cloud-secret:{stack}:{key}".encode()
+    return "pbkdf2:" + hashlib.pbkdf2_hmac("sha256", text.encode(), salt, _SECRET_ROUNDS)[:10].hex()
+
+
+def shown(value: Any) -> str | None:
+    """How a value reads in a reason, or None when it is too long to show."""
+    text = value if isinstance(value, str) and value else json.dumps(value, sort_keys=True)
+    return text if len(text) <= SHOWN_LIMIT else None
+
+
 @dataclass(frozen=True)
 class Fingerprint:
-    """`value` digests the digests of the parts (`files`, `config`, `context`), so a part
-    can be swapped (another commit's files) without hashing the others again."""
+    """`value` digests the digests of the parts, so a part can be swapped (another
+    commit's stack files) without hashing the others again."""
 
     value: str
     components: Mapping[str, Mapping[str, str]]
     parts: Mapping[str, str]
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    format: int = FORMAT
 
 
 def instance_context(deployment: Deployment, environment: str) -> dict[str, Any]:
@@ -75,132 +106,135 @@ def instance_context(deployment: Deployment, environment: str) -> dict[str, Any]
     }
 
 
-def stack_files(stack: str, file_ids: Mapping[str, str]) -> dict[str, str]:
-    """The blob ids of a stack's folder and of the shared toolchain files."""
-    return _index_files(file_ids).get(stack) or _toolchain(file_ids)
+def settings_read(definition: StackDefinition) -> tuple[str, ...]:
+    """The deployment settings in an instance's fingerprint (identity ones never change)."""
+    wanted = set(PROVIDER_SETTINGS) | set(definition.reads)
+    return tuple(sorted(wanted - set(IDENTITY_SETTINGS)))
 
 
-def fingerprint_instance(
-    instance: Instance, context: Mapping[str, Any], file_ids: Mapping[str, str]
-) -> Fingerprint:
-    files = stack_files(instance.stack, file_ids)
-    return _fingerprint(instance, _part(_context_digests(context)), _part(files))
+@dataclass(frozen=True)
+class Part:
+    """One component map with its own digest (over its sorted `key digest` lines)."""
+
+    values: Mapping[str, str]
+    digest: str
+    shown: Mapping[str, str] = field(default_factory=dict)
+
+
+def make_part(values: Mapping[str, str], shown_values: Mapping[str, str] | None = None) -> Part:
+    text = "\n".join(f"{key}\t{value}" for key, value in sorted(values.items()))
+    return Part(dict(values), hashlib.sha256(text.encode()).hexdigest()[:20], shown_values or {})
+
+
+def combine(parts: Mapping[str, str]) -> str:
+    text = "\n".join(f"{name}\t{parts[name]}" for name in sorted(parts))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def assemble(parts: Mapping[str, Part]) -> Fingerprint:
+    digests = {name: part.digest for name, part in parts.items()}
+    return Fingerprint(
+        combine(digests),
+        {name: part.values for name, part in parts.items()},
+        digests,
+        {name: part.shown for name, part in parts.items() if part.shown},
+    )
+
+
+# --- the parts ----------------------------------------------------------------------------
+
+
+def config_part(instance: Instance) -> Part:
+    values: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    specs = instance.definition.configuration
+    for key, item in instance.config.items():
+        spec = specs.get(key)
+        if spec is not None and spec.secret:
+            values[key] = secret_digest(instance.stack, key, json.dumps(item.value))
+            continue
+        values[key] = digest(item.value)
+        text = shown(item.value)
+        if text is not None:
+            texts[key] = text
+    return make_part(values, texts)
+
+
+def settings_part(context: Mapping[str, Any], keys: tuple[str, ...]) -> Part:
+    values = {key: digest(context.get(key)) for key in keys}
+    texts = {key: text for key in keys if (text := shown(context.get(key))) is not None}
+    return make_part(values, texts)
+
+
+def definition_part(definition: StackDefinition) -> Part:
+    fields = {
+        "configuration": {
+            key: {"type": spec.type, "secret": spec.secret}
+            for key, spec in definition.configuration.items()
+        },
+        "outputs": {
+            key: {"type": spec.type, "secret": spec.secret}
+            for key, spec in definition.outputs.items()
+        },
+        "dependencies": sorted(definition.dependencies),
+        "reads": sorted(definition.reads),
+    }
+    texts = {
+        name: text
+        for name in ("dependencies", "reads")
+        if (text := shown(fields[name])) is not None
+    }
+    return make_part({name: digest(value) for name, value in fields.items()}, texts)
+
+
+def program_part(stack: str, files: StackFiles) -> Part:
+    return make_part(
+        {
+            path: item.meaning
+            for path, item in files.folder(stack).items()
+            if item.kind != "definition"
+        }
+    )
+
+
+def toolchain_part(files: StackFiles) -> Part:
+    pins = files.toolchain()
+    return make_part(pins, pins)
+
+
+def stack_parts(stack: str, definition: StackDefinition, files: StackFiles) -> dict[str, Part]:
+    """The parts every instance of a stack shares at one commit (memoized on `files`)."""
+    key = ("stack-parts", stack, id(definition))
+    cached = files.memo.get(key)
+    if cached is None or cached[0] is not definition:
+        if "toolchain" not in files.memo:
+            files.memo["toolchain"] = toolchain_part(files)
+        parts = {
+            "definition": definition_part(definition),
+            "program": program_part(stack, files),
+            "toolchain": files.memo["toolchain"],
+        }
+        cached = files.memo[key] = (definition, parts)  # holding it keeps the id unique
+    return cached[1]
 
 
 def fingerprint_view(
     view: EnvironmentView, files: StackFiles | Mapping[str, str]
 ) -> dict[str, Fingerprint]:
-    """The fingerprint of every instance of a deployment environment.
-
-    Pass a `StackFiles` when fingerprinting many environments at one commit.
-    """
-    files = files if isinstance(files, StackFiles) else StackFiles(files)
-    context = _part(_context_digests(instance_context(view.deployment, view.environment)))
-    return {
-        name: _fingerprint(instance, context, files.of(name))
-        for name, instance in view.instances.items()
-    }
-
-
-def rebase_files(
-    fingerprints: Mapping[str, Fingerprint], files: StackFiles | Mapping[str, str]
-) -> dict[str, Fingerprint]:
-    """The same instances with other files (a commit where only stack files differ)."""
-    files = files if isinstance(files, StackFiles) else StackFiles(files)
-    rebased = {}
-    for name, fingerprint in fingerprints.items():
-        part = files.of(name)
-        if part.digest == fingerprint.parts["files"]:
-            rebased[name] = fingerprint  # same files: same fingerprint
-            continue
-        parts = {**fingerprint.parts, "files": part.digest}
-        components = {**fingerprint.components, "files": part.values}
-        rebased[name] = Fingerprint(_combine(parts), components, parts)
-    return rebased
-
-
-@dataclass(frozen=True)
-class _Part:
-    values: Mapping[str, str]
-    digest: str
-
-
-def _part(values: Mapping[str, str]) -> _Part:
-    """A component with its own digest (over its sorted `key digest` lines)."""
-    text = "\n".join(f"{key}\t{value}" for key, value in sorted(values.items()))
-    return _Part(values, hashlib.sha256(text.encode()).hexdigest()[:20])
-
-
-def _combine(parts: Mapping[str, str]) -> str:
-    text = "\n".join(f"{name}\t{parts[name]}" for name in sorted(parts))
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def _fingerprint(instance: Instance, context: _Part, files: _Part) -> Fingerprint:
-    config = _part({key: digest(item.value) for key, item in instance.config.items()})
-    parts = {"files": files.digest, "config": config.digest, "context": context.digest}
-    components = {"files": files.values, "config": config.values, "context": context.values}
-    return Fingerprint(_combine(parts), components, parts)
-
-
-class StackFiles:
-    """The files part of every stack at one commit (blob ids), each digested once."""
-
-    def __init__(self, file_ids: Mapping[str, str]) -> None:
-        self.index = _index_files(file_ids)
-        self.toolchain = _toolchain(file_ids)
-        self.parts: dict[str, _Part] = {}
-
-    def of(self, stack: str) -> _Part:
-        if stack not in self.parts:
-            self.parts[stack] = _part(self.index.get(stack) or self.toolchain)
-        return self.parts[stack]
-
-
-def _index_files(file_ids: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """`{stack: {path: blob id}}` with the toolchain files in every stack's entry."""
-    toolchain = _toolchain(file_ids)
-    by_stack: dict[str, dict[str, str]] = {}
-    for path, blob in file_ids.items():
-        parts = path.split("/", 2)
-        if len(parts) == 3 and parts[0] == "stacks":
-            by_stack.setdefault(parts[1], dict(toolchain))[path] = blob
-    return {stack: dict(sorted(files.items())) for stack, files in by_stack.items()}
-
-
-def _toolchain(file_ids: Mapping[str, str]) -> dict[str, str]:
-    return {path: file_ids[path] for path in TOOLCHAIN_FILES if path in file_ids}
-
-
-def _context_digests(context: Mapping[str, Any]) -> dict[str, str]:
-    return {key: digest(value) for key, value in sorted(context.items())}
-
-
-def explain_difference(
-    old: Mapping[str, Mapping[str, str]], new: Mapping[str, Mapping[str, str]]
-) -> list[str]:
-    """Why two fingerprints differ, as short sentences, most specific first."""
-    reasons: list[str] = []
-    old_files, new_files = old.get("files", {}), new.get("files", {})
-    for path in sorted(set(old_files) | set(new_files)):
-        if old_files.get(path) == new_files.get(path):
-            continue
-        state = (
-            "added" if path not in old_files else "removed" if path not in new_files else "changed"
+    """The fingerprint of every instance of a deployment environment."""
+    files = StackFiles.of(files)
+    context = instance_context(view.deployment, view.environment)
+    settings: dict[tuple[str, ...], Part] = {}
+    found: dict[str, Fingerprint] = {}
+    for name, instance in view.instances.items():
+        keys = settings_read(instance.definition)
+        if keys not in settings:
+            settings[keys] = settings_part(context, keys)
+        found[name] = assemble(
+            {
+                "config": config_part(instance),
+                "settings": settings[keys],
+                **stack_parts(name, instance.definition, files),
+            }
         )
-        what = (
-            "toolchain pins"
-            if path in TOOLCHAIN_FILES
-            else "stack definition"
-            if path.endswith("/stack.yaml")
-            else "program file"
-        )
-        reasons.append(f"{what} {path} {state}")
-    for part, label in (("config", "config key"), ("context", "deployment setting")):
-        before, after = old.get(part, {}), new.get(part, {})
-        for key in sorted(set(before) | set(after)):
-            if before.get(key) == after.get(key):
-                continue
-            state = "added" if key not in before else "removed" if key not in after else "changed"
-            reasons.append(f"{label} {key} {state}")
-    return reasons or ["fingerprint changed"]
+    return found

@@ -22,6 +22,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from controller.core.names import NAMES, matches
+from controller.core.programs import DeploymentSetting
 
 MANIFEST_VERSION = "3.1"
 
@@ -145,6 +146,11 @@ class StackDefinition(Strict):
     dependencies: list[StackName] = Field(default_factory=list)
     outputs: dict[ConfigKey, OutputSpec] = Field(default_factory=dict)
     configuration: dict[ConfigKey, ConfigSpec] = Field(default_factory=dict)
+    reads: list[DeploymentSetting] = Field(
+        default_factory=list,
+        description="the deployment settings (cloud:* config) the program reads; checked "
+        "against the program's source",
+    )
     estimated_duration: int = Field(default=60, ge=1, description="seconds")
     estimated_resources: int = Field(default=0, ge=0)
     resources: list[ResourceDoc] = Field(default_factory=list)

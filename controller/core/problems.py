@@ -7,7 +7,6 @@ annotations and the service's 422 bodies speak the same language.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -37,6 +36,9 @@ TOO_MANY_WAVES = "VALIDATION_TOO_MANY_WAVES"
 INVALID_ROLE = "VALIDATION_INVALID_ROLE"
 INVALID_TEMPLATE = "VALIDATION_INVALID_TEMPLATE"
 UNKNOWN_FILE = "VALIDATION_UNKNOWN_FILE"
+UNDECLARED_SETTING = "VALIDATION_UNDECLARED_SETTING"
+PROGRAM_SYNTAX = "VALIDATION_PROGRAM_SYNTAX"
+INVALID_PINS = "VALIDATION_INVALID_PINS"
 SECRET_IN_CLEAR = "VALIDATION_SECRET_IN_CLEAR"  # a warning: a secret key holds its value
 
 
@@ -99,5 +101,7 @@ def has_errors(problems: list[Problem]) -> bool:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
+    import difflib
+
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""

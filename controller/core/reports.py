@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from controller.core.planning import EnvironmentPlan, github_matrix
+from controller.core.blobs import unchanged_summary
+from controller.core.planning import EnvironmentPlan, Removal, Rows, github_matrix
 
 SYMBOLS = {"new": "+", "changed": "~", "pending-upstream": "…", "skipped": "=", "excluded": "-"}
 
@@ -36,7 +37,7 @@ def plan_document(
                 "environment": plan.environment,
                 "layers": [{"layer": n, "stacks": names} for n, names in enumerate(plan.layers, 1)],
                 "entries": [entry.to_dict() for entry in plan.entries],
-                "removals": [{"stack": r.stack, "reason": r.reason} for r in plan.removals],
+                "removals": [_removal(r) for r in plan.removals],
             }
             for plan in plans
         ],
@@ -45,29 +46,86 @@ def plan_document(
     }
 
 
-def render_plan_text(plans: list[EnvironmentPlan], *, simulated: bool = False) -> str:
+def _removal(removal: Removal) -> dict[str, Any]:
+    document: dict[str, Any] = {"stack": removal.stack, "reason": removal.reason}
+    if removal.resources:
+        document["resources"] = list(removal.resources)
+    return document
+
+
+def removal_hint(removal: Removal) -> str:
+    """The command that destroys a removal (nothing destroys it implicitly)."""
+    if removal.reason == "deployment removed from the repo":
+        return (
+            f"`cloud destroy {removal.deployment_id} -e {removal.environment} --at-ref <a "
+            "commit that still has it>`"
+        )
+    return f"`cloud deploy {removal.deployment_id} -e {removal.environment} --remove`"
+
+
+def render_plan_text(
+    plans: list[EnvironmentPlan], *, simulated: bool = False, verbose: bool = True
+) -> str:
+    """Each environment and its entries. Not `verbose`: skipped and excluded entries are
+    counted, pending-upstream ones named in one line, and environments with nothing to do
+    summed up in one line (a 500-deployment repo has 1,500 of them)."""
     if not plans:
         return "nothing to plan\n"
+    label = " (simulated)" if simulated else ""
     lines: list[str] = []
+    quiet = instances = 0
+    shared: dict[int, tuple[object, list[str]]] = {}  # lines of rows many plans share
     for plan in plans:
-        runnable = len(plan.runnable())
+        runnable = plan.runnable_count()
+        if not verbose and not runnable and not plan.removals:
+            quiet += 1
+            instances += len(plan.entries)
+            continue
         lines.append(
             f"{plan.deployment_id} / {plan.environment}: {runnable} to run, "
             f"{len(plan.entries) - runnable} skipped"
             + (f", {len(plan.removals)} to remove" if plan.removals else "")
-            + (" (simulated)" if simulated else "")
+            + label
         )
-        for entry in plan.entries:
-            lines.append(
-                f"  {SYMBOLS[entry.status]} L{entry.layer} {entry.stack:<18} "
-                f"{entry.status:<16} {'; '.join(entry.reasons)}"
-            )
+        if verbose:
+            lines += [
+                f"  {SYMBOLS[e.status]} L{e.layer} {e.stack:<18} {e.status:<16} "
+                f"{'; '.join(e.reasons)}"
+                for e in plan.entries
+            ]
+        else:
+            rows = plan.rows()
+            if id(rows) not in shared:
+                shared[id(rows)] = (rows, _runnable_lines(rows))
+            lines += shared[id(rows)][1]
         for removal in plan.removals:
-            lines.append(
-                f"  ✗    {removal.stack:<18} {'remove':<16} {removal.reason} "
-                "(destroy needs an explicit `cloud destroy --stacks`)"
-            )
+            held = f", {len(removal.resources)} resources" if removal.resources else ""
+            lines.append(f"  ✗    {removal.stack:<18} {'remove':<16} {removal.reason}{held}")
+        if plan.removals:
+            lines.append(f"  nothing is destroyed without {removal_hint(plan.removals[0])}")
+    if quiet:
+        lines.append(unchanged_summary(quiet, instances) + label)
     return "\n".join(lines) + "\n"
+
+
+def _runnable_lines(rows: Rows) -> list[str]:
+    """What runs, the stacks that run only if an upstream output they consume changes
+    summed up in one line."""
+    lines, pending = [], []
+    for stack, status, reasons, _ in rows.items:
+        layer = rows.layers[stack]
+        if status == "pending-upstream":
+            pending.append(stack)
+        elif status in ("new", "changed"):
+            lines.append(
+                f"  {SYMBOLS[status]} L{layer} {stack:<18} {status:<16} {'; '.join(reasons)}"
+            )
+    if pending:
+        lines.append(
+            f"  {SYMBOLS['pending-upstream']} {len(pending)} pending upstream (each runs only "
+            f"if an output it consumes changes): {', '.join(pending)}"
+        )
+    return lines
 
 
 def render_plan_markdown(plans: list[EnvironmentPlan], *, simulated: bool = False) -> str:

@@ -29,16 +29,24 @@ from controller.core.graph import (
     view_layers,
 )
 from controller.core.problems import Problem, did_you_mean
+from controller.core.program_validation import validate_programs
+from controller.core.stack_files import StackFiles
 from controller.core.validation_rules import check_layer, placeholder_problem, problem_at
 from controller.core.waves import promotion_problems
 
 
 def validate_snapshot(
-    snapshot: RepoSnapshot, *, deployments: Iterable[str] | None = None
+    snapshot: RepoSnapshot,
+    *,
+    deployments: Iterable[str] | None = None,
+    files: StackFiles | None = None,
 ) -> list[Problem]:
-    """All problems of the catalog and of the chosen deployments (all by default)."""
+    """All problems of the catalog and of the chosen deployments (all by default); with
+    the stack files, the programs are checked against their definitions too."""
     found = list(snapshot.problems)
     found += validate_catalog(snapshot.catalog)
+    if files is not None:
+        found += validate_programs(snapshot.catalog, files)
     wanted = set(deployments) if deployments is not None else None
     for deployment in snapshot.deployments.values():
         if wanted is None or deployment.deployment_id in wanted:
@@ -49,13 +57,16 @@ def validate_snapshot(
 # --- deployments --------------------------------------------------------------------------
 
 
-def relevant_problems(snapshot: RepoSnapshot, deployments: list[Deployment]) -> list[Problem]:
-    """Problems of the catalog and of these deployments (not of unrelated ones)."""
+def relevant_problems(
+    snapshot: RepoSnapshot, deployments: list[Deployment], stack_files: StackFiles | None = None
+) -> list[Problem]:
+    """Problems of the catalog (its programs too, given the stack files) and of these
+    deployments (not of unrelated ones)."""
     files = {deployment.file for deployment in deployments}
     return [
         problem
         for problem in validate_snapshot(
-            snapshot, deployments=[d.deployment_id for d in deployments]
+            snapshot, deployments=[d.deployment_id for d in deployments], files=stack_files
         )
         if problem.file is None or problem.file.startswith("stacks/") or problem.file in files
     ]

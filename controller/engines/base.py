@@ -137,7 +137,14 @@ class OperationResult:
 
 @dataclass(frozen=True)
 class DeployRecord:
-    """What the last successful `up` was made from; stored with the stack's state."""
+    """What the last successful `up` was made from; stored with the stack's state.
+
+    It holds the fingerprint and its components (digests; toolchain versions in clear),
+    `values`: the short non-secret config values and deployment settings in clear (so a
+    plan can say "old → new"; a secret value is never in it, only its salted digest),
+    the digests of the upstream outputs consumed, and when, from which commit and by which
+    operation. A record without `format` was written by format 1 (files by blob id).
+    """
 
     fingerprint: str
     components: Mapping[str, Any]
@@ -145,6 +152,8 @@ class DeployRecord:
     deployed_at: str = ""
     commit: str | None = None
     operation_id: str | None = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+    format: int = 2  # controller.core.fingerprints.FORMAT; the executor passes it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,6 +163,7 @@ class DeployRecord:
         if not isinstance(data, Mapping) or "fingerprint" not in data:
             return None
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        known.setdefault("format", 1)  # written before formats were recorded
         return cls(**known)
 
 
@@ -262,4 +272,9 @@ class Engine(Protocol):
 
     def list_instances(self, deployment_id: str, environment: str) -> list[str]:
         """Stack types this backend holds state for, in one deployment environment."""
+        ...
+
+    def list_all_instances(self) -> dict[str, dict[str, list[str]]]:
+        """`{deploymentId: {environment: [stack types]}}` of everything holding state here
+        (to find what is no longer wanted: a deleted deployment, a disabled environment)."""
         ...

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from controller.engines import DEFAULT_ENGINE, ENGINE_NAMES
 from controller.engines.base import Engine, EngineUnavailableError
 from controller.engines.pulumi_engine import PulumiEngine
 from controller.engines.simulated import SimulatedEngine
 
 STATE_DIR = ".cloud"
+__all__ = ["DEFAULT_ENGINE", "ENGINES", "STATE_DIR", "make_engine"]
 
 
 Credentials = Callable[[], Mapping[str, str]] | None
@@ -32,7 +34,7 @@ ENGINES: dict[str, Callable[[Path, Mapping[str, str], Credentials], Engine]] = {
     "pulumi": _pulumi,
     "simulate": _simulated,
 }
-DEFAULT_ENGINE = "pulumi"
+assert tuple(sorted(ENGINES)) == tuple(sorted(ENGINE_NAMES))
 
 
 def make_engine(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Mapping
@@ -110,7 +111,8 @@ class AutomationWorkspaces:
         from pulumi import automation as auto
 
         workspace = auto.LocalWorkspace(work_dir=str(work_dir), env_vars=dict(env))
-        return [summary.name.split("/")[-1] for summary in workspace.list_stacks(include_all=True)]
+        # fully qualified ([organization/]project/stack): the project is the stack type
+        return [summary.name for summary in workspace.list_stacks(include_all=True)]
 
     def deployment(self, version: int, deployment: Mapping[str, Any]) -> Any:
         from pulumi import automation as auto
@@ -250,9 +252,23 @@ class PulumiEngine:
         prefix, suffix = f"{deployment_id}-", f"-{environment}"
         return sorted(
             name[len(prefix) : -len(suffix)]
-            for name in self.workspaces.list_stack_names(work_dir, self._env())
+            for name in (
+                qualified.split("/")[-1]
+                for qualified in self.workspaces.list_stack_names(work_dir, self._env())
+            )
             if name.startswith(prefix) and name.endswith(suffix)
         )
+
+    def list_all_instances(self) -> dict[str, dict[str, list[str]]]:
+        work_dir = self.state_root / "work"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        found: dict[str, dict[str, list[str]]] = {}
+        for qualified in self.workspaces.list_stack_names(work_dir, self._env()):
+            parsed = parse_stack_name(qualified)
+            if parsed is not None:
+                deployment_id, stack, environment = parsed
+                found.setdefault(deployment_id, {}).setdefault(environment, []).append(stack)
+        return {d: {e: sorted(s) for e, s in envs.items()} for d, envs in sorted(found.items())}
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -314,6 +330,23 @@ class PulumiEngine:
             ) from None
         except auto.CommandError as error:
             raise EngineError(f"pulumi failed on {spec.stack_name}: {_tail(error)}") from None
+
+
+_STACK_NAME = re.compile(r"^(D[0-9A-Z]{6})-(.+)$")
+
+
+def parse_stack_name(qualified: str) -> tuple[str, str, str] | None:
+    """(deploymentId, stack type, environment) of `[org/]project/<id>-<stack>-<env>`, the
+    project naming the stack type (so a `-` in either name is no ambiguity); None for a
+    stack this controller did not name."""
+    parts = qualified.split("/")
+    match = _STACK_NAME.match(parts[-1])
+    if match is None or len(parts) < 2:
+        return None
+    project, rest = parts[-2], match.group(2)
+    if not rest.startswith(project + "-") or len(rest) == len(project) + 1:
+        return None
+    return match.group(1), project, rest[len(project) + 1 :]
 
 
 def stack_config(spec: StackSpec, record: DeployRecord | None) -> dict[str, Any]:

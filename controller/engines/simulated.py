@@ -260,6 +260,15 @@ class SimulatedEngine:
         folder = self.state_dir / deployment_id / environment
         return sorted(path.stem for path in folder.glob("*.json")) if folder.is_dir() else []
 
+    def list_all_instances(self) -> dict[str, dict[str, list[str]]]:
+        found: dict[str, dict[str, list[str]]] = {}
+        for path in sorted(self.state_dir.glob("*/*/*.json")):
+            environment = path.parent
+            found.setdefault(environment.parent.name, {}).setdefault(environment.name, []).append(
+                path.stem
+            )
+        return found
+
     # --- helpers ----------------------------------------------------------------------------
 
     def _run(

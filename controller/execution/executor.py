@@ -435,13 +435,16 @@ class Executor:
             if preview:
                 result = self.engine.preview(spec, on_event=progress)
             else:
+                fingerprint = job.fingerprints[name]
                 record = DeployRecord(
                     fingerprint=entry.fingerprint,
-                    components=job.fingerprints[name].components,
+                    components=fingerprint.components,
                     consumed=consumed_now,
                     deployed_at=self.clock.now(),
                     commit=self.settings.commit,
                     operation_id=self.settings.operation_id,
+                    values=fingerprint.values,
+                    format=fingerprint.format,
                 )
                 result = self.engine.up(spec, record=record, on_event=progress)
         except EngineError as error:

@@ -1,29 +1,29 @@
-"""Plans for a whole repo: against what the backend recorded, or against a git commit.
+"""Plans for a whole repo against what the backend recorded (against a git base: see
+`base_plans`, whose names are re-exported here).
 
-Shared by `cloud plan` and the GitHub Action. Against records, each instance's
-fingerprint is compared with its last successful deploy (the truth of what is deployed:
-rebase merges, reverts and failed deploys are handled right). Against a git base (a pull
-request), it is compared with the same instance at that commit: no backend, no secret.
-Stacks, environments and whole deployments removed since the base are listed for removal.
+Shared by `cloud plan`, `cloud deploy` and the GitHub Action. Each instance's fingerprint
+is compared with its last successful deploy (the truth of what is deployed: rebase
+merges, reverts and failed deploys are handled right), and everything the backend holds
+that the repo no longer wants (a deleted deployment, a disabled environment or stack) is
+listed for removal with the resources its state holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.adapters.git_repo import GitRepo
-from controller.core.catalog import Catalog, Deployment, RepoSnapshot, load_snapshot
-from controller.core.environments import environment_view
-from controller.core.fingerprints import Fingerprint, StackFiles, fingerprint_view, rebase_files
-from controller.core.planning import EnvironmentPlan, Previous, Removal, plan_environment
-from controller.engines.base import Engine
+from controller.core.catalog import Deployment, RepoSnapshot
+from controller.core.planning import (
+    EnvironmentPlan,
+    unwanted_instances,
+)
+from controller.core.stack_files import StackFiles
+from controller.engines.base import Engine, EngineError, StackSpec
+from controller.execution.base_plans import BasePlans, PlanInputError, plans_against_base
 from controller.execution.preparation import Selection, prepare_deploy
-
-
-class PlanInputError(ValueError):
-    """A deployment has no such environment, and the like."""
 
 
 @dataclass(frozen=True)
@@ -49,16 +49,41 @@ def plans_against_records(
     scope: Scope,
     *,
     engine: Engine | Callable[[Deployment, str], Engine],
-    file_ids: dict[str, str],
+    file_ids: StackFiles,
     repo_root: Path,
     drifted: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
 ) -> list[EnvironmentPlan]:
-    """`engine` may be one engine, or a function giving each environment's own (its
-    credentials reach only its account). `drifted`: `{(deployment, environment): {stack:
-    what drifted}}`, stacks a refresh found drifted, which run whatever their fingerprints
-    say."""
-    engine_for = engine if callable(engine) else (lambda deployment, environment: engine)
-    return [
+    """Every environment of the scope against its records, and the removals: stacks,
+    environments and (for the whole repo) deployments the backend holds but the repo no
+    longer wants, each with the resources its state holds. `drifted`: `{(deployment,
+    environment): {stack: what drifted}}`, stacks a refresh found drifted, which run
+    whatever their fingerprints say.
+
+    `engine` may be one engine, or a function giving each environment's own (its
+    credentials reach only its account): then each enabled environment's backend is
+    asked what it holds there; disabled environments (which may have no role to assume)
+    and deleted deployments (whose accounts the repo no longer names) are left to the
+    plan against a git base, which finds what was removed since it.
+    """
+    for deployment in scope.deployments:
+        enabled_environments(deployment, scope.environment)  # PlanInputError on a typo
+    if callable(engine):
+        engine_for = engine
+        held = {
+            deployment.deployment_id: {
+                environment: engine(deployment, environment).list_instances(
+                    deployment.deployment_id, environment
+                )
+                for environment in enabled_environments(deployment, scope.environment)
+            }
+            for deployment in scope.deployments
+        }
+        known = None
+    else:
+        engine_for = lambda deployment, environment: engine  # noqa: E731
+        held = engine.list_all_instances()
+        known = head.deployments if scope.whole_repo else None
+    plans = [
         prepare_deploy(
             head.catalog,
             deployment,
@@ -66,6 +91,7 @@ def plans_against_records(
             engine=engine_for(deployment, environment),
             file_ids=file_ids,
             repo_root=repo_root,
+            deployed=held.get(deployment.deployment_id, {}).get(environment, []),
             selection=Selection(
                 drifted=(drifted or {}).get((deployment.deployment_id, environment))
             ),
@@ -73,119 +99,71 @@ def plans_against_records(
         for deployment in scope.deployments
         for environment in enabled_environments(deployment, scope.environment)
     ]
+    plans += unwanted_instances(scope.deployments, held, environment=scope.environment, known=known)
+    by_id = {d.deployment_id: d for d in scope.deployments}
+    return describe_removals(
+        plans,
+        lambda plan: (
+            engine_for(by_id[plan.deployment_id], plan.environment) if callable(engine) else engine
+        ),
+        repo_root=repo_root,
+    )
 
 
-def plans_against_base(
-    git: GitRepo,
-    base_ref: str,
-    head: RepoSnapshot,
-    head_files: dict[str, str],
-    scope: Scope,
+def describe_removals(
+    plans: Iterable[EnvironmentPlan],
+    engine: Engine | Callable[[EnvironmentPlan], Engine],
     *,
-    file_ids: dict[str, str],
+    repo_root: Path,
 ) -> list[EnvironmentPlan]:
-    """Plans of the working tree against the commit `base_ref` names (`GitError` if none)."""
-    commit = git.resolve(base_ref)
-    base_texts, base_ids = git.snapshot_files(commit)
-    catalog_same = _same_texts(base_texts, head_files, "stacks/")
-    # Under an unchanged catalog, a manifest unchanged since the base resolves exactly as at
-    # head: only stack files can differ, so its base fingerprints are the head's with the
-    # base's file ids. Only the other manifests are parsed at the base.
-    unchanged = {
-        path
-        for path, text in base_texts.items()
-        if catalog_same and path.startswith("deployments/") and head_files.get(path) == text
-    }
-    base = load_snapshot({p: t for p, t in base_texts.items() if p not in unchanged})
-    head_stack_files, base_files = StackFiles(file_ids), StackFiles(base_ids)
-    baseline = f"base {base_ref}"
-    plans: list[EnvironmentPlan] = []
-    for deployment in scope.deployments:
-        same = deployment.file in unchanged
-        before = deployment if same else base.deployments.get(deployment.deployment_id)
-        for environment in enabled_environments(deployment, scope.environment):
-            view = environment_view(deployment, head.catalog, environment)
-            fingerprints = fingerprint_view(view, head_stack_files)
-            previous = (
-                _rebased(fingerprints, base_files)
-                if same
-                else _base_fingerprints(before, base.catalog, environment, base_files)
-            )
-            plans.append(
-                plan_environment(
-                    view, fingerprints, previous, deployed=previous.keys(), baseline=baseline
+    """The plans with each removal's resources, as its state lists them (left empty where
+    the state cannot be read); `engine` may be a function of the plan."""
+    described = []
+    for plan in plans:
+        if plan.removals:
+            reader = engine(plan) if callable(engine) else engine
+            plan.removals = [
+                dataclasses.replace(
+                    removal,
+                    resources=removal_resources(
+                        reader,
+                        removal.deployment_id,
+                        removal.environment,
+                        removal.stack,
+                        repo_root=repo_root,
+                    ),
                 )
-            )
-        if before is not None and not same:
-            now = set(enabled_environments(deployment, None))
-            for environment in enabled_environments(before, scope.environment):
-                if environment not in now:
-                    plans.append(
-                        removal_plan(
-                            before,
-                            base.catalog,
-                            environment,
-                            f"environment {environment} disabled or removed",
-                        )
-                    )
-    if scope.whole_repo:
-        for deployment_id, before in sorted(base.deployments.items()):
-            if deployment_id in head.deployments:
-                continue
-            for environment in enabled_environments(before, scope.environment):
-                plans.append(
-                    removal_plan(
-                        before, base.catalog, environment, "deployment removed from the repo"
-                    )
-                )
-    return plans
+                for removal in plan.removals
+            ]
+        described.append(plan)
+    return described
 
 
-def removal_plan(
-    deployment: Deployment, catalog: Catalog, environment: str, reason: str
-) -> EnvironmentPlan:
-    stacks = (
-        sorted(environment_view(deployment, catalog, environment).instances)
-        if deployment.manifest.template in catalog.templates
-        else []
-    )
-    return EnvironmentPlan(
-        deployment.deployment_id,
-        environment,
-        [],
-        [],
-        [Removal(deployment.deployment_id, environment, stack, reason) for stack in stacks],
+def removal_resources(
+    engine: Engine, deployment_id: str, environment: str, stack: str, *, repo_root: Path
+) -> tuple[str, ...]:
+    """`type name` of each resource a stack's state holds (its root stack left out)."""
+    spec = StackSpec(deployment_id, stack, environment, repo_root / "stacks" / stack, {})
+    try:
+        state = engine.export_state(spec) if engine.exists(spec) else None
+    except EngineError:
+        state = None
+    if not state:
+        return ()
+    return tuple(
+        f"{r['type']} {r['urn'].rsplit('::', 1)[-1]}"
+        for r in state.get("deployment", {}).get("resources", [])
+        if r.get("type") != "pulumi:pulumi:Stack" and r.get("custom", True)
     )
 
 
-def _same_texts(one: dict[str, str], other: dict[str, str], prefix: str) -> bool:
-    def pick(files: dict[str, str]) -> dict[str, str]:
-        return {path: text for path, text in files.items() if path.startswith(prefix)}
-
-    return pick(one) == pick(other)
-
-
-def _rebased(
-    fingerprints: dict[str, Fingerprint], base_files: StackFiles
-) -> dict[str, Previous | None]:
-    return {
-        name: Previous(based.value, based.components)
-        for name, based in rebase_files(fingerprints, base_files).items()
-    }
-
-
-def _base_fingerprints(
-    before: Deployment | None, catalog: Catalog, environment: str, files: StackFiles
-) -> dict[str, Previous | None]:
-    if (
-        before is None
-        or environment not in before.manifest.environments
-        or not before.manifest.environments[environment].enabled
-        or before.manifest.template not in catalog.templates
-    ):
-        return {}
-    view = environment_view(before, catalog, environment)
-    return {
-        name: Previous(fp.value, fp.components)
-        for name, fp in fingerprint_view(view, files).items()
-    }
+__all__ = [
+    "BasePlans",
+    "PlanInputError",
+    "Scope",
+    "describe_removals",
+    "enabled_environments",
+    "plans_against_base",
+    "plans_against_records",
+    "removal_resources",
+]

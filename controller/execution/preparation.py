@@ -16,9 +16,11 @@ import networkx as nx
 
 from controller.core.catalog import Catalog, Deployment
 from controller.core.environments import EnvironmentView, environment_view
-from controller.core.fingerprints import fingerprint_view
+from controller.core.fingerprints import Fingerprint, fingerprint_view
 from controller.core.graph import build_graph
+from controller.core.legacy_fingerprints import LEGACY_FORMAT, legacy_fingerprint_view
 from controller.core.planning import Previous, plan_environment, select_stacks
+from controller.core.stack_files import StackFiles
 from controller.engines.base import DeployRecord, Engine
 from controller.execution.executor import DeployJob
 from controller.execution.specs import stack_spec
@@ -26,7 +28,13 @@ from controller.execution.specs import stack_spec
 
 def previous_from_records(records: Mapping[str, DeployRecord | None]) -> dict[str, Previous | None]:
     return {
-        name: Previous(record.fingerprint, record.components, record.deployed_at or None)
+        name: Previous(
+            record.fingerprint,
+            record.components,
+            record.deployed_at or None,
+            record.values,
+            record.format,
+        )
         if record
         else None
         for name, record in records.items()
@@ -67,12 +75,14 @@ def prepare_deploy(
     environment: str,
     *,
     engine: Engine,
-    file_ids: Mapping[str, str],
+    file_ids: StackFiles | Mapping[str, str],
     repo_root: Path,
     selection: Selection = Selection(),
+    deployed: Iterable[str] | None = None,
 ) -> DeployJob:
     """Plan a deploy against what the engine's backend says was last deployed.
-    `SelectionError` if the selection's patterns match none of the enabled stacks."""
+    `SelectionError` if the selection's patterns match none of the enabled stacks.
+    `deployed` (the stacks holding state here) is asked of the engine unless given."""
     view = environment_view(deployment, catalog, environment)
     selected = select_stacks(view.instances, selection.patterns)
     if selected is not None and not selected:
@@ -80,8 +90,10 @@ def prepare_deploy(
             f"--stacks {','.join(selection.patterns)} matches no stack of "
             f"{deployment.deployment_id} in {environment} ({', '.join(sorted(view.instances))})"
         )
+    file_ids = StackFiles.of(file_ids)
     fingerprints = fingerprint_view(view, file_ids)
-    deployed = engine.list_instances(deployment.deployment_id, environment)
+    if deployed is None:
+        deployed = engine.list_instances(deployment.deployment_id, environment)
     records = read_records(engine, deployment, environment, view.instances, repo_root=repo_root)
     drifted = dict(selection.drifted or {})
     for name, (when, what) in (selection.refreshed or {}).items():
@@ -96,8 +108,17 @@ def prepare_deploy(
         selected=selected,
         force=selection.force,
         drifted=drifted,
+        legacy=legacy_fingerprints(view, records, file_ids),
     )
     return DeployJob(view, plan, fingerprints, records)
+
+
+def legacy_fingerprints(
+    view: EnvironmentView, records: Mapping[str, DeployRecord | None], files: StackFiles
+) -> dict[str, Fingerprint] | None:
+    """Format 1 fingerprints of the stacks whose record is format 1 (None if there are none)."""
+    old = {name for name, record in records.items() if record and record.format == LEGACY_FORMAT}
+    return legacy_fingerprint_view(view, files.legacy_ids(), old) if old else None
 
 
 def stacks_graph(catalog: Catalog, view: EnvironmentView, names: Iterable[str]) -> nx.DiGraph:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from github import Auth, Github
 
 from controller.adapters.github_repo import GitHubCatalogSource
 from controller.core.catalog import is_catalog_path
-from controller.core.fingerprints import blob_id
+from controller.core.stack_files import blob_id
 from tests.service.conftest import (
     D1_FILE,
     NEW,
@@ -262,3 +263,40 @@ def test_github_refusing_a_write_is_reported(
     assert response.status_code == expected
     assert response.json()["error"]["code"] == code
     assert "api.github.com" not in response.text
+
+
+def test_the_stack_files_facts_come_from_git_blobs_each_fetched_once(
+    github_api: FakeGitHub,
+) -> None:
+    program = 'import pulumi\ncloud = pulumi.Config("cloud")\ncloud.get("region")\n'
+    fetched: list[str] = []
+
+    def blob(request: Any) -> tuple[int, dict, str]:
+        sha = request.path_url.rsplit("/", 1)[1]
+        fetched.append(sha)
+        text = program if sha == "d4" * 20 else github_api.files_by_blob[sha]
+        body = {
+            "sha": sha,
+            "size": len(text),
+            "url": f"https://api.github.com/repos/acme/platform/git/blobs/{sha}",
+            "content": base64.b64encode(text.encode()).decode(),
+            "encoding": "base64",
+        }
+        return 200, {}, json.dumps(body)
+
+    github_api.files_by_blob = {blob_id(t.encode()): t for t in github_api.files.values()}
+    github_api.mock.add_callback(
+        "GET", re.compile(f"{re.escape(API)}/git/blobs/[0-9a-f]+"), callback=blob
+    )
+    client = Github(auth=Auth.Token("ghs_test"), retry=None, seconds_between_requests=None)
+    source = GitHubCatalogSource(client, "acme/platform", poll_seconds=30, monotonic=lambda: 0.0)
+
+    files = source.stack_file_ids()
+    facts = files.facts["stacks/network/__main__.py"]
+    assert facts.kind == "python" and facts.meaning.startswith("ast:")
+    assert [read.key for read in facts.reads] == ["region"]
+    assert "stacks/network/__main__.py" in files.folder("network")
+    count = len(fetched)
+    assert count == len(files) and "d4" * 20 in fetched
+    source.stack_file_ids()  # the same commit again: nothing fetched twice
+    assert len(fetched) == count
