@@ -171,6 +171,32 @@ def checkout(repo_copy: Path) -> Path:
     return repo_copy
 
 
+@pytest.fixture
+def repo(checkout: Path) -> Path:
+    """`checkout` whose one commit (HEAD, the base of a change) also ignores `.cloud/`."""
+    (checkout / ".gitignore").write_text(".cloud/\n")
+    git(checkout, "add", ".gitignore")
+    git(checkout, "commit", "-q", "--amend", "--no-edit")
+    return checkout
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """A folder for the action's work files, outputs and summaries."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    return folder
+
+
+def commit_change(root: Path, path: str, old: str, new: str) -> None:
+    """Replace `old` by `new` in one file and commit it (`old` must be there)."""
+    file = root / path
+    text = file.read_text()
+    assert old in text
+    file.write_text(text.replace(old, new, 1))
+    git(root, "commit", "-qam", "change")
+
+
 # --- PostgreSQL: a real server, started by the project's own script --------------------------
 #
 # CLOUD_TEST_DATABASE_URL: a server to use (`.ci/run` starts one with scripts/postgres.py).

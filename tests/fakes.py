@@ -39,11 +39,13 @@ class FakeEngine:
         self,
         outputs_for: Callable[[StackSpec], dict[str, Any]] = mini_outputs,
         *,
-        fail: Mapping[str, str] | None = None,
+        fail: Mapping[str, str | Exception] | None = None,
         secret: Mapping[str, set[str]] | None = None,
+        flaky: Mapping[str, int] | None = None,
     ) -> None:
         self.outputs_for = outputs_for
         self.fail = dict(fail or {})
+        self.flaky = dict(flaky or {})  # stack -> how many of its next ups fail
         self.secret = {k: frozenset(v) for k, v in (secret or {}).items()}
         self.stacks: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
@@ -55,7 +57,8 @@ class FakeEngine:
         with self.lock:
             self.calls.append((operation, spec.stack))
         if spec.stack in self.fail:
-            raise EngineError(self.fail[spec.stack])
+            failure = self.fail[spec.stack]
+            raise failure if isinstance(failure, Exception) else EngineError(failure)
 
     def preview(self, spec: StackSpec, *, on_event: EventSink = ignore_events) -> OperationResult:
         self._call("preview", spec)
@@ -71,6 +74,13 @@ class FakeEngine:
     ) -> OperationResult:
         self._call("up", spec)
         on_event(EngineEvent("resource.started", "test:Thing", "thing", "create"))
+        with self.lock:
+            flaky = self.flaky.get(spec.stack, 0)
+            if flaky:
+                self.flaky[spec.stack] = flaky - 1
+        if flaky:
+            on_event(EngineEvent("resource.failed", "test:Thing", "thing", "create"))
+            raise EngineError(f"{spec.stack}: thing failed (transient)")
         on_event(EngineEvent("resource.finished", "test:Thing", "thing", "create"))
         on_event(EngineEvent("log", message=f"deployed {spec.stack}"))
         outputs = self.outputs_for(spec)
@@ -138,3 +148,25 @@ class FakeEngine:
 
     def ups(self) -> list[str]:
         return [stack for operation, stack in self.calls if operation == "up"]
+
+
+class Breakable:
+    """Another engine with failures put in on purpose: `up` fails while `breaks(spec)`
+    says why; every spec it was asked to deploy is kept."""
+
+    def __init__(self, engine: Any, breaks: Callable[[StackSpec], str | None]) -> None:
+        self.engine = engine
+        self.breaks = breaks
+        self.name = engine.name
+        self.simulated = engine.simulated
+        self.ups: list[StackSpec] = []
+
+    def up(self, spec: StackSpec, **options: Any) -> OperationResult:
+        self.ups.append(spec)
+        reason = self.breaks(spec)
+        if reason:
+            raise EngineError(reason)
+        return self.engine.up(spec, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)

@@ -1,8 +1,13 @@
-"""GitHub's issue-comment REST API, faked with `responses` where PyGithub calls it.
+"""GitHub's REST API where the plan comment meets it, faked with `responses` under PyGithub.
 
 Stubs are registered at `https://api.github.com:443/...` (what PyGithub requests), while the
 `url` fields inside the JSON bodies stay `https://api.github.com/...` (what GitHub sends).
 Listing is paginated like GitHub's: `per_page`, `page` and a `Link: <…>; rel="next"` header.
+
+Besides issue comments (each with its author: the default token comments as
+`github-actions[bot]`), it serves what the comment relay reads: `GET /user` (403 for the
+default token, as on GitHub), pull requests by head, and a workflow run's artifacts (the
+zip behind a 302 to blob storage, as GitHub answers).
 """
 
 from __future__ import annotations
@@ -16,7 +21,29 @@ from urllib.parse import parse_qs, urlparse
 import responses
 
 API = "https://api.github.com:443"
-TEMPLATE = json.loads((Path(__file__).parent / "fixtures/github/issue_comment.json").read_text())
+BOT = "github-actions[bot]"
+FIXTURES = Path(__file__).parent / "fixtures/github"
+TEMPLATE = json.loads((FIXTURES / "issue_comment.json").read_text())
+BLOB = "https://productionresultssa0.blob.core.windows.net"
+
+
+def pull_request_event(number: int, *, head: str, base: str, repo: str = "acme/infra") -> dict:
+    """The `pull_request` event of a same-repository pull request, as the runner has it."""
+    return {
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "head": {"sha": head, "repo": {"full_name": repo, "fork": False}},
+            "base": {"sha": base},
+        },
+    }
+
+
+def fixture(name: str, **values: str) -> dict:
+    text = (FIXTURES / name).read_text()
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return json.loads(text)
 
 
 class FakeGitHub:
@@ -30,7 +57,12 @@ class FakeGitHub:
         self.requests: list[tuple[str, str]] = []
         self.fail_next: list[tuple[int, dict[str, str], str]] = []
         self.fail_after_storing = 0  # creates that GitHub stores but answers with a 502
+        self.token_login: str | None = None  # None: the default token (GET /user is 403)
+        self.pulls: dict[int, dict] = {}
+        self.runs: dict[int, dict] = {}
+        self.artifacts: dict[int, dict[str, bytes]] = {}  # run id -> name -> zip bytes
         base = f"{API}/repos/{repo}"
+        self.base = base
         listing = (
             rf"https://api\.github\.com(:443)?/repos/{re.escape(repo)}/issues/{number}/comments"
         )
@@ -42,8 +74,34 @@ class FakeGitHub:
         mock.add_callback(
             responses.DELETE, re.compile(rf"{re.escape(base)}/issues/comments/\d+$"), self._delete
         )
+        mock.add_callback(responses.GET, f"{API}/user", self._user)
+        mock.add_callback(
+            responses.GET, re.compile(rf"{re.escape(base)}/pulls(\?.*)?$"), self._pulls
+        )
+        mock.add_callback(responses.GET, re.compile(rf"{re.escape(base)}/pulls/\d+$"), self._pull)
+        mock.add_callback(
+            responses.GET, re.compile(rf"{re.escape(base)}/actions/runs/\d+$"), self._run
+        )
+        mock.add_callback(
+            responses.GET,
+            re.compile(
+                rf"https://api\.github\.com(:443)?/repos/{re.escape(repo)}"
+                r"/actions/runs/\d+/artifacts(\?.*)?$"
+            ),
+            self._artifacts,
+        )
+        mock.add_callback(
+            responses.GET,
+            re.compile(
+                rf"https://api\.github\.com(:443)?/repos/{re.escape(repo)}/actions/artifacts/\d+/zip$"
+            ),
+            self._artifact_zip,
+        )
+        mock.add_callback(responses.GET, re.compile(rf"{re.escape(BLOB)}/.*"), self._blob)
 
-    def add_comment(self, body: str) -> int:
+    # --- state ------------------------------------------------------------------------------
+
+    def add_comment(self, body: str, login: str = BOT) -> int:
         self.next_id += 1
         comment = copy.deepcopy(TEMPLATE)
         comment_id = self.next_id
@@ -53,8 +111,32 @@ class FakeGitHub:
             url=f"https://api.github.com/repos/{self.repo}/issues/comments/{comment_id}",
             html_url=f"https://github.com/{self.repo}/pull/{self.number}#issuecomment-{comment_id}",
         )
+        comment["user"] = {**comment["user"], "login": login}
+        if login != BOT:
+            comment["user"].update(type="User", html_url=f"https://github.com/{login}")
         self.comments[comment_id] = comment
         return comment_id
+
+    def add_fork_pull(self, *, head: str, base: str) -> dict:
+        pull = fixture("pull_request_fork.json", head=head, base=base)
+        self.pulls[pull["number"]] = pull
+        return pull
+
+    def add_run(self, event: dict, artifacts: dict[str, bytes] | None = None) -> None:
+        run = event["workflow_run"]
+        self.runs[run["id"]] = run
+        self.artifacts[run["id"]] = dict(artifacts or {})
+
+    def bodies(self) -> list[str]:
+        return [comment["body"] for comment in self.comments.values()]
+
+    def authors(self) -> list[str]:
+        return [comment["user"]["login"] for comment in self.comments.values()]
+
+    def writes(self) -> list[str]:
+        return [method for method, _ in self.requests if method in ("POST", "PATCH", "DELETE")]
+
+    # --- handlers ---------------------------------------------------------------------------
 
     def _failure(self, request):
         if self.fail_next:
@@ -84,7 +166,7 @@ class FakeGitHub:
         self.requests.append(("POST", request.url))
         if (failure := self._failure(request)) is not None:
             return failure
-        comment_id = self.add_comment(json.loads(request.body)["body"])
+        comment_id = self.add_comment(json.loads(request.body)["body"], self.token_login or BOT)
         if self.fail_after_storing:
             self.fail_after_storing -= 1
             return 502, {}, json.dumps({"message": "Server Error"})
@@ -95,16 +177,90 @@ class FakeGitHub:
         if (failure := self._failure(request)) is not None:
             return failure
         comment_id = int(request.url.rsplit("/", 1)[1])
-        self.comments[comment_id]["body"] = json.loads(request.body)["body"]
-        return 200, {}, json.dumps(self.comments[comment_id])
+        comment = self.comments[comment_id]
+        if comment["user"]["login"] != (self.token_login or BOT):
+            return 403, {}, json.dumps({"message": "Resource not accessible by integration"})
+        comment["body"] = json.loads(request.body)["body"]
+        return 200, {}, json.dumps(comment)
 
     def _delete(self, request):
         self.requests.append(("DELETE", request.url))
-        self.comments.pop(int(request.url.rsplit("/", 1)[1]))
+        comment_id = int(request.url.rsplit("/", 1)[1])
+        if self.comments[comment_id]["user"]["login"] != (self.token_login or BOT):
+            return 403, {}, json.dumps({"message": "Resource not accessible by integration"})
+        self.comments.pop(comment_id)
         return 204, {}, ""
 
-    def bodies(self) -> list[str]:
-        return [comment["body"] for comment in self.comments.values()]
+    def _user(self, request):
+        self.requests.append(("GET", request.url))
+        if self.token_login is None:
+            return 403, {}, json.dumps({"message": "Resource not accessible by integration"})
+        return 200, {}, json.dumps({"login": self.token_login, "id": 1, "type": "User"})
+
+    def _pulls(self, request):
+        self.requests.append(("GET", request.url))
+        query = parse_qs(urlparse(request.url).query)
+        head = query.get("head", [None])[0]
+        state = query.get("state", ["open"])[0]
+        found = [
+            pull
+            for pull in self.pulls.values()
+            if (head is None or pull["head"]["label"] == head)
+            and (state == "all" or pull["state"] == state)
+        ]
+        return 200, {}, json.dumps(found)
+
+    def _pull(self, request):
+        self.requests.append(("GET", request.url))
+        pull = self.pulls.get(int(request.url.rsplit("/", 1)[1]))
+        if pull is None:
+            return 404, {}, json.dumps({"message": "Not Found"})
+        return 200, {}, json.dumps(pull)
+
+    def _run(self, request):
+        self.requests.append(("GET", request.url))
+        run = self.runs.get(int(request.url.rsplit("/", 1)[1]))
+        if run is None:
+            return 404, {}, json.dumps({"message": "Not Found"})
+        return 200, {}, json.dumps(run)
+
+    def _artifacts(self, request):
+        self.requests.append(("GET", request.url))
+        run_id = int(urlparse(request.url).path.split("/")[-2])
+        if run_id not in self.artifacts:
+            return 404, {}, json.dumps({"message": "Not Found"})
+        template = fixture("artifacts.json", head=self.runs[run_id]["head_sha"])["artifacts"][0]
+        items = []
+        for index, (name, data) in enumerate(sorted(self.artifacts[run_id].items())):
+            artifact_id = run_id * 10 + index
+            items.append(
+                template
+                | {
+                    "id": artifact_id,
+                    "name": name,
+                    "size_in_bytes": len(data),
+                    "url": f"https://api.github.com/repos/{self.repo}/actions/artifacts/{artifact_id}",
+                    "archive_download_url": f"https://api.github.com/repos/{self.repo}/actions/"
+                    f"artifacts/{artifact_id}/zip",
+                }
+            )
+        return 200, {}, json.dumps({"total_count": len(items), "artifacts": items})
+
+    def _artifact_zip(self, request):
+        self.requests.append(("GET", request.url))
+        artifact_id = int(request.url.rsplit("/", 2)[1])
+        if "Authorization" not in request.headers:
+            return 401, {}, json.dumps({"message": "Requires authentication"})
+        return 302, {"Location": f"{BLOB}/artifacts/{artifact_id}.zip?sig=x"}, ""
+
+    def _blob(self, request):
+        self.requests.append(("GET", request.url))
+        if "Authorization" in request.headers:  # the token must not travel to blob storage
+            return 400, {}, "authorization header not allowed"
+        artifact_id = int(urlparse(request.url).path.rsplit("/", 1)[1].split(".")[0])
+        run_id, index = divmod(artifact_id, 10)
+        data = sorted(self.artifacts[run_id].items())[index][1]
+        return 200, {"Content-Type": "application/zip"}, data
 
 
 ENVIRONMENT = json.loads((Path(__file__).parent / "fixtures/github/environment.json").read_text())

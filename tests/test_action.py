@@ -14,7 +14,7 @@ import responses
 from controller.action.commands import run_action as run_in_process
 from controller.adapters.github_api import make_github
 from tests.action_harness import run_action
-from tests.conftest import REPO_ROOT, git
+from tests.conftest import commit_change, git
 from tests.github_fake import FakeEnvironments, FakeGitHub
 
 D1 = "deployments/D1BRV40-CompanyA-ecommerce"
@@ -24,36 +24,6 @@ D2 = "deployments/D2K7Q1M-CompanyB-payments"
 def simulated(repo: Path, work: Path, **given: str):
     """The action's steps with the simulated engine and no Pulumi CLI install."""
     return run_action(repo, work, engine="simulate", install_pulumi="false", **given)
-
-
-@pytest.fixture
-def repo(tmp_path):
-    """A git repo whose HEAD is the base commit (this project's catalog and examples)."""
-    root = tmp_path / "repo"
-    for folder in ("stacks", "deployments"):
-        shutil.copytree(
-            REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    (root / ".gitignore").write_text(".cloud/\n")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", ".")
-    git(root, "commit", "-qm", "base")
-    return root
-
-
-@pytest.fixture
-def work(tmp_path):
-    folder = tmp_path / "work"
-    folder.mkdir()
-    return folder
-
-
-def commit_change(root: Path, path: str, old: str, new: str) -> None:
-    file = root / path
-    text = file.read_text()
-    assert old in text
-    file.write_text(text.replace(old, new, 1))
-    git(root, "commit", "-qam", "change")
 
 
 def waves(run):
@@ -84,8 +54,12 @@ def test_plan_emits_one_job_per_environment_with_work_in_promotion_waves(repo, w
     assert compact["waves"] == 2 and compact["runnable"] == 16 * 2 + 13 * 2
     assert Path(run.outputs["plan-file"]).exists()
     assert run.outputs["ref"] == git(repo, "rev-parse", "HEAD").strip()
-    assert "| `network` | 1 | update |" in run.summary
     assert "4 environment job(s) for 4 deployment environment(s)" in run.summary
+    assert "cloud plan" not in run.summary  # in a pull request the summary step writes it, once
+    summary = run_action(repo, work, command="summary", install_pulumi="false")
+    assert summary.code == 0, summary.stderr
+    assert "| `network` | 1 | update | not previewed |" in summary.summary
+    assert (work / "runner-temp/cloud/plan.md").exists()
 
 
 def test_plan_without_changes_has_no_jobs(repo, work):
@@ -397,10 +371,11 @@ def test_comment_posts_the_plan_on_the_pull_request(repo, work, monkeypatch):
     assert run_in_process(env) == 0
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake = FakeGitHub(mock)
-        monkeypatch.setattr("controller.action.commands.make_github", _unthrottled)
+        monkeypatch.setattr("controller.action.plan_comments.make_github", _unthrottled)
         assert run_in_process(env | {"CLOUD_COMMAND": "comment"}) == 0
         [body] = fake.bodies()
-        assert "### D1BRV40 / dev" in body and "| `network` | 1 | update |" in body
+        assert "| 🟡 | `D1BRV40` / `dev` | 1 | 15 | 0 | not previewed | `network` |" in body
+        assert "| `network` | 1 | update | not previewed |" in body
         assert "[run](https://github.com/acme/infra/actions/runs/99)" in body
         assert run_in_process(env | {"CLOUD_COMMAND": "comment"}) == 0
         assert len(fake.bodies()) == 1
@@ -420,7 +395,7 @@ def test_a_gone_pull_request_is_reported_not_crashed_on(repo, work, capsys, monk
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         fake = FakeGitHub(mock)
         fake.fail_next = [(404, {}, "Not Found")]
-        monkeypatch.setattr("controller.action.commands.make_github", _unthrottled)
+        monkeypatch.setattr("controller.action.plan_comments.make_github", _unthrottled)
         assert run_in_process(env) == 0
     assert "::warning title=cloud::pull request #7 is gone (404)" in capsys.readouterr().out
 

@@ -97,3 +97,11 @@ def test_github_jobs_bench_counts_the_jobs_of_each_change():
     assert "before (one job per stack instance): 144 jobs" in run.stdout, run.stdout
     assert "3 environment jobs (+1 plan) for 3 environments with work" in run.stdout
     assert re.search(r"plan job wall time, network change: [\d.]+ s = [\d.]+x", run.stdout)
+
+
+def test_comment_scale_bench_posts_and_counts_a_small_plan():
+    run = bench("comment_scale.py", "--deployments", "3")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "comments: 1 (limit 3), after a second run: 1" in run.stdout, run.stdout
+    assert "table rows of the comments name 9 of 9 affected environments" in run.stdout
+    assert "job summary: the plan written by 1 step(s)" in run.stdout, run.stdout

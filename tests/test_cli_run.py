@@ -426,3 +426,21 @@ def test_a_stack_filter_that_matches_nothing_is_refused_before_anything_runs(cap
     assert code == 2
     assert "--stacks nope-* matches no stack of D1BRV40 in dev (" in err and "network" in err
     assert states() == before
+
+
+def test_a_stack_filter_leaving_out_a_never_deployed_upstream_is_refused_up_front(capsys, tmp_path):
+    """seeds/001's own stackFilter ["network", "security", "compute-*"] on a deployment
+    where nothing ran: compute-lambda consumes secrets.appSecretArn, which no run has made;
+    refused before anything runs, naming the upstream and the output."""
+    root = tmp_path / "repo"
+    for folder in ("stacks", "deployments"):
+        shutil.copytree(
+            REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    code, _, err = cloud(
+        capsys, root, "deploy", "D1BRV40", "-e", "dev", "--stacks", "network,security,compute-*",
+        "--engine", "simulate",
+    )  # fmt: skip
+    assert code == 2, err
+    assert "secrets" in err and "appSecretArn" in err and "compute-lambda" in err
+    assert not (root / ".cloud/sim").exists() or not list((root / ".cloud/sim").rglob("*.json"))

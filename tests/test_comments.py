@@ -1,22 +1,38 @@
-"""The plan comment: content, GitHub's size limit, and no secret ever in it."""
+"""The plan comment, the job summary and plan.md: what they say, and GitHub's size limits."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from controller.core.comments import (
     COMMENT_LIMIT,
     MARKER,
+    SUMMARY_LIMIT,
+    RenderContext,
+    comment_meta,
+    comment_part,
     continuation_marker,
+    mark_outdated,
+    redact_data,
     render_comment,
+    render_full,
     render_summary,
 )
 
+HEAD = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
+BASE = "0f1e2d3c4b5a69788796a5b4c3d2e1f001234567"
+CONTEXT = RenderContext(
+    repository="acme/infra", run_url="https://github.com/acme/infra/actions/runs/99", run_id="99"
+)
+COUNTS = re.compile(r"\d+ (will run|may run|to destroy|to change|unchanged)")
 
-def entry(stack, status="changed", layer=1, reason="config key size changed", deps=()):
+
+def entry(stack, status="changed", layer=1, reason="config key size changed", deps=(), env="dev"):
     return {
         "deploymentId": "D1BRV40",
-        "environment": "dev",
+        "environment": env,
         "stack": stack,
         "status": status,
         "reason": reason,
@@ -27,79 +43,121 @@ def entry(stack, status="changed", layer=1, reason="config key size changed", de
     }
 
 
-def document(entries, *, removals=(), previews=None, simulated=True):
+def environment(entries, *, deployment="D1BRV40", env="dev", removals=()):
     layers = sorted({e["layer"] for e in entries})
     return {
+        "deploymentId": deployment,
+        "environment": env,
+        "layers": [
+            {"layer": n, "stacks": [e["stack"] for e in entries if e["layer"] == n]} for n in layers
+        ],
+        "entries": [e | {"deploymentId": deployment, "environment": env} for e in entries],
+        "removals": list(removals),
+    }
+
+
+def document(*environments, previews=None, simulated=True):
+    return {
         "mode": "git",
-        "base": "main",
+        "base": BASE,
+        "head": HEAD,
+        "baseCommit": BASE,
+        "plannedAt": "2026-11-27T10:00:05.123Z",
         "engine": "simulate",
         "simulated": simulated,
         "changed": True,
-        "environments": [
-            {
-                "deploymentId": "D1BRV40",
-                "environment": "dev",
-                "layers": [
-                    {"layer": n, "stacks": [e["stack"] for e in entries if e["layer"] == n]}
-                    for n in layers
-                ],
-                "entries": entries,
-                "removals": list(removals),
-            }
-        ],
+        "environments": list(environments),
         "matrix": {},
         "previews": previews or {},
     }
 
 
-PREVIEW = {
-    "D1BRV40/dev": {
-        "stacks": [
-            {
-                "stack": "database-rds",
-                "status": "succeeded",
-                "counts": {"create": 1, "update": 2, "delete": 0, "replace": 1},
-                "duration": 2.5,
-                "changes": [
-                    {
-                        "urn": "u",
-                        "type": "aws:rds/instance:Instance",
-                        "name": "postgres",
-                        "kind": "update",
-                        "changedInputs": ["instanceClass"],
-                    }
-                ],
-            }
-        ]
+def graph_preview(stack, changes):
+    counts = {k: sum(1 for c in changes if c["kind"] == k) for k in ("create", "update", "delete")}
+    return {
+        "stack": stack,
+        "source": "graph",
+        "status": "previewed",
+        "counts": counts,
+        "changes": changes,
     }
-}
 
 
-def test_the_comment_has_the_table_skipped_details_diagram_and_previews():
+def change(kind, name, inputs=(), type_="aws:ec2/vpc:Vpc"):
+    return {
+        "urn": f"urn::{name}",
+        "type": type_,
+        "name": name,
+        "kind": kind,
+        "inputs": list(inputs),
+    }
+
+
+def network_plan():
     entries = [
-        entry("network", "skipped", 1, "unchanged since base main"),
-        entry("database-rds", "changed", 2, deps=["network"]),
-        entry(
-            "monitoring",
-            "pending-upstream",
-            3,
-            "upstream database-rds will run",
-            deps=["database-rds"],
-        ),
+        entry("network", "changed", 1, "program file stacks/network/__main__.py changed"),
+        entry("security", "pending-upstream", 2, "upstream network will run", deps=["network"]),
+        entry("dns", "skipped", 2, f"unchanged since base {BASE[:7]}"),
+        entry("storage", "skipped", 3, f"unchanged since base {BASE[:7]}"),
     ]
-    [body] = render_comment(document(entries, previews=PREVIEW), run_url="https://x/run/1")
-    assert body.startswith(MARKER + "\n## ☁️ cloud plan: 2 to change, 1 unchanged (simulated)")
+    tags = {"path": "tags.Owner", "old": "(none)", "new": '"platform"'}
+    previews = {
+        "D1BRV40/dev": {"stacks": [graph_preview("network", [change("update", "vpc", [tags])])]}
+    }
+    return document(environment(entries), previews=previews)
+
+
+# --- the top says what happened ----------------------------------------------------------------
+
+
+def test_the_headline_counts_what_will_run_apart_from_what_may_run():
+    [body] = render_comment(network_plan(), context=CONTEXT)
+    lines = body.splitlines()
+    assert lines[0] == MARKER
+    assert comment_meta(body) == {"head": HEAD, "run": "99"}
+    assert lines[2] == "## ☁️ cloud plan: 1 will run · 1 may run (simulated)"
+    facts = lines[4]
+    assert f"head [`{HEAD[:7]}`](https://github.com/acme/infra/commit/{HEAD})" in facts
+    assert f"base [`{BASE[:7]}`](https://github.com/acme/infra/commit/{BASE})" in facts
     assert (
-        "| `database-rds` | 2 | update | 1 | 2 | 0 | 1 | 2.5s | config key size changed |" in body
+        "engine `simulate`" in facts
+        and "[run](https://github.com/acme/infra/actions/runs/99)" in facts
     )
-    assert "<details><summary>1 unchanged</summary>" in body
-    assert "- `network`: unchanged since base main" in body
-    assert "```mermaid\nflowchart LR" in body and "s_network --> s_database_rds" in body
-    assert "~ aws:rds/instance:Instance postgres (instanceClass)" in body
-    assert "[run](https://x/run/1)" in body
+    assert "planned 2026-11-27 10:00 UTC" in facts
 
 
-def test_validation_problems_come_first():
+def test_a_stack_without_a_preview_says_not_previewed_never_zero():
+    plan = document(environment([entry("network")]), simulated=False)
+    [body] = render_comment(plan, context=CONTEXT)
+    assert "| `network` | 1 | update | not previewed | config key size changed |" in body
+    assert "| 🟡 | `D1BRV40` / `dev` | 1 | 0 | 0 | not previewed | `network` |" in body
+    assert "no change" not in body
+
+
+def test_a_failed_plan_names_the_step_and_the_error_and_counts_nothing():
+    failures = [{"step": "plan", "error": "base-ref deadbeef: git rev-parse --verify: failed"}]
+    [body] = render_comment(None, failures=failures, context=CONTEXT)
+    assert body.splitlines()[2] == "## ❌ cloud plan failed"
+    assert "**The `plan` step failed**: base-ref deadbeef: git rev-parse --verify: failed" in body
+    assert "[the run](https://github.com/acme/infra/actions/runs/99)" in body
+    assert not COUNTS.search(body)
+    assert "Overview" not in body and "No deployment is affected" not in body
+
+
+def test_a_failure_wins_over_a_plan_left_by_the_same_job():
+    failures = [{"step": "plan", "error": "engine crashed"}]
+    [body] = render_comment(network_plan(), failures=failures, context=CONTEXT)
+    assert "plan failed" in body.splitlines()[2]
+    assert not COUNTS.search(body) and "Overview" not in body
+
+
+def test_no_plan_and_no_failure_says_no_plan_was_made():
+    [body] = render_comment(None, context=CONTEXT)
+    assert body.splitlines()[2] == "## ❌ cloud plan: no plan was made"
+    assert "did not run or did not finish" in body
+
+
+def test_validation_problems_come_first_and_nothing_reads_as_a_plan():
     problems = [
         {
             "code": "VALIDATION_INVALID_ACCOUNT_ID",
@@ -108,10 +166,125 @@ def test_validation_problems_come_first():
             "line": 12,
         }
     ]
-    [body] = render_comment(document([entry("network")]), problems=problems)
-    assert "❌ invalid" in body.splitlines()[1]
-    assert body.index("Validation problems (1)") < body.index("### D1BRV40 / dev")
+    [body] = render_comment(None, problems=problems, context=CONTEXT)
+    assert body.splitlines()[2] == "## ❌ cloud plan: invalid (1 validation problem)"
     assert "| `deployments/x/manifest.yaml` | 12 | `VALIDATION_INVALID_ACCOUNT_ID` |" in body
+    assert not COUNTS.search(body)
+
+
+def test_a_failed_preview_makes_the_plan_incomplete():
+    failed = {
+        "stack": "network",
+        "source": "graph",
+        "status": "failed",
+        "error": "the program at head failed: KeyError",
+    }
+    plan = document(environment([entry("network")]), previews={"D1BRV40/dev": {"stacks": [failed]}})
+    [body] = render_comment(plan, context=CONTEXT)
+    assert body.splitlines()[2] == "## ⚠️ cloud plan incomplete: 1 preview failed"
+    assert "| ⚠️ | `D1BRV40` / `dev` | 1 | 0 | 0 | ⚠️ 1 failed | `network` |" in body
+    assert "⚠️ preview failed | the program at head failed: KeyError" in body
+
+
+# --- one comment that reads at a glance ----------------------------------------------------------
+
+
+def test_environments_are_ordered_by_what_can_hurt_and_idle_ones_are_one_line():
+    replace = {
+        "stack": "database-rds",
+        "source": "state",
+        "status": "previewed",
+        "counts": {"replace": 1},
+        "changes": [change("replace", "db")],
+    }
+    create = graph_preview("network", [change("create", "vpc")])
+    plan = document(
+        environment([entry("network", "new")], deployment="D3CREAT"),
+        environment([entry("network")], deployment="D2UPDAT"),
+        environment([entry("database-rds")], deployment="D4REPLC", env="dev"),
+        environment(
+            [],
+            deployment="D5REMOV",
+            removals=[{"stack": "dns", "reason": "no longer in the deployment"}],
+        ),
+        environment([entry("network", "skipped", reason="unchanged")], deployment="D6IDLE1"),
+        environment(
+            [entry("network", "skipped", reason="unchanged")], deployment="D7IDLE2", env="prod"
+        ),
+        previews={
+            "D4REPLC/dev": {"stacks": [replace]},
+            "D3CREAT/dev": {"stacks": [create]},
+        },
+    )
+    [body] = render_comment(plan, context=CONTEXT)
+    rows = [line for line in body.splitlines() if line.startswith("| ") and "` / `" in line]
+    assert [row.split("`")[1] for row in rows] == ["D4REPLC", "D5REMOV", "D2UPDAT", "D3CREAT"]
+    assert rows[0].startswith("| 🔴 ") and rows[1].startswith("| 🔴 ")
+    assert rows[2].startswith("| 🟡 ") and rows[3].startswith("| 🟢 ")
+    assert "**Nothing to run** in 2 environments: `D7IDLE2` / `prod`, `D6IDLE1` / `dev`." in body
+    sections = re.findall(r"<details><summary>\S+ <code>(\w+)</code>", body)
+    assert sections == ["D4REPLC", "D5REMOV", "D2UPDAT", "D3CREAT"]  # idle: no section
+
+
+def test_the_reason_a_stack_is_unchanged_is_said_once_per_environment():
+    [body] = render_comment(network_plan(), context=CONTEXT)
+    assert body.count(f"unchanged since base {BASE[:7]}") == 1
+    assert f"- unchanged since base {BASE[:7]}: `dns`, `storage`" in body
+
+
+def test_diffs_show_creates_deletes_replaces_and_inputs_old_to_new_with_secrets_masked():
+    changes = [
+        change("create", "public-c", type_="aws:ec2/subnet:Subnet"),
+        change("delete", "nat-b", type_="aws:ec2/eip:Eip"),
+        change("replace", "db", type_="aws:rds/instance:Instance"),
+        change(
+            "update",
+            "vpc",
+            [
+                {"path": "cidrBlock", "old": '"10.0.0.0/16"', "new": '"10.1.0.0/16"'},
+                {"path": "password", "old": "[secret]", "new": "[secret] (changed)"},
+            ],
+        ),
+    ]
+    preview = {
+        "stack": "network",
+        "source": "state",
+        "status": "previewed",
+        "counts": {"create": 1, "delete": 1, "replace": 1, "update": 1},
+        "changes": changes,
+    }
+    plan = document(
+        environment([entry("network")]), previews={"D1BRV40/dev": {"stacks": [preview]}}
+    )
+    [body] = render_comment(plan, context=CONTEXT)
+    diff = body.split("```diff\n", 1)[1].split("\n```", 1)[0].splitlines()
+    assert diff == [
+        "+ aws:ec2/subnet:Subnet public-c",
+        "- aws:ec2/eip:Eip nat-b",
+        "- aws:rds/instance:Instance db (replace)",
+        "+ aws:rds/instance:Instance db (replace)",
+        "! aws:ec2/vpc:Vpc vpc",
+        '    cidrBlock: "10.0.0.0/16" → "10.1.0.0/16"',
+        "    password: [secret] → [secret] (changed)",
+    ]
+    assert "| 🔴 |" in body and "+1 ~1 -1 ±1" in body
+    assert "`network` · preview against the state" in body
+
+
+def test_a_simulated_preview_is_labelled_as_such():
+    [body] = render_comment(network_plan(), context=CONTEXT)
+    assert "`network` · simulated: resource graph at base vs head, no cloud state" in body
+    assert "| `network` | 1 | update | ~1 (simulated) |" in body
+
+
+def test_the_layer_picture_only_for_environments_with_work():
+    idle = environment([entry("dns", "skipped", reason="unchanged")], deployment="D9IDLE0")
+    plan = network_plan()
+    plan["environments"].append(idle)
+    [body] = render_comment(plan, context=CONTEXT)
+    assert body.count("```mermaid") == 1
+    mermaid = body.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert "network ~" in mermaid and "dns" in mermaid
 
 
 def test_removals_are_listed_with_their_resources_and_the_approval_they_need():
@@ -122,113 +295,213 @@ def test_removals_are_listed_with_their_resources_and_the_approval_they_need():
             "resources": ["aws:eks/cluster:Cluster cluster", "aws:iam/role:Role node"],
         }
     ]
-    [body] = render_comment(document([], removals=removals))
-    assert "To destroy (runs on merge only after approval" in body
+    [body] = render_comment(document(environment([], removals=removals)), context=CONTEXT)
+    assert body.splitlines()[2] == "## ☁️ cloud plan: 1 to destroy (simulated)"
+    assert "on merge only after an approval in the protected environment" in body
     assert (
-        "| `services-eks` | no longer in the deployment | `aws:eks/cluster:Cluster cluster`" in body
+        "| `services-eks` | no longer in the deployment | `aws:eks/cluster:Cluster cluster`, "
+        "`aws:iam/role:Role node` |" in body
     )
 
 
-def big_document(stacks=400, changes=60):
-    entries = [entry(f"stack-{i:03d}", layer=1 + i % 8) for i in range(stacks)]
-    previews = {
-        "D1BRV40/dev": {
-            "stacks": [
-                {
-                    "stack": e["stack"],
-                    "status": "succeeded",
-                    "duration": 1.0,
-                    "counts": {"create": changes, "update": 0, "delete": 0, "replace": 0},
-                    "changes": [
-                        {
-                            "urn": "u",
-                            "type": "aws:s3/bucket:Bucket",
-                            "name": f"bucket-{j}",
-                            "kind": "create",
-                            "changedInputs": [],
-                        }
-                        for j in range(changes)
-                    ],
-                }
-                for e in entries
-            ]
-        }
-    }
-    return document(entries, previews=previews)
+# --- it says what the data says ----------------------------------------------------------------
 
 
-def test_an_oversized_comment_drops_previews_first_then_splits_between_blocks():
-    bodies = render_comment(big_document(stacks=400), run_url="https://x/run/1")
-    assert all(len(body) <= COMMENT_LIMIT for body in bodies)
-    assert "previews left out to fit GitHub's comment size; see [the run]" in "".join(bodies)
-    assert "```diff" not in "".join(bodies)
-    assert bodies[0].startswith(MARKER)
-    for number, body in enumerate(bodies[1:], 2):
-        assert body.startswith(continuation_marker(number))
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        pytest.param("program file stacks/network/[click](https:example.com).py added", id="link"),
+        pytest.param("config key x changed, cc @octocat and @acme/admins", id="mention"),
+        pytest.param("see https://evil.example.com/x and www.evil.example.com", id="autolink"),
+        pytest.param("closes #12 | broken | cell", id="reference-and-pipe"),
+        pytest.param("</summary></details><img src=x onerror=alert(1)>", id="html"),
+        pytest.param("![tracker](https://evil.example.com/pixel.png)", id="image"),
+    ],
+)
+def test_user_controlled_strings_render_as_literal_text(hostile):
+    plan = document(environment([entry("network", reason=hostile)]))
+    [body] = render_comment(plan, context=CONTEXT)
+    row = next(line for line in body.splitlines() if line.startswith("| `network` |"))
+    assert row.count(" | ") == 4  # five cells: nothing broke out of the table
+    assert not re.search(r"(?<!\\)[\[\]()<>]", row.replace("`network`", ""))
+    assert not re.search(r"@[A-Za-z]", row)
+    assert not re.search(r"https?://|www\.", row)
+    assert not re.search(r"#\d", row)
 
 
-def test_a_table_too_long_for_one_comment_is_split_with_its_header_repeated():
-    bodies = render_comment(big_document(stacks=900, changes=1), limit=20_000)
-    assert len(bodies) > 1
-    header = "| stack | layer | action | + | ~ | - | ± | duration | why |"
-    rows = 0
-    for body in bodies:
-        lines = body.splitlines()
-        for index, line in enumerate(lines):
-            if line.startswith("| `stack-"):
-                rows += 1
-                above = next(
-                    lines[i] for i in range(index, -1, -1) if not lines[i].startswith("| `stack-")
-                )
-                assert above in (header, "|---|---|---|---|---|---|---|---|---|")
-    assert rows == 900
+def test_names_render_as_code_that_nothing_closes():
+    weird = entry("net`work|x", reason="r")
+    [body] = render_comment(document(environment([weird])), context=CONTEXT)
+    assert "| ``net`work\\|x`` |" in body
 
 
 def test_no_secret_value_ever_appears():
     secret_output, secret_config = "s3cr3t-client-value", "api-key-123456"
-    entries = [entry("authentication", reason="config key apiKeyValue changed")]
-    previews = {
-        "D1BRV40/dev": {
-            "stacks": [
-                {
-                    "stack": "authentication",
-                    "status": "succeeded",
-                    "duration": 1.0,
-                    "counts": {"create": 0, "update": 1, "delete": 0, "replace": 0},
-                    "error": None,
-                    "outputs": {"clientSecret": "[secret]"},
-                    "changes": [
-                        {
-                            "urn": "u",
-                            "type": "aws:cognito/userPoolClient:UserPoolClient",
-                            "name": f"client-{secret_output}",
-                            "kind": "update",
-                            "changedInputs": [secret_config],
-                        }
-                    ],
-                }
-            ]
-        }
-    }
-    problems = [{"code": "X", "message": f"value {secret_config} is wrong", "file": "f"}]
-    bodies = render_comment(
-        document(entries, previews=previews),
-        problems=problems,
-        secrets=[secret_output, secret_config],
+    preview = graph_preview(
+        "authentication",
+        [
+            change(
+                "update",
+                f"client-{secret_output}",
+                [{"path": "key", "old": secret_config, "new": "x"}],
+            )
+        ],
     )
+    plan = document(
+        environment([entry("authentication", reason=f"config key {secret_config} changed")]),
+        previews={"D1BRV40/dev": {"stacks": [preview]}},
+    )
+    problems = [{"code": "X", "message": f"value {secret_config} is wrong", "file": "f"}]
+    secrets = [secret_output, secret_config]
+    texts = [
+        *render_comment(plan, problems=problems, secrets=secrets, context=CONTEXT),
+        render_summary(plan, problems=problems, secrets=secrets),
+        render_full(plan, problems=problems, secrets=secrets),
+    ]
+    for text in texts:
+        assert secret_output not in text and secret_config not in text and "[secret]" in text
+    assert secret_output not in str(redact_data(plan, secrets))
+
+
+# --- at any size -------------------------------------------------------------------------------
+
+
+def deployment_id(n: int) -> str:
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    text = ""
+    for _ in range(6):
+        n, rest = divmod(n, 36)
+        text = digits[rest] + text
+    return "D" + text
+
+
+def scale_plan(deployments=500, environments=("dev", "stage", "prod"), previewed=30):
+    """A network change across `deployments` deployments of the default template's shape."""
+    stacks = [
+        "security",
+        "dns",
+        "storage",
+        "secrets",
+        "database-rds",
+        "services-ecs",
+        "containers-apps",
+        "monitoring",
+        "services-api",
+        "compute-ec2",
+        "authentication",
+        "containers-images",
+        "services-ecr",
+        "compute-lambda",
+        "services-eks",
+    ]
+    envs, previews = [], {}
+    for n in range(deployments):
+        for env in environments:
+            entries = [
+                entry("network", "changed", 1, "program file stacks/network/__main__.py changed")
+            ]
+            entries += [
+                entry(
+                    s, "pending-upstream", 2 + i % 5, "upstream network will run", deps=["network"]
+                )
+                for i, s in enumerate(stacks)
+            ]
+            envs.append(environment(entries, deployment=deployment_id(n), env=env))
+            key = f"{deployment_id(n)}/{env}"
+            if len(previews) < previewed:
+                tags = {"path": "tags.Owner", "old": "(none)", "new": '"platform"'}
+                names = ["vpc", "igw", "nat", "public-0", "public-1", "private-0", "private-1"]
+                previews[key] = {
+                    "stacks": [
+                        graph_preview("network", [change("update", x, [tags]) for x in names])
+                    ]
+                }
+            else:
+                previews[key] = {
+                    "stacks": [
+                        {
+                            "stack": "network",
+                            "source": "none",
+                            "status": "not-previewed",
+                            "reason": "the preview limit (30 instances) was reached",
+                        }
+                    ]
+                }
+    return document(*envs, previews=previews)
+
+
+def overview_keys(bodies):
+    keys = []
+    for body in bodies:
+        for line in body.splitlines():
+            if line.startswith("| ") and "` / `" in line:
+                keys += re.findall(r"`(D\w{6})` / `(\w+)`", line)
+    return keys
+
+
+def test_500_deployments_fit_in_three_comments_with_a_complete_overview():
+    plan = scale_plan()
+    bodies = render_comment(plan, context=CONTEXT)
+    assert 1 < len(bodies) <= 3
+    for number, body in enumerate(bodies, 1):
+        assert len(body) <= COMMENT_LIMIT and len(body.encode("utf-16-le")) // 2 <= COMMENT_LIMIT
+        assert comment_part(body) == number
+        lines = body.splitlines()
+        for index, line in enumerate(lines):  # every table starts with its header
+            if line.startswith("|") and not lines[index - 1].startswith("|"):
+                assert line.startswith(("| |", "| stack |", "| file |")), line
+                assert lines[index + 1].startswith("|---")
+        last_heading = max((i for i, line in enumerate(lines) if line.startswith("#")), default=0)
+        assert any(line.startswith("|") for line in lines[last_heading:]) or number == 1
+    expected = [(e["deploymentId"], e["environment"]) for e in plan["environments"]]
+    assert sorted(overview_keys(bodies)) == sorted(expected)
+    assert bodies[0].splitlines()[2] == "## ☁️ cloud plan: 1500 will run · 22500 may run (simulated)"
+    assert "Left out here to fit GitHub's size limit: the details of" in bodies[-1]
+    assert "[job summary](https://github.com/acme/infra/actions/runs/99)" in bodies[-1]
+    assert "`plan.md`, `plan.json`" in bodies[-1]
+    assert bodies[1].startswith(continuation_marker(2))
+
+
+def test_an_overview_too_long_even_for_three_comments_merges_identical_rows():
+    plan = scale_plan(deployments=2000, previewed=0)
+    bodies = render_comment(plan, context=CONTEXT)
+    assert len(bodies) <= 3 and all(len(b) <= COMMENT_LIMIT for b in bodies)
     text = "".join(bodies)
-    assert secret_output not in text and secret_config not in text
-    assert "[secret]" in text
+    assert "environments with identical rows are merged into one row" in text
+    assert len(set(re.findall(r"`(D\w{6})` / `(\w+)`", text))) == 6000  # still every one named
 
 
-def test_the_summary_has_the_tables_but_no_previews():
-    text = render_summary(document([entry("database-rds")], previews=PREVIEW))
-    assert "| `database-rds` |" in text
-    assert "```diff" not in text and "mermaid" not in text
+def test_a_small_plan_is_one_comment_with_every_detail():
+    bodies = render_comment(network_plan(), context=CONTEXT)
+    assert len(bodies) == 1 and "Left out" not in bodies[0]
 
 
-@pytest.mark.parametrize("status", ["skipped", "excluded"])
-def test_nothing_to_change(status):
-    [body] = render_comment(document([entry("network", status, reason="unchanged")]))
-    assert "0 to change, 1 unchanged" in body
-    assert "Nothing to change." in body
+def test_the_summary_stays_under_one_mebibyte_with_the_whole_overview():
+    plan = scale_plan()
+    text = render_summary(plan, context=CONTEXT)
+    assert len(text.encode()) <= SUMMARY_LIMIT
+    assert sorted(overview_keys([text])) == sorted(
+        (e["deploymentId"], e["environment"]) for e in plan["environments"]
+    )
+    assert "Left out here" in text and "`plan.md`" in text
+    full = render_full(plan, context=CONTEXT)
+    assert len(full.encode()) > SUMMARY_LIMIT and "Left out" not in full
+    assert full.count("<details><summary>") >= 1500
+
+
+# --- outdated plans ----------------------------------------------------------------------------
+
+
+def test_a_plan_of_an_older_head_is_marked_outdated_once():
+    [body] = render_comment(network_plan(), context=CONTEXT)
+    newer = "f" * 40
+    marked = mark_outdated(
+        body, head=newer, run_url="https://github.com/acme/infra/actions/runs/100"
+    )
+    assert marked is not None and marked.startswith(MARKER)
+    assert f"this plan is for `{HEAD[:7]}`; the pull request is now at `fffffff`" in marked
+    assert comment_meta(marked)["head"] == HEAD
+    again = mark_outdated(marked, head="e" * 40, run_url=None)
+    assert again is not None and again.count("**Outdated**") == 1 and "`eeeeeee`" in again
+    assert mark_outdated(body, head=HEAD, run_url=None) is None
+    assert mark_outdated("a human's comment", head=newer, run_url=None) is None

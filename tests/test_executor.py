@@ -205,6 +205,79 @@ def test_destroy_runs_in_reverse_order_and_refuses_to_orphan(mini_files, tmp_pat
     assert engine.stacks == {}
 
 
+def test_a_stack_that_did_not_run_is_announced_as_skipped_with_its_reason(mini_files, tmp_path):
+    engine = FakeEngine()
+    Run(mini_files, engine, tmp_path).deploy()
+    run = Run(mini_files, engine, tmp_path)
+    run.deploy()
+    skipped = [e for e in run.events if e["type"] == "stack.skipped"]
+    assert [e["data"]["stackName"] for e in skipped] == ["net", "sec", "db", "app"]
+    assert all(e["data"]["status"] == "skipped" and e["data"]["reason"] for e in skipped)
+    assert not [e for e in run.events if e["type"] == "stack.completed"]
+
+
+def test_blocked_stacks_are_skipped_not_completed(mini_files, tmp_path):
+    run = Run(mini_files, FakeEngine(fail={"sec": "boom"}), tmp_path, parallel=1)
+    run.deploy()
+    skipped = {
+        e["data"]["stackName"]: e["data"] for e in run.events if e["type"] == "stack.skipped"
+    }
+    assert skipped["db"]["status"] == "blocked" and skipped["db"]["reason"] == "upstream sec failed"
+
+
+def test_a_completed_stack_always_says_how_long_it_took_and_what_it_created(mini_files, tmp_path):
+    run = Run(mini_files, FakeEngine(), tmp_path)
+    run.deploy()
+    completed = [e["data"] for e in run.events if e["type"] == "stack.completed"]
+    assert len(completed) == 4
+    for data in completed:
+        assert isinstance(data["duration"], int | float) and data["duration"] >= 0
+        assert isinstance(data["resourcesCreated"], int)
+
+
+def test_a_failed_stack_names_the_resource_that_failed(mini_files, tmp_path):
+    run = Run(mini_files, FakeEngine(flaky={"sec": 1}), tmp_path, parallel=1)
+    run.deploy()
+    failed = next(e["data"] for e in run.events if e["type"] == "stack.failed")
+    assert failed["stackName"] == "sec"
+    assert failed["error"]["resource"] == {"type": "test:Thing", "name": "thing"}
+
+
+def test_a_stack_locked_by_another_update_fails_as_resource_locked(mini_files, tmp_path):
+    from controller.engines.base import StackBusyError
+
+    run = Run(mini_files, FakeEngine(fail={"net": StackBusyError("locked by x")}), tmp_path)
+    run.deploy()
+    failed = next(e["data"] for e in run.events if e["type"] == "stack.failed")
+    assert failed["error"]["code"] == "RESOURCE_LOCKED"
+
+
+def test_a_started_stack_announces_the_resources_it_expects(mini_files, tmp_path):
+    run = Run(mini_files, FakeEngine(), tmp_path)
+    run.deploy()
+    started = [e["data"] for e in run.events if e["type"] == "stack.started"]
+    assert started and all(isinstance(d["resourcesTotal"], int) for d in started)
+
+
+def test_max_retries_retries_a_failed_stack_before_failing_it(mini_files, tmp_path):
+    run = Run(mini_files, FakeEngine(flaky={"sec": 2}), tmp_path, parallel=1, max_retries=2)
+    report = run.deploy()
+    assert report.status == "success", report.to_dict()
+    assert not [e for e in run.events if e["type"] == "stack.failed"]
+    retried = [e["data"]["message"] for e in run.events if e["type"] == "log"]
+    assert any("attempt 1 of 3 failed" in line and "retrying" in line for line in retried)
+    again = Run(mini_files, FakeEngine(flaky={"sec": 2}), tmp_path, parallel=1, max_retries=1)
+    assert again.deploy().outcomes["sec"].state == "failed"
+
+
+def test_the_runs_environment_reaches_every_stack_it_runs(mini_files, tmp_path):
+    engine = FakeEngine()
+    Run(mini_files, engine, tmp_path, env={"RELEASE": "42"}).deploy()
+    assert {name: dict(spec.env) for name, spec in engine.specs.items()} == {
+        name: {"RELEASE": "42"} for name in ("net", "sec", "db", "app")
+    }
+
+
 def with_secret_banner(files):
     files = dict(files)
     files[MANIFEST] = files[MANIFEST].replace(

@@ -121,3 +121,15 @@ def test_estimates_ignore_finished_stacks():
     stacks = fold_stacks(PLANNED, EVENTS)
     stacks["database-rds"].status = "deployed"
     assert estimated_remaining(stacks, now=datetime(2026, 11, 27, 10, 5, 1, tzinfo=UTC)) == 180
+
+
+def test_a_running_stack_says_how_many_resources_it_will_hold_before_its_first_progress():
+    events = [ev("stack.started", "network", layer=1, resourcesTotal=16)]
+    body = summarize(
+        {"operationId": "op-1", "deploymentId": "D1", "environment": "dev", "type": "deploy",
+         "status": "in_progress", "stacks": PLANNED},
+        events,
+        now=datetime(2026, 11, 27, 10, 1, tzinfo=UTC),
+    )  # fmt: skip
+    [current] = body["currentStacks"]
+    assert current["resourcesTotal"] == 16 and current["resourcesCreated"] == 0

@@ -150,6 +150,20 @@ def test_dynamic_decision(recorded_, now, runs, reason):
     assert dynamic_decision(recorded_, now) == (runs, reason)
 
 
+def test_unmet_inputs_name_the_stack_the_upstream_and_the_output():
+    from controller.core.planning import unmet_inputs
+
+    consumes = {"app": [("db", "endpoint"), ("net", "vpcId")], "db": [("net", "vpcId")]}
+    assert unmet_inputs(consumes, selected={"app"}, available={"net": {"vpcId"}}) == [
+        ("app", "db", "endpoint")
+    ]
+    assert unmet_inputs(consumes, selected={"app", "db"}, available={}) == [
+        ("app", "net", "vpcId"),
+        ("db", "net", "vpcId"),
+    ]
+    assert unmet_inputs(consumes, selected={"app", "db", "net"}, available={}) == []
+
+
 def test_a_format_1_record_is_compared_the_old_way(view):
     fps = current(view)
     legacy = legacy_fingerprint_view(view, {})

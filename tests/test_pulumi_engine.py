@@ -28,6 +28,7 @@ from controller.engines.mock_runtime import ProgramRequest, run_program
 from controller.engines.pulumi_engine import (
     INSTALL_HINT,
     PulumiEngine,
+    map_change,
     map_counts,
     map_event,
     project_files,
@@ -451,6 +452,14 @@ def test_a_real_up_on_a_file_backend(tmp_path, monkeypatch):  # pragma: no cover
     assert not real.exists(spec)
 
 
+def test_the_operations_environment_reaches_the_pulumi_workspace(engine, workspaces):
+    from dataclasses import replace
+
+    engine.up(replace(SPEC, env={"RELEASE": "42"}), record=RECORD)
+    _, _, env, _ = workspaces.opened[-1]
+    assert env["RELEASE"] == "42" and "PULUMI_BACKEND_URL" in env
+
+
 def test_every_instance_may_only_touch_its_environments_own_account():
     """`aws:allowedAccountIds` makes the provider itself refuse any other account."""
     from controller.adapters.local_repo import LocalRepo
@@ -474,3 +483,46 @@ def test_every_instance_may_only_touch_its_environments_own_account():
                 assert json.loads(simulated) == [account]
                 checked += 1
     assert checked > 60
+
+
+def planned(op, old=None, new=None, urn="urn:pulumi:s::p::aws:s3/bucket:Bucket::assets"):
+    def state(inputs):
+        if inputs is None:
+            return None
+        return ev.StepEventStateMetadata("aws:s3/bucket:Bucket", urn, "id", "", "", inputs=inputs)
+
+    meta = ev.StepEventMetadata(
+        op=op, urn=urn, type="aws:s3/bucket:Bucket", provider="", old=state(old), new=state(new)
+    )
+    return ev.EngineEvent(1, 0, resource_pre_event=ev.ResourcePreEvent(meta))
+
+
+def test_a_previews_steps_become_changes_with_inputs_old_to_new():
+    update = map_change(
+        planned(
+            ev.OpType.UPDATE,
+            old={"tags": {"A": "1"}, "acl": "private"},
+            new={"tags": {"A": "2"}, "acl": "private"},
+        )
+    )
+    assert (update.kind, update.name, update.changed_inputs) == ("update", "assets", ("tags",))
+    assert update.inputs == ({"path": "tags.A", "old": '"1"', "new": '"2"'},)
+    replaced = map_change(planned(ev.OpType.CREATE_REPLACEMENT, {"name": "a"}, {"name": "b"}))
+    assert replaced.kind == "replace" and replaced.inputs[0]["path"] == "name"
+    assert map_change(planned(ev.OpType.SAME, {"a": 1}, {"a": 1})) is None
+    root = planned(ev.OpType.CREATE, urn="urn:pulumi:s::p::pulumi:pulumi:Stack::p-s")
+    root.resource_pre_event.metadata.type = "pulumi:pulumi:Stack"
+    assert map_change(root) is None
+
+
+def test_preview_returns_one_change_per_resource_a_replacement_included(engine, workspaces):
+    class PlanningStack(FakeStack):
+        def preview(self, **kwargs):
+            for op in (ev.OpType.CREATE_REPLACEMENT, ev.OpType.REPLACE, ev.OpType.DELETE_REPLACED):
+                kwargs["on_event"](planned(op, {"name": "a"}, {"name": "b"}))
+            kwargs["on_event"](planned(ev.OpType.CREATE, None, {"x": 1}, urn="urn::new"))
+            return super().preview(**kwargs)
+
+    workspaces.stacks["D1BRV40-network-dev"] = PlanningStack()
+    result = engine.preview(SPEC)
+    assert [(c.name, c.kind) for c in result.changes] == [("assets", "replace"), ("new", "create")]

@@ -216,3 +216,13 @@ def test_cancel_keeps_pending_operations_it_did_not_write(engine, program):
     engine.import_state(spec(program), state)
     engine.cancel(spec(program))
     assert engine.pending_operations(spec(program)) == [foreign]
+
+
+def test_the_operations_environment_reaches_the_program(engine, program):
+    from dataclasses import replace
+
+    (program / "__main__.py").write_text(
+        PROGRAM + "import os\npulumi.export('release', os.environ.get('RELEASE', 'unset'))\n"
+    )
+    result = engine.up(replace(spec(program), env={"RELEASE": "42"}), record=RECORD)
+    assert result.outputs["release"] == "42"

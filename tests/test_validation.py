@@ -440,3 +440,14 @@ def test_a_definition_round_trips_through_its_file_form_with_explicit_defaults()
     again = StackDefinition.model_validate(definition.to_file_dict())
     assert again.configuration["banner"].has_default
     assert again == definition
+
+
+def test_a_format_error_quotes_the_value_it_got() -> None:
+    from pydantic import ValidationError
+
+    from controller.core.models import Manifest
+
+    with pytest.raises(ValidationError) as raised:
+        Manifest.model_validate({"version": "3.1", "deploymentId": "bad"})
+    message = next(e["msg"] for e in raised.value.errors() if e["loc"] == ("deploymentId",))
+    assert message.endswith(", got 'bad'") and "{" not in message

@@ -35,6 +35,7 @@ def test_the_workflows_we_ship():
     assert {path.name for path in WORKFLOWS} == {
         "ci.yml",
         "plan.yml",
+        "plan-comment.yml",
         "deploy.yml",
         "destroy.yml",
         "drift.yml",
@@ -98,7 +99,7 @@ def test_pull_request_previews_use_only_plan_roles_and_an_environments_secrets()
     plan = load(REPO_ROOT / ".github/workflows/plan.yml")
     assert list(plan["on"]) == ["pull_request"]
     [job] = plan["jobs"].values()
-    assert job["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}  # no write token
     text = (REPO_ROOT / ".github/workflows/plan.yml").read_text()
     assert "DEPLOY_ROLE" not in text and "deploy-role" not in text and "AWS_ROLE_ARN" not in text
     assert "configure-aws-credentials" not in text  # no role reaches the job itself
@@ -112,6 +113,47 @@ def test_pull_request_previews_use_only_plan_roles_and_an_environments_secrets()
         "github.event.pull_request.head.repo.full_name == github.repository" in job["environment"]
     )
     assert job["environment"].endswith("|| '' }}")  # a fork's job names no environment
+    for step in job["steps"]:  # the pull request's code runs here: no token, no fork secret
+        assert "github-token" not in (step.get("with") or {}), step.get("name")
+        for name, value in (step.get("env") or {}).items():
+            if "secrets." in str(value):
+                assert str(value).startswith("${{ env.REAL_PREVIEW == 'true' && secrets."), name
+    assert "secrets." not in str(job.get("env", ""))
+    assert "head.repo.full_name == github.repository" in job["env"]["REAL_PREVIEW"]
+
+
+def test_the_plan_uploads_what_the_relay_reads():
+    from controller.action.plan_comments import ARTIFACT, FULL_PLAN_FILE, PLAN_FILE
+
+    [job] = load(REPO_ROOT / ".github/workflows/plan.yml")["jobs"].values()
+    steps = {step.get("name"): step for step in job["steps"]}
+    summary = steps["Job summary and the full plan"]
+    assert summary["if"] == "always()" and summary["with"]["command"] == "summary"
+    upload = steps["Upload the plan for the comment relay (plan-comment.yml)"]
+    assert upload["uses"].startswith("actions/upload-artifact@")
+    assert upload["with"]["name"] == ARTIFACT and upload["with"]["overwrite"] is True
+    paths = upload["with"]["path"].splitlines()
+    assert "${{ runner.temp }}/cloud/*.json" in paths  # the work folder: $RUNNER_TEMP/cloud
+    assert f"${{{{ runner.temp }}}}/cloud/{FULL_PLAN_FILE}" in paths and PLAN_FILE.endswith(".json")
+    assert [s.get("with", {}).get("command") for s in job["steps"]].count("summary") == 1
+
+
+def test_the_comment_relay_never_runs_pull_request_code():
+    relay = load(REPO_ROOT / ".github/workflows/plan-comment.yml")
+    assert relay["on"] == {
+        "workflow_run": {"workflows": ["plan"], "types": ["requested", "completed"]}
+    }
+    [job] = relay["jobs"].values()
+    assert job["if"] == "github.event.workflow_run.event == 'pull_request'"
+    assert job["permissions"] == {"contents": "read", "actions": "read", "pull-requests": "write"}
+    checkout, action = job["steps"]
+    assert checkout["uses"].startswith("actions/checkout@")
+    assert checkout["with"] == {"persist-credentials": False}  # no ref: the default branch
+    assert action["uses"] == "./" and action["with"]["command"] == "relay"
+    text = (REPO_ROOT / ".github/workflows/plan-comment.yml").read_text()
+    steps_text = text.split("steps:", 1)[1]
+    for untrusted in ("head_sha", "head_branch", "pull_requests", "head_repository"):
+        assert untrusted not in steps_text  # read by the relay from the event, as data
 
 
 def deploy_jobs():

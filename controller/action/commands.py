@@ -7,13 +7,16 @@ plan       what changes (against a git base in a pull request, against the backe
 run-environments  an environment job: each environment of a matrix entry over its DAG
 remove     destroy stacks removed from Git, after their environment's deploy succeeded
 release-lock  (if: always()) cancel only the locks this job's stacks still held
+summary    the job summary (once per job) and plan.md, from what the plan steps left
 comment    the plan comment on the pull request, updated in place
-summary    the same tables in the job summary
+relay      from a workflow_run of the plan workflow: the pull request's plan comment
 install-pulumi  the pinned Pulumi CLI, checksum verified
 drift-…    the drift workflow's steps (`drift_steps`)
 
 The steps call the same application functions as the CLI (`controller.execution`), never
-the CLI itself.
+the CLI itself. A step that fails leaves `failed-<command>.json` (its error) in the work
+folder, so the summary and the comment say which step failed and why instead of showing
+an empty plan.
 """
 
 from __future__ import annotations
@@ -23,21 +26,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from controller.action import drift_steps, environments, plans
+from controller.action import drift_steps, environments, plan_comments, plans
 from controller.action.context import ActionError, ActionInputs, GitHubContext
+from controller.action.plan_comments import CommentError, record_failure
 from controller.action.pulumi_cli import InstallError, install_pulumi, locked_version, pinned_sums
-from controller.adapters.github_api import (
-    GitHubApiError,
-    GitHubNotFoundError,
-    PullRequestComments,
-    make_github,
-)
 from controller.adapters.local_repo import LocalRepo, write_atomic
 from controller.core.catalog import load_snapshot
-from controller.core.comments import render_comment, render_summary
-from controller.core.environments import environment_view
 from controller.core.problems import has_errors
 from controller.core.validation import validate_snapshot
 from controller.engines.base import EngineError
@@ -69,41 +64,6 @@ def validate(inputs: ActionInputs, github: GitHubContext) -> int:
     return 1 if invalid else 0
 
 
-def comment(inputs: ActionInputs, github: GitHubContext) -> int:
-    number = github.pull_request_number()
-    if number is None:
-        raise ActionError("comment needs a pull_request event (no pull request number)")
-    if not inputs.github_token:
-        raise ActionError("comment needs github-token (with pull-requests: write)")
-    document = _read(inputs.file(PLAN_FILE)) or {"environments": [], "matrix": {}}
-    bodies = render_comment(
-        document,
-        problems=_problems(inputs),
-        secrets=_secret_values(inputs.root),
-        run_url=github.run_url,
-    )
-    client = make_github(inputs.github_token, base_url=github.api_url)
-    try:
-        urls = PullRequestComments(client, github.repository).publish(number, bodies)
-    except GitHubNotFoundError:
-        print(f"::warning title=cloud::pull request #{number} is gone (404): no comment was posted")
-        return 0
-    except GitHubApiError as error:
-        raise ActionError(f"could not post the plan comment: {error}") from None
-    github.set_outputs({"comment-url": urls[0] if urls else ""})
-    print(f"plan comment: {urls[0]}" + (f" (+{len(urls) - 1} continued)" if len(urls) > 1 else ""))
-    return 0
-
-
-def summary(inputs: ActionInputs, github: GitHubContext) -> int:
-    document = _read(inputs.file(PLAN_FILE))
-    if document is None:
-        github.add_summary("No plan was made (see the validation problems above).")
-        return 0
-    github.add_summary(render_summary(document, problems=_problems(inputs)))
-    return 0
-
-
 def pulumi(inputs: ActionInputs, github: GitHubContext) -> int:
     """The Pulumi CLI of exactly the version the catalog's lock pins."""
     lock = inputs.root / LOCK_FILE
@@ -130,8 +90,9 @@ COMMANDS: dict[str, Callable[[ActionInputs, GitHubContext], int]] = {
     "run-environments": environments.run_environments,
     "remove": environments.remove,
     "release-lock": environments.release_lock,
-    "comment": comment,
-    "summary": summary,
+    "summary": plan_comments.summary,
+    "comment": plan_comments.comment,
+    "relay": plan_comments.relay,
     "install-pulumi": pulumi,
     **drift_steps.STEPS,
 }
@@ -159,35 +120,18 @@ def run_action(env: dict[str, str] | None = None) -> int:
         return 2
     try:
         return command(inputs, github)
-    except (ActionError, EngineError) as error:
+    except (ActionError, EngineError, CommentError) as error:
+        record_failure(inputs.work_dir, inputs.command, str(error))
         print(f"::error title=cloud {inputs.command}::{error}")
         return 1
+    except Exception as error:  # a bug: say so in the comment too, then let it show
+        record_failure(
+            inputs.work_dir, inputs.command, f"internal error: {type(error).__name__}: {error}"
+        )
+        raise
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def _secret_values(root: Path) -> list[str]:
-    """Values of secret config keys written in manifests, to redact from any comment."""
-    snapshot = load_snapshot(LocalRepo(root).catalog_files())
-    values: set[str] = set()
-    for deployment in snapshot.deployments.values():
-        for environment in deployment.manifest.environments:
-            view = environment_view(deployment, snapshot.catalog, environment)
-            for instance in view.instances.values():
-                for key, spec in instance.definition.configuration.items():
-                    value = instance.config.get(key)
-                    if spec.secret and value is not None and isinstance(value.value, str):
-                        values.add(value.value)
-    return sorted(values)
-
-
-def _problems(inputs: ActionInputs) -> list[dict[str, Any]]:
-    return _read(inputs.file(VALIDATION_FILE)) or []
-
-
-def _read(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def main(argv: list[str], *, root: str | None = None) -> int:

@@ -47,7 +47,10 @@ class ActionInputs:
     service_token: str = ""
     preview: bool = False
     refresh: bool = False
+    preview_limit: int = 30
     github_token: str = ""
+    comment_author: str = ""
+    artifact_url: str = ""
     pulumi_version: str = ""
     work_dir: Path = Path(".cloud/action")
     # deploy runs (deploy.yml): the commit to deploy and the branch it must be on
@@ -90,7 +93,10 @@ class ActionInputs:
             service_token=get("CLOUD_SERVICE_TOKEN"),
             preview=get("CLOUD_PREVIEW", "false").lower() in TRUE,
             refresh=get("CLOUD_REFRESH", "false").lower() in TRUE,
+            preview_limit=_count(get("CLOUD_PREVIEW_LIMIT", "30"), "preview-limit"),
             github_token=get("GITHUB_TOKEN"),
+            comment_author=get("CLOUD_COMMENT_AUTHOR"),
+            artifact_url=get("CLOUD_ARTIFACT_URL"),
             pulumi_version=get("CLOUD_PULUMI_VERSION"),
             work_dir=work_dir,
             ref=get("CLOUD_REF"),
@@ -138,12 +144,20 @@ class ActionInputs:
             raise ActionError(f"{self.command} needs the input(s) {', '.join(missing)}")
 
 
+def _count(text: str, name: str) -> int:
+    if not text.isdigit():
+        raise ActionError(f"input {name}: expected a whole number, got {text!r}")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class GitHubContext:
     repository: str = ""
     server_url: str = "https://github.com"
     api_url: str = "https://api.github.com"
     run_id: str = ""
+    sha: str = ""
+    event_name: str = ""
     event_path: str = ""
     output_path: str = ""
     summary_path: str = ""
@@ -156,6 +170,8 @@ class GitHubContext:
             server_url=env.get("GITHUB_SERVER_URL", "https://github.com"),
             api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
             run_id=env.get("GITHUB_RUN_ID", ""),
+            sha=env.get("GITHUB_SHA", ""),
+            event_name=env.get("GITHUB_EVENT_NAME", ""),
             event_path=env.get("GITHUB_EVENT_PATH", ""),
             output_path=env.get("GITHUB_OUTPUT", ""),
             summary_path=env.get("GITHUB_STEP_SUMMARY", ""),
@@ -172,6 +188,16 @@ class GitHubContext:
         if not self.event_path or not Path(self.event_path).exists():
             return {}
         return json.loads(Path(self.event_path).read_text())
+
+    def pull_request(self) -> dict[str, Any]:
+        return self.event().get("pull_request") or {}
+
+    def head_sha(self) -> str:
+        """The pull request's head commit (`GITHUB_SHA` is the merge commit there)."""
+        return str((self.pull_request().get("head") or {}).get("sha") or self.sha)
+
+    def base_sha(self) -> str:
+        return str((self.pull_request().get("base") or {}).get("sha") or "")
 
     def pull_request_number(self) -> int | None:
         event = self.event()

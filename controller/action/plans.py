@@ -15,20 +15,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from controller.action import drift_steps
 from controller.action.context import ActionError, ActionInputs, GitHubContext
 from controller.action.engines import EnvironmentEngines
+from controller.action.plan_comments import failure_file, secret_values
+from controller.adapters.clock import SystemClock
 from controller.adapters.git_repo import GitError, GitRepo
 from controller.adapters.github_api import GitHubApiError, make_github
 from controller.adapters.github_environments import GitHubEnvironments
 from controller.adapters.local_repo import LocalRepo, write_atomic
 from controller.core.catalog import Deployment, RepoSnapshot, load_snapshot
-from controller.core.comments import render_summary
-from controller.core.environments import environment_view
-from controller.core.fingerprints import fingerprint_view
+from controller.core.comments import redact_data, render_summary
 from controller.core.graph import layer_index, layers
 from controller.core.planning import EnvironmentPlan, PlanEntry, critical_seconds, select_stacks
 from controller.core.protection import Protection, protection_refusal
@@ -48,14 +49,14 @@ from controller.core.waves import (
     pack,
 )
 from controller.engines.base import Engine, EngineError
-from controller.execution.executor import DeployJob, Executor, RunSettings
 from controller.execution.plans import (
     PlanInputError,
     Scope,
     plans_against_base,
     plans_against_records,
 )
-from controller.execution.preparation import destroy_graph, read_records
+from controller.execution.preparation import destroy_graph
+from controller.execution.previews import preview_pull_request
 from controller.execution.runs import snapshot_at
 from controller.execution.specs import stack_spec
 
@@ -64,6 +65,8 @@ VALIDATION_FILE = "validation.json"
 
 
 def plan(inputs: ActionInputs, github: GitHubContext) -> int:
+    for stale in (inputs.file(PLAN_FILE), failure_file(inputs.work_dir, "plan")):
+        stale.unlink(missing_ok=True)  # a comment must never show an earlier run's plan
     repo = LocalRepo(inputs.root)
     head, file_ids, commit = _snapshot_to_plan(inputs, repo)
     scope = _scope(head, inputs)
@@ -93,28 +96,62 @@ def plan(inputs: ActionInputs, github: GitHubContext) -> int:
     )
     document["operation"] = inputs.operation
     document["ref"] = commit
+    _describe(document, inputs, github, repo)
     if uses_engine:
         _add_resources(document, head, engines, repo, at_ref=inputs.removals_base or None)
         if inputs.preview and inputs.operation == "deploy":
-            document["previews"] = _previews(plans, head, engines, repo, file_ids)
+            document["previewLimit"] = inputs.preview_limit
+            document["previews"] = preview_pull_request(
+                plans,
+                head,
+                engines,
+                repo_root=repo.root,
+                file_ids=file_ids,
+                base_commit=document.get("baseCommit"),
+                limit=inputs.preview_limit,
+                parallel=max(2, os.cpu_count() or 2),
+            )
+    document = redact_data(document, secret_values(head))
     snapshots = _snapshots_of(head, inputs, repo)
     try:
         deploys, removals = plan_jobs(plans, snapshots, inputs)
     except (PlanLimitError, PatternError) as error:
         document["jobs"] = {"error": str(error)}
         write_atomic(inputs.file(PLAN_FILE), json.dumps(document, indent=1))
-        github.add_summary(render_summary(document, problems=_problems(inputs)))
+        _plan_summary(inputs, github, document)
         raise ActionError(f"nothing was deployed: {error}") from None
     checked = _check_protection(inputs, github, deploys, removals)
     document["jobs"] = jobs_document(deploys, removals)
     write_atomic(inputs.file(PLAN_FILE), json.dumps(document, indent=1))
     outputs = plan_outputs(document, inputs.file(PLAN_FILE), deploys, removals)
     github.set_outputs(outputs)
-    github.add_summary(render_summary(document, problems=_problems(inputs)))
+    _plan_summary(inputs, github, document)
     github.add_summary(
         render_jobs_markdown(document["jobs"], protection=checked, credentials=engines.describe())
     )
     return 0
+
+
+def _plan_summary(inputs: ActionInputs, github: GitHubContext, document: dict[str, Any]) -> None:
+    """The plan in the job summary, on merge and dispatch. In a pull request the summary
+    step writes it, once, with what the other steps left (plan_comments.summary)."""
+    if not inputs.base_ref:
+        github.add_summary(render_summary(document, problems=_problems(inputs)))
+
+
+def _describe(
+    document: dict[str, Any], inputs: ActionInputs, github: GitHubContext, repo: LocalRepo
+) -> None:
+    """Which commits were planned, and when: what a reviewer checks a plan against. In a
+    pull request the checkout is GitHub's merge commit; the head is the PR's own."""
+    git = GitRepo(repo.root)
+    checked_out = git.head()
+    head = (github.pull_request().get("head") or {}).get("sha") or checked_out
+    document["head"] = head
+    if checked_out and checked_out != head:
+        document["mergeCommit"] = checked_out
+    document["baseCommit"] = git.resolve(inputs.base_ref) if inputs.base_ref else None
+    document["plannedAt"] = SystemClock().now()
 
 
 # --- the commit to plan -------------------------------------------------------------------
@@ -449,34 +486,6 @@ def _destroy_plans(
 def _definition_seconds(head: RepoSnapshot, stack: str) -> int:
     definition = head.catalog.stacks.get(stack)
     return definition.estimated_duration if definition else 60
-
-
-def _previews(
-    plans: list[EnvironmentPlan],
-    head: RepoSnapshot,
-    engines: EnvironmentEngines,
-    repo: LocalRepo,
-    file_ids: StackFiles,
-) -> dict[str, Any]:
-    """A preview of every environment with something to run (changes nothing), each with
-    its own read-only plan role."""
-    previews: dict[str, Any] = {}
-    for plan_ in plans:
-        if not plan_.runnable():
-            continue
-        deployment = head.deployments[plan_.deployment_id]
-        engine = engines(deployment, plan_.environment)
-        view = environment_view(deployment, head.catalog, plan_.environment)
-        records = read_records(
-            engine, deployment, plan_.environment, view.instances, repo_root=repo.root
-        )
-        job = DeployJob(view, plan_, fingerprint_view(view, file_ids), records)
-        executor = Executor(
-            engine, repo_root=repo.root, settings=RunSettings(operation_id="preview", parallel=2)
-        )
-        report = executor.deploy(job, preview=True)
-        previews[f"{plan_.deployment_id}/{plan_.environment}"] = report.to_dict()
-    return previews
 
 
 def _add_resources(

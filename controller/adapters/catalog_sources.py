@@ -50,6 +50,8 @@ class CatalogFiles:
     commit: str | None = None
     # {path: (created, updated)} as ISO timestamps, where the history is known
     times: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # {path: (created by, updated by)} as the commits' author e-mails, where known
+    authors: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -137,12 +139,14 @@ class LocalCatalogSource:
         except (RepoPathError, OSError) as error:
             raise SourceError(f"cannot read the repo: {error}") from None
         commit = self.git.head() if self.commit_enabled else None
-        times = self.git.file_times([DEPLOYMENTS_DIR, STACKS_DIR]) if commit else {}
+        times, authors = (
+            self.git.file_history([DEPLOYMENTS_DIR, STACKS_DIR]) if commit else ({}, {})
+        )
         for path in files:
             if path not in times:
                 stamp = _mtime(self.repo.root / path)
                 times[path] = (stamp, stamp)
-        return CatalogFiles(revision, files, commit, times)
+        return CatalogFiles(revision, files, commit, times, authors)
 
     def write(
         self, changes: Mapping[str, str | None], *, message: str, author: Author

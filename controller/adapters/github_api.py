@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from github import Auth, Github
 from github.GithubException import (
@@ -23,8 +23,6 @@ from github.GithubException import (
     GithubException,
     UnknownObjectException,
 )
-
-from controller.core.comments import MARKER, continuation_marker
 
 T = TypeVar("T")
 
@@ -127,70 +125,3 @@ def make_github(
         seconds_between_requests=0.25 if throttle else None,
         seconds_between_writes=1.0 if throttle else None,
     )
-
-
-@dataclass
-class PullRequestComments:
-    """The plan comment of a pull request: found by its marker, edited in place."""
-
-    github: Github
-    repository: str
-    caller: RetryingCaller = field(default_factory=RetryingCaller)
-
-    def publish(self, number: int, bodies: list[str]) -> list[str]:
-        """Create or update the comment (and its continuations); return their URLs."""
-        repo = self.github.get_repo(self.repository)  # lazy: the client is
-        issue = self.caller.call(f"pull request #{number}", lambda: repo.get_issue(number))
-        existing = self.caller.call(f"comments of #{number}", lambda: list(issue.get_comments()))
-        ours = _ours(existing)
-        urls: list[str] = []
-        for part, body in enumerate(bodies, 1):
-            comment = ours.get(part)
-            if comment is None:
-                created = self._create(issue, number, body)
-                urls.append(created.html_url)
-                continue
-            if comment.body != body:
-                self.caller.call(
-                    f"editing the comment of #{number}", lambda c=comment, b=body: c.edit(b)
-                )
-            urls.append(comment.html_url)
-        for part in sorted(ours):
-            if part > len(bodies):
-                self.caller.call(
-                    f"deleting a stale part of #{number}", lambda c=ours[part]: c.delete()
-                )
-        return urls
-
-    def _create(self, issue: Any, number: int, body: str) -> Any:
-        """Create a comment. A 5xx may come after GitHub stored it, so before each retry
-        look for it: a retried create must not post a second comment."""
-
-        def attempt() -> Any:
-            try:
-                return issue.create_comment(body)
-            except GithubException as error:
-                if error.status is not None and error.status >= 500:
-                    stored = [
-                        c for c in _ours(list(issue.get_comments())).values() if c.body == body
-                    ]
-                    if stored:
-                        return stored[0]
-                raise
-
-        return self.caller.call(f"commenting on #{number}", attempt)
-
-
-def _ours(comments: list[Any]) -> dict[int, Any]:
-    """Our comments by part number (1 = the main one), the first of each kept."""
-    found: dict[int, Any] = {}
-    for comment in comments:
-        body = comment.body or ""
-        if body.startswith(MARKER):
-            found.setdefault(1, comment)
-            continue
-        for part in range(2, 100):
-            if body.startswith(continuation_marker(part)):
-                found.setdefault(part, comment)
-                break
-    return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,14 +32,27 @@ class Inventory(Protocol):
 
 
 class EngineInventory:
-    def __init__(self, engine_name: str, *, repo_root: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        engine_name: str,
+        *,
+        repo_root: Path,
+        env: Mapping[str, str],
+        engine: Callable[[], Engine] | None = None,
+    ) -> None:
         self.engine_name = engine_name
         self.repo_root = repo_root
         self.env = dict(env)
+        self._factory = engine  # the service's own engine: one backend, one answer
         self._engine: Engine | None = None
         self._lock = threading.Lock()
 
     def _get_engine(self) -> Engine:
+        if self._factory is not None:
+            try:
+                return self._factory()
+            except EngineError as error:
+                raise InventoryUnavailableError(str(error)) from None
         with self._lock:
             if self._engine is None:
                 from controller.engines.factory import make_engine

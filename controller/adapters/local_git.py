@@ -123,21 +123,31 @@ class LocalGit:
 
     def file_times(self, prefixes: Iterable[str]) -> dict[str, tuple[str, str]]:
         """`{path: (first commit time, last commit time)}` of files under `prefixes`."""
+        return self.file_history(prefixes)[0]
+
+    def file_history(
+        self, prefixes: Iterable[str]
+    ) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+        """`{path: (first, last commit time)}` and `{path: (first, last author e-mail)}` of
+        the files under `prefixes`, from one `git log`."""
         try:
             output = self._git(
-                "log", "--format=%x00%cI", "--name-only", "--no-renames", "--", *prefixes
+                "log", "--format=%x00%cI%x00%ae", "--name-only", "--no-renames", "--", *prefixes
             )
         except GitError:
-            return {}
+            return {}, {}
         times: dict[str, tuple[str, str]] = {}
-        when = ""
+        authors: dict[str, tuple[str, str]] = {}
+        when = who = ""
         for line in output.splitlines():
             if line.startswith("\x00"):
-                when = _utc(line[1:])
+                stamp, _, who = line[1:].partition("\x00")
+                when = _utc(stamp)
             elif line and when:
-                updated = times[line][1] if line in times else when
-                times[line] = (when, updated)  # log is newest first: the last seen is oldest
-        return times
+                # the log is newest first: the last one seen is the oldest
+                times[line] = (when, times[line][1] if line in times else when)
+                authors[line] = (who, authors[line][1] if line in authors else who)
+        return times, authors
 
 
 def _restore(index: Path, saved: bytes | None) -> None:

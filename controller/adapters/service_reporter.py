@@ -18,7 +18,7 @@ import requests
 
 from controller.core.events import RUNNER_DATA_KEYS, RUNNER_TOKEN_HEADER
 
-FLUSH_AT_ONCE = {"stack.started", "stack.completed", "stack.failed"}
+FLUSH_AT_ONCE = {"stack.started", "stack.completed", "stack.skipped", "stack.failed"}
 
 
 def runner_event(message: dict[str, Any]) -> dict[str, Any] | None:

@@ -24,8 +24,8 @@ from controller.cli.output import (
     print_problems,
     table,
 )
-from controller.core.catalog import RepoSnapshot
-from controller.core.catalog_views import template_detail, template_summaries
+from controller.core.catalog import Catalog, RepoSnapshot
+from controller.core.catalog_views import Times, template_detail, template_summaries
 from controller.core.environments import environment_view
 from controller.core.graph import (
     build_graph,
@@ -217,9 +217,22 @@ def layers_document(
 # --- templates and stacks ------------------------------------------------------------------
 
 
+def _catalog_and_times(args: argparse.Namespace) -> tuple[Catalog, Times]:
+    """The catalog, and when each file was first and last committed (the file's time when
+    it is not committed), read as the service reads them."""
+    from controller.adapters.catalog_sources import LocalCatalogSource, SourceError
+    from controller.core.catalog import load_snapshot
+
+    try:
+        files = LocalCatalogSource(repo_of(args).root).read()
+    except SourceError as error:
+        raise UsageError(str(error)) from None
+    return load_snapshot(files.files).catalog, files.times
+
+
 def list_templates(args: argparse.Namespace) -> int:
-    catalog = load(repo_of(args)).catalog
-    rows = template_summaries(catalog)
+    catalog, times = _catalog_and_times(args)
+    rows = template_summaries(catalog, times)
     if args.format == "json":
         print_json({"templates": rows, "total": len(rows)})  # GET /templates's data
     else:
@@ -242,13 +255,13 @@ def show_template_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def show_template(args: argparse.Namespace) -> int:
-    catalog = load(repo_of(args)).catalog
+    catalog, times = _catalog_and_times(args)
     template = catalog.templates.get(args.name)
     if template is None:
         raise UsageError(
             f"no template {args.name!r} (templates: {', '.join(sorted(catalog.templates))})"
         )
-    data = template_detail(catalog, args.name)  # GET /templates/{name}'s data
+    data = template_detail(catalog, args.name, times)  # GET /templates/{name}'s data
     if args.format == "json":
         print_json(data)
         return 0

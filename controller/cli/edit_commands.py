@@ -35,7 +35,7 @@ from controller.edits.checks import validate_template as template_validation
 from controller.edits.environments import environment_toggled, set_environment_enabled
 from controller.engines.factory import DEFAULT_ENGINE, ENGINES
 from controller.operations.recorded_runs import local_store, store_exists
-from controller.operations.records import environment_status
+from controller.operations.records import environment_summary
 
 # --- arguments ----------------------------------------------------------------------------
 
@@ -326,15 +326,20 @@ def _toggle(args: argparse.Namespace, *, enabled: bool) -> int:
     edit, author = _run(
         repo, set_environment_enabled, deployment, args.environment, enabled=enabled
     )
-    operation = None
-    if store_exists(local.root):  # no store yet: nothing ever ran there
+    if store_exists(local.root):
         with local_store(local.root) as store:
-            operation = store.latest_operations().get((deployment.deployment_id, args.environment))
+            summary = environment_summary(
+                store, deployment.deployment_id, args.environment, enabled=enabled
+            )
+    else:  # no store yet: nothing ever ran there
+        summary = environment_summary(
+            None, deployment.deployment_id, args.environment, enabled=enabled
+        )
     data = environment_toggled(
         edit,
         deployment.deployment_id,
         enabled=enabled,
-        status=environment_status(enabled, operation),
+        summary=summary,
         **_stamp(author),
     )
     if plan is not None:

@@ -50,6 +50,8 @@ class PlainProgress:
             changed = ", ".join(f"{n} {k}" for k, n in counts.items() if n and k != "same")
             detail = data.get("reason") or changed or "no changes"
             line = f"{stack}: {data['status']} ({detail})"
+        elif kind == "stack.skipped":
+            line = f"{stack}: {data['status']} ({data.get('reason') or 'not run'})"
         elif kind == "stack.failed":
             line = f"{stack}: FAILED: {data['error']['message']}"
         elif kind == "operation.completed":
@@ -110,6 +112,8 @@ class LiveProgress:
                     progress="",
                     detail=data.get("reason") or changed or "no changes",
                 )
+            elif kind == "stack.skipped" and row is not None:
+                row.update(status=data["status"], progress="", detail=data.get("reason", ""))
             elif kind == "stack.failed" and row is not None:
                 row.update(status="failed", progress="", detail=data["error"]["message"])
             else:

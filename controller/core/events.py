@@ -1,8 +1,11 @@
 """The operation events of the API seeds, as plain dicts.
 
 `operation.started`, `stack.started`, `stack.progress`, `stack.completed`, `stack.failed`,
-`operation.completed` and `log`, and ours, `drift.detected` (a refresh found a stack's
-resources not as recorded): the executor emits them, the CLI shows them, the service
+`operation.completed` and `log` (the seeds' seven), and ours: `stack.skipped` for a stack
+that did not run (unchanged, blocked by a failed upstream, cancelled), with its reason (a
+`stack.completed` is only sent for a stack that ran, and always says how long it took and
+what it created), and `drift.detected` (a refresh found a stack's resources not as
+recorded). The executor emits them, the CLI shows them, the service
 stores them and relays them over WebSocket and SSE. Each carries the deployment, the
 operation and (where it applies) the stack and environment, so any subscriber can route
 it to the seeds' channels. The caller passes the timestamp: no clock here.
@@ -18,6 +21,7 @@ STACK_STARTED = "stack.started"
 STACK_PROGRESS = "stack.progress"
 STACK_COMPLETED = "stack.completed"
 STACK_FAILED = "stack.failed"
+STACK_SKIPPED = "stack.skipped"
 OPERATION_COMPLETED = "operation.completed"
 LOG = "log"
 DRIFT_DETECTED = "drift.detected"  # ours: a refresh found a stack's cloud not as recorded
@@ -27,6 +31,7 @@ EVENT_TYPES = (
     STACK_PROGRESS,
     STACK_COMPLETED,
     STACK_FAILED,
+    STACK_SKIPPED,
     OPERATION_COMPLETED,
     LOG,
     DRIFT_DETECTED,

@@ -44,12 +44,12 @@ def _text_matching(kind: str, name: str, *, hint_for_numbers: str = "") -> Any:
             hint = hint_for_numbers if isinstance(value, int | float) else ""
             raise PydanticCustomError(
                 kind,
-                "{explain}, got {value!r}{hint}",
-                {"explain": explain, "value": value, "hint": hint},
+                "{explain}, got {value}{hint}",
+                {"explain": explain, "value": repr(value), "hint": hint},
             )
         if not matches(pattern, value):
             raise PydanticCustomError(
-                kind, "{explain}, got {value!r}", {"explain": explain, "value": value}
+                kind, "{explain}, got {value}", {"explain": explain, "value": repr(value)}
             )
         return value
 
@@ -153,6 +153,9 @@ class StackDefinition(Strict):
     )
     estimated_duration: int = Field(default=60, ge=1, description="seconds")
     estimated_resources: int = Field(default=0, ge=0)
+    estimated_monthly_cost: float | None = Field(
+        default=None, ge=0, description="USD per month per instance, an estimate"
+    )
     resources: list[ResourceDoc] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -1,6 +1,7 @@
 """An operation's state, folded from its events: what the status endpoint and retry need.
 
-Events (`stack.started`, `stack.progress`, `stack.completed`, `stack.failed`, `log`,
+Events (`stack.started`, `stack.progress`, `stack.completed`, `stack.skipped`,
+`stack.failed`, `log`,
 `operation.*`) are the record; progress counts, the stacks running now, the stacks done,
 the latest log lines and an estimate of the time left are all derived from them, the same
 way whether the events came from the local executor, from a runner's callbacks or from
@@ -9,6 +10,7 @@ GitHub's webhooks. A purely computational module.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,6 +81,7 @@ def fold_stacks(
         if kind_ == "stack.started":
             stack.status, stack.started_at = running, event.get("timestamp")
             stack.reason = data.get("reason", stack.reason)
+            stack.resources_total = data.get("resourcesTotal", stack.resources_total)
         elif kind_ == "stack.progress":
             stack.progress = int(data.get("progress", stack.progress))
             stack.resources_created = int(data.get("resourcesProcessed", stack.resources_created))
@@ -92,6 +95,10 @@ def fold_stacks(
             stack.resources_created = int(counts.get("create", data.get("resourcesCreated", 0)))
             stack.outputs = dict(data.get("outputs") or {})
             stack.progress = 100 if stack.status in DONE else stack.progress
+        elif kind_ == "stack.skipped":
+            stack.status = str(data.get("status", "skipped"))
+            stack.completed_at = event.get("timestamp")
+            stack.reason = data.get("reason", stack.reason) or stack.reason
         elif kind_ == "stack.failed":
             stack.status, stack.completed_at = "failed", event.get("timestamp")
             stack.error = (data.get("error") or {}).get("message")
@@ -180,3 +187,28 @@ def summarize(
 
 def _parse(timestamp: str) -> datetime:
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+def failure_of(failed: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The `error` of an operation that failed because stacks did: `{code, message, stacks}`
+    from each failed stack's `stack.failed` error."""
+    stacks = [
+        {"name": name, "code": str(error.get("code", "STACK_FAILED")),
+         "message": str(error.get("message", "failed"))}
+        for name, error in failed.items()
+    ]  # fmt: skip
+    summary = "; ".join(f"{s['name']}: {s['message']}" for s in stacks)
+    count = f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''} failed"
+    return {"code": "OPERATION_FAILED", "message": f"{count}: {summary}", "stacks": stacks}
+
+
+# Names of environment variables whose values are secrets: never stored, logged or shown.
+SECRET_NAME = re.compile(
+    r"secret|token|password|passwd|passphrase|credential|private|api_?key|(^|_)key($|_)", re.I
+)
+MASK = "[secret]"
+
+
+def masked_env(env: Mapping[str, str]) -> dict[str, str]:
+    """An operation's `env` as it may be kept and shown: secret-looking values masked."""
+    return {name: MASK if SECRET_NAME.search(name) else value for name, value in env.items()}

@@ -535,3 +535,23 @@ def github_matrix(plans: Iterable[EnvironmentPlan]) -> dict[str, list[dict[str, 
                 }
             )
     return dict(sorted(matrix.items(), key=lambda item: int(item[0].split("-")[1])))
+
+
+def unmet_inputs(
+    consumes: Mapping[str, Iterable[tuple[str, str]]],
+    *,
+    selected: Iterable[str],
+    available: Mapping[str, Iterable[str]],
+) -> list[tuple[str, str, str]]:
+    """`(stack, upstream, output)` for each output a selected stack consumes from an
+    upstream the selection leaves out and whose recorded outputs lack it (never deployed
+    here): such a deploy could only fail at run time. Sorted. A purely computational
+    function."""
+    chosen = set(selected)
+    have = {stack: set(outputs) for stack, outputs in available.items()}
+    return sorted(
+        (stack, upstream, output)
+        for stack in chosen
+        for upstream, output in consumes.get(stack, ())
+        if upstream not in chosen and output not in have.get(upstream, set())
+    )

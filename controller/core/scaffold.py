@@ -45,8 +45,10 @@ def scaffold_manifest(
     enabled_environments: list[str] | None = None,
     contact: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
+    regions: Mapping[str, str] | None = None,
 ) -> Manifest:
-    """A manifest for a new deployment of `template`, or `ProblemError` saying why not."""
+    """A manifest for a new deployment of `template`, or `ProblemError` saying why not.
+    `regions` overrides the template's region of some environments."""
     chosen = catalog.templates.get(template)
     if chosen is None:
         raise ProblemError(
@@ -58,7 +60,8 @@ def scaffold_manifest(
             )
         )
     accounts = dict(accounts or {})
-    unknown = sorted(set(accounts) - set(chosen.environments))
+    regions = dict(regions or {})
+    unknown = sorted((set(accounts) | set(regions)) - set(chosen.environments))
     if enabled_environments is not None:
         unknown += sorted(set(enabled_environments) - set(chosen.environments) - set(unknown))
     if unknown:
@@ -73,7 +76,7 @@ def scaffold_manifest(
     environments: dict[str, Any] = {}
     for name, settings in chosen.environments.items():
         enabled = settings.enabled if enabled_environments is None else name in enabled_environments
-        environments[name] = {"enabled": enabled, "region": settings.region}
+        environments[name] = {"enabled": enabled, "region": regions.get(name, settings.region)}
     missing = [
         name for name, env in environments.items() if env["enabled"] and name not in accounts
     ]

@@ -79,12 +79,17 @@ def metrics(
     *,
     now: datetime,
     period: str,
+    total_resources: int = 0,
+    estimated_monthly: float | None = None,
 ) -> dict[str, Any]:
     """Deploys and resources over `period` (an operation counts if it started in it).
 
     `operations`: dicts with id, type, status, startedAt, completedAt; `events`: an
     operation's messages (`{type, timestamp, data}`) by its id, asked only for the
-    operations in `period` and only for their `METRIC_EVENTS`.
+    operations in `period` and only for their `METRIC_EVENTS`. `total_resources` is what
+    the deployed stacks hold now, `estimated_monthly` what they are estimated to cost.
+    `resources.failed` counts the stack updates that failed (each left at least one
+    resource change undone).
     """
     since = now - PERIODS[period]
     chosen = [op for op in operations if _at(op.get("startedAt")) >= since]
@@ -121,13 +126,20 @@ def metrics(
         },
         "destroys": sum(op.get("type") == "destroy" for op in chosen),
         "resources": {
+            "total": total_resources,
             "created": counts["create"],
             "updated": counts["update"] + counts.get("replace", 0),
             "deleted": counts["delete"],
             "unchanged": counts["same"],
+            "failed": failed_stacks,
             "failedStacks": failed_stacks,
         },
-        "costs": None,  # not known to the controller: see your cloud's billing
+        "costs": {
+            "estimatedMonthly": estimated_monthly,
+            "currency": "USD",
+            "basis": "the stack definitions' estimatedMonthlyCost of what is deployed",
+            "trend": None,  # the controller keeps no cost history; see your cloud's billing
+        },
         "stacks": [
             {
                 "name": name,
@@ -144,3 +156,40 @@ def metrics(
 
 def _at(stamp: Any) -> datetime:
     return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+
+
+def system_metrics(
+    operations: Iterable[Mapping[str, Any]],
+    events: Callable[[str], list[Mapping[str, Any]]],
+    *,
+    now: datetime,
+    period: str,
+    requests: int,
+    errors: int,
+) -> dict[str, Any]:
+    """seeds/002 5.2's system metrics over `period`: deploys started, completed and failed,
+    stacks deployed, the average deploy time, API requests and errors. `operations` as for
+    `metrics`; `events(id)` an operation's `stack.completed` messages."""
+    since = now - PERIODS[period]
+    chosen = [op for op in operations if _at(op.get("startedAt")) >= since]
+    deploys = [op for op in chosen if op.get("type") == "deploy"]
+    done = [op for op in deploys if op.get("status") == "success" and op.get("completedAt")]
+    durations = [(_at(op["completedAt"]) - _at(op["startedAt"])).total_seconds() for op in done]
+    stacks = sum(
+        1
+        for op in deploys
+        for event in events(str(op["id"]))
+        if event.get("type") == STACK_COMPLETED
+        and (event.get("data") or {}).get("status") == "deployed"
+    )
+    return {
+        "deploymentsStarted": len(deploys),
+        "deploymentsCompleted": sum(op.get("status") == "success" for op in deploys),
+        "deploymentsFailed": sum(op.get("status") == "failed" for op in deploys),
+        "stacksDeployed": stacks,
+        "averageDeploymentTimeSeconds": round(sum(durations) / len(durations))
+        if durations
+        else None,
+        "apiRequests": requests,
+        "apiErrors": errors,
+    }

@@ -9,6 +9,13 @@ validated, and only if it introduces no error is it handed to the source to writ
 commit. An invalid write writes and commits nothing. The service and the CLI both write
 through it (the CLI over the local checkout), so a change is checked the same way whoever
 makes it.
+
+Read-after-write: every acknowledged write raises a counter (`acknowledged`), and every
+snapshot records how many writes had been acknowledged when its read began
+(`writes_seen`). A snapshot older than the counter is never served, not even while
+another request's refresh is in flight: `fresh()` and `at_least(generation)` wait for one
+new enough. A cache above this one (per repository head) keys on `CatalogState.revision`
+and asks `at_least(WriteResult.generation)` after its own writes.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from controller.core.validation import validate_snapshot
 class CatalogState:
     files: CatalogFiles
     snapshot: RepoSnapshot
+    writes_seen: int = 0  # acknowledged writes when its read began: it includes them all
     memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -60,6 +68,7 @@ class WriteRefused(ProblemError):
 class WriteResult:
     outcome: WriteOutcome
     future: RepoSnapshot
+    generation: int = 0  # a snapshot with writes_seen >= this one includes the write
 
 
 def introduced_problems(before: list[Problem], after: list[Problem]) -> list[Problem]:
@@ -86,30 +95,58 @@ class RepoState:
         self._state: CatalogState | None = None
         self._checked = float("-inf")
         self._refreshing = False
+        self._acknowledged = 0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
 
+    @property
+    def acknowledged(self) -> int:
+        """How many writes this process has acknowledged (or been told of)."""
+        return self._acknowledged
+
     def current(self) -> CatalogState:
+        """The snapshot, re-read when the source moved; never older than an acknowledged
+        write."""
         with self._lock:
             now = self.monotonic()
             state = self._state
-            if state is not None and now - self._checked < self.refresh_seconds:
+            floor = self._acknowledged
+            if (
+                state is not None
+                and state.writes_seen >= floor
+                and now - self._checked < self.refresh_seconds
+            ):
                 return state
             revision = self.source.revision()
             if state is None or revision != state.revision:
                 files = self.source.read()
-                state = CatalogState(files, load_snapshot(files.files))
-                self._state = state
+                state = CatalogState(files, load_snapshot(files.files), floor)
+            elif state.writes_seen < floor:
+                # same revision: the write changed nothing the source shows (a pull request)
+                state = CatalogState(state.files, state.snapshot, floor, state.memo)
+            self._state = state
             self._checked = now
             return state
+
+    def at_least(self, generation: int) -> CatalogState:
+        """A snapshot that includes every write up to `generation` (`WriteResult.generation`)."""
+        state = self._state
+        if state is not None and state.writes_seen >= max(generation, self._acknowledged):
+            return state
+        self.invalidate()
+        return self.current()
 
     async def fresh(self) -> CatalogState:
         """The current state; reading the source (disk, GitHub) happens off the event loop.
 
         One request at a time checks the source; the others meanwhile answer from the
-        state they have (at most `refresh_seconds` old), rather than queueing behind it.
+        state they have (at most `refresh_seconds` old), rather than queueing behind it,
+        unless that state predates a write already acknowledged: then they wait for a
+        new enough one.
         """
         state = self._state
+        if state is not None and state.writes_seen < self._acknowledged:
+            return await anyio.to_thread.run_sync(self.current)
         if state is not None and (
             self._refreshing or self.monotonic() - self._checked < self.refresh_seconds
         ):
@@ -129,6 +166,14 @@ class RepoState:
     def invalidate(self) -> None:
         with self._lock:
             self._checked = float("-inf")
+
+    def note_write(self) -> int:
+        """Someone (this process, or another replica that said so) wrote the repo: from
+        now on only a snapshot read after this moment is served. Returns the generation."""
+        with self._lock:
+            self._acknowledged += 1
+            self._checked = float("-inf")
+            return self._acknowledged
 
     def write(
         self,
@@ -160,8 +205,8 @@ class RepoState:
             try:
                 outcome = self.source.write(changes, message=message, author=author)
             finally:
-                self.invalidate()
-            return WriteResult(outcome, future)
+                generation = self.note_write()  # a failed write may have half-happened
+            return WriteResult(outcome, future, generation)
 
     def health(self) -> dict[str, Any]:
         state = self.source.health()

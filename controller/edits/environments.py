@@ -14,6 +14,7 @@ from controller.adapters.local_git import Author
 from controller.core.catalog import Deployment
 from controller.core.models import Manifest
 from controller.core.scaffold import render_manifest
+from controller.core.statuses import EnvironmentSummary
 from controller.edits.catalog import Edit, parse_document
 from controller.edits.catalog_state import CatalogState, RepoState
 from controller.edits.changes import change_data
@@ -66,14 +67,25 @@ def set_environment_enabled(
 
 
 def environment_toggled(
-    edit: Edit, deployment_id: str, *, enabled: bool, status: str, at: str, by: str
+    edit: Edit,
+    deployment_id: str,
+    *,
+    enabled: bool,
+    summary: EnvironmentSummary,
+    at: str,
+    by: str,
 ) -> dict[str, Any]:
+    """The reply data of enable (`enabledAt`, `enabledBy`) or disable (`disabledAt`, …):
+    `status` and `stacksDeployed` from the stacks' recorded states (disabling destroys
+    nothing, so what is deployed stays counted)."""
+    verb = "enabled" if enabled else "disabled"
     return {
         "deploymentId": deployment_id,
         "environment": edit.name,
         "enabled": enabled,
-        "changedAt": at,
-        "changedBy": by,
-        "status": status,
+        f"{verb}At": at,
+        f"{verb}By": by,
+        "status": summary.status,
+        "stacksDeployed": summary.stacks_deployed,
         "change": change_data(edit.outcome),
     }

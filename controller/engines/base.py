@@ -37,6 +37,8 @@ class StackSpec:
     config: Mapping[str, Any]
     secret_keys: frozenset[str] = frozenset()
     context: Mapping[str, Any] = field(default_factory=dict)
+    # the operation's environment variables (seeds/004 `env`), given to the program's process
+    env: Mapping[str, str] = field(default_factory=dict)
     # config keys whose value the stack already holds (a secret reference not in the
     # environment): an engine that keeps stack config leaves them as they are
     kept_keys: frozenset[str] = frozenset()
@@ -85,6 +87,9 @@ class ResourceChange:
     name: str
     kind: ChangeKind
     changed_inputs: tuple[str, ...] = ()
+    # each changed input as {"path", "old", "new"}, values as a reviewer reads them
+    # (`controller.core.resource_diffs.show_value`: secrets masked, cut short)
+    inputs: tuple[Mapping[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

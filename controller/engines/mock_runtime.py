@@ -20,11 +20,13 @@ import hashlib
 import io
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,8 +83,11 @@ class ProgramRunError(RuntimeError):
     """The child process itself failed (not the program): timeout, crash, bad output."""
 
 
-def run_program(request: ProgramRequest, *, timeout: float = 120.0) -> ProgramResult:
-    """Run one program in a fresh interpreter and return what it did."""
+def run_program(
+    request: ProgramRequest, *, timeout: float = 120.0, env: Mapping[str, str] | None = None
+) -> ProgramResult:
+    """Run one program in a fresh interpreter (with `env` added to its environment) and
+    return what it did."""
     try:
         completed = subprocess.run(
             [sys.executable, "-m", "controller.engines.mock_runtime"],
@@ -92,6 +97,7 @@ def run_program(request: ProgramRequest, *, timeout: float = 120.0) -> ProgramRe
             timeout=timeout,
             check=False,
             start_new_session=True,  # a terminal's Ctrl-C stops scheduling, not this stack
+            env={**os.environ, **env} if env else None,
         )
     except subprocess.TimeoutExpired:
         raise ProgramRunError(

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from controller.core.resource_diffs import input_changes
 from controller.engines.base import (
     CHANGE_KINDS,
     RECORD_OUTPUT,
@@ -36,6 +37,7 @@ from controller.engines.base import (
     EventSink,
     OperationResult,
     PropertyDrift,
+    ResourceChange,
     ResourceDrift,
     StackBusyError,
     StackSpec,
@@ -154,8 +156,17 @@ class PulumiEngine:
 
     def preview(self, spec: StackSpec, *, on_event: EventSink = ignore_events) -> OperationResult:
         stack = self._prepared(spec, record=None)
-        result = self._call(spec, stack.preview, on_event=_events_to(on_event), diff=True)
-        return OperationResult("preview", map_counts(result.change_summary))
+        changes: dict[str, ResourceChange] = {}
+        shown = _events_to(on_event)
+
+        def collect(event: Any) -> None:
+            change = map_change(event)
+            if change is not None and (change.urn not in changes or change.kind == "replace"):
+                changes[change.urn] = change  # a replacement's several steps: one change
+            shown(event)
+
+        result = self._call(spec, stack.preview, on_event=collect, diff=True)
+        return OperationResult("preview", map_counts(result.change_summary), list(changes.values()))
 
     def up(
         self, spec: StackSpec, *, record: DeployRecord, on_event: EventSink = ignore_events
@@ -284,7 +295,8 @@ class PulumiEngine:
         }
 
     def _open(self, spec: StackSpec, *, create: bool) -> StackLike | None:
-        return self.workspaces.open(spec, self.project_dir(spec), self._env(), create=create)
+        env = {**spec.env, **self._env()}  # the operation's variables, never over the backend's
+        return self.workspaces.open(spec, self.project_dir(spec), env, create=create)
 
     def _prepared(self, spec: StackSpec, *, record: DeployRecord | None) -> StackLike:
         stack = self._open(spec, create=True)
@@ -413,6 +425,30 @@ def map_outputs(outputs: Mapping[str, Any]) -> tuple[dict[str, Any], frozenset[s
         if name != RECORD_OUTPUT and getattr(out, "secret", False)
     )
     return values, secret
+
+
+def map_change(event: Any) -> ResourceChange | None:
+    """A preview's planned step as a change, with its inputs old → new (None otherwise)."""
+    pre = event.resource_pre_event
+    if pre is None:
+        return None
+    meta = pre.metadata
+    if meta.type in _SKIPPED_TYPES or meta.type.startswith("pulumi:providers:"):
+        return None
+    kind = _op(meta.op)
+    if kind not in ("create", "update", "delete", "replace"):
+        return None
+    old = dict(getattr(meta.old, "inputs", None) or {})
+    new = dict(getattr(meta.new, "inputs", None) or {})
+    inputs = input_changes(old, new) if kind in ("update", "replace") else []
+    return ResourceChange(
+        meta.urn,
+        meta.type,
+        _urn_name(meta.urn),
+        kind,
+        tuple(meta.diffs or sorted({item["path"].split(".", 1)[0] for item in inputs})),
+        tuple(inputs),
+    )
 
 
 def map_event(event: Any) -> EngineEvent | None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.adapters.private_files import PRIVATE_FILE, private_dir, write_private
+from controller.core.resource_diffs import diff_graphs
 from controller.engines.base import (
     RECORD_OUTPUT,
     DeployRecord,
@@ -275,24 +276,14 @@ class SimulatedEngine:
         self, spec: StackSpec, state: dict[str, Any] | None, *, preview: bool, on_event: EventSink
     ) -> ProgramResult:
         known_ids = {r["urn"]: r["id"] for r in _resources(state) if r.get("id")}
-        request = ProgramRequest(
-            program_dir=str(spec.program_dir),
-            project=spec.project,
-            stack=spec.stack_name,
-            config=program_config(spec),
-            secret_keys=[f"{spec.project}:{key}" for key in sorted(spec.secret_keys)],
-            preview=preview,
-            known_ids=known_ids,
-            region=spec.region,
-            account=spec.account,
-        )
+        request = program_request(spec, preview=preview, known_ids=known_ids)
         on_event(
             EngineEvent(
                 "log",
                 message=f"simulated {'preview' if preview else 'update'} of {spec.stack_name}",
             )
         )
-        result = run_program(request, timeout=self.timeout)
+        result = run_program(request, timeout=self.timeout, env=spec.env)
         for entry in result.logs:
             on_event(EngineEvent("log", message=entry["message"], level=entry["level"]))
         if result.error:
@@ -362,6 +353,23 @@ class SimulatedEngine:
             lock.unlink(missing_ok=True)
 
 
+def program_request(
+    spec: StackSpec, *, preview: bool, known_ids: Mapping[str, str] | None = None
+) -> ProgramRequest:
+    """What the mock runtime's child process needs to run `spec`'s program."""
+    return ProgramRequest(
+        program_dir=str(spec.program_dir),
+        project=spec.project,
+        stack=spec.stack_name,
+        config=program_config(spec),
+        secret_keys=[f"{spec.project}:{key}" for key in sorted(spec.secret_keys)],
+        preview=preview,
+        known_ids=dict(known_ids or {}),
+        region=spec.region,
+        account=spec.account,
+    )
+
+
 def program_config(spec: StackSpec) -> dict[str, str]:
     """Pulumi config as the program reads it: `<project>:<key>` and `cloud:<key>`, as text."""
 
@@ -379,26 +387,19 @@ def program_config(spec: StackSpec) -> dict[str, str]:
 
 
 def diff_resources(old: list[dict[str, Any]], new: list[Any]) -> list[ResourceChange]:
-    """Create / update (with the inputs that changed) / delete / same, by URN."""
-    before = {r["urn"]: r for r in old if r.get("type") != STACK_TYPE}
-    changes: list[ResourceChange] = []
-    for resource in new:
-        previous = before.pop(resource.urn, None)
-        if previous is None:
-            changes.append(ResourceChange(resource.urn, resource.type, resource.name, "create"))
-            continue
-        inputs = previous.get("inputs") or {}
-        changed = sorted(
-            key
-            for key in set(inputs) | set(resource.inputs)
-            if inputs.get(key) != resource.inputs.get(key)
+    """Create / update (with the inputs that changed, old -> new) / delete / same, by URN."""
+    registered = [{"urn": r.urn, "type": r.type, "name": r.name, "inputs": r.inputs} for r in new]
+    return [
+        ResourceChange(
+            change["urn"],
+            change["type"],
+            change["name"],
+            change["kind"],
+            tuple(sorted({item["path"].split(".", 1)[0] for item in change["inputs"]})),
+            tuple(change["inputs"]),
         )
-        kind = "update" if changed else "same"
-        changes.append(
-            ResourceChange(resource.urn, resource.type, resource.name, kind, tuple(changed))
-        )
-    changes += [ResourceChange(urn, r["type"], _name(urn), "delete") for urn, r in before.items()]
-    return changes
+        for change in diff_graphs(old, registered)
+    ]
 
 
 def _emit_changes(changes: list[ResourceChange], on_event: EventSink, *, planning: bool) -> None:

@@ -45,6 +45,7 @@ from controller.engines.base import (
     EngineError,
     EngineEvent,
     OperationResult,
+    StackBusyError,
     drift_data,
     empty_counts,
     mask_outputs,
@@ -87,6 +88,7 @@ class StackOutcome:
                     "name": c.name,
                     "kind": c.kind,
                     "changedInputs": list(c.changed_inputs),
+                    "inputs": [dict(i) for i in c.inputs],
                 }
                 for c in self.changes
                 if c.kind != "same"
@@ -140,6 +142,8 @@ class RunSettings:
     smart_skip: bool = True
     commit: str | None = None
     started_by: str = "cli"
+    max_retries: int = 0  # attempts of a failed stack update beyond the first (seeds/003)
+    env: Mapping[str, str] = field(default_factory=dict)  # the programs' environment (seeds/004)
 
 
 @dataclass
@@ -178,6 +182,7 @@ class Executor:
         self._emit_lock = threading.Lock()
         self._outputs_lock = threading.Lock()
         self._outputs: dict[str, tuple[dict[str, Any], frozenset[str]]] = {}
+        self._failed_resources: dict[str, dict[str, str]] = {}  # stack -> the resource
         self._stop = threading.Event()
         self._stop_reason = ""
 
@@ -310,7 +315,7 @@ class Executor:
                 reason = scheduler.reasons.get(name, "")
                 outcomes[name] = StackOutcome(name, state, reason, layer=layer(name))
                 self._emit(
-                    events.STACK_COMPLETED,
+                    events.STACK_SKIPPED,
                     stackName=name,
                     status=state,
                     reason=reason,
@@ -391,6 +396,7 @@ class Executor:
             stackName=name,
             layer=entry.layer,
             estimatedDuration=entry.estimated_duration,
+            resourcesTotal=instance.definition.estimated_resources,
             reason=reason,
         )
         try:
@@ -426,6 +432,7 @@ class Executor:
             config=values,
             secret_keys=resolved.secret_keys | secrets.secret_keys,
             kept_keys=kept,
+            env=self.settings.env,
         )
         if not preview:
             repair = self._needs_repair(spec)
@@ -446,9 +453,11 @@ class Executor:
                     values=fingerprint.values,
                     format=fingerprint.format,
                 )
-                result = self.engine.up(spec, record=record, on_event=progress)
+                result = self._with_retries(
+                    name, lambda: self.engine.up(spec, record=record, on_event=progress)
+                )
         except EngineError as error:
-            return self._failed(name, entry.layer, str(error), started)
+            return self._failed(name, entry.layer, str(error), started, code=_code_of(error))
         if result.outputs or not preview:
             with self._outputs_lock:
                 self._outputs[name] = (dict(result.outputs), result.secret_outputs)
@@ -456,7 +465,9 @@ class Executor:
 
     def _destroy_one(self, deployment: Deployment, environment: str, name: str) -> StackOutcome:
         layer = self._layer(name)
-        spec = stack_spec(deployment, name, environment, repo_root=self.repo_root)
+        spec = stack_spec(
+            deployment, name, environment, repo_root=self.repo_root, env=self.settings.env
+        )
         if not self.engine.exists(spec):
             return self._skipped(name, layer, "nothing deployed")
         started = self.clock.monotonic()
@@ -465,9 +476,11 @@ class Executor:
         if repair:
             return self._failed(name, layer, repair, started, code="NEEDS_REPAIR")
         try:
-            result = self.engine.destroy(spec, on_event=self._progress_sink(name, 0))
+            result = self._with_retries(
+                name, lambda: self.engine.destroy(spec, on_event=self._progress_sink(name, 0))
+            )
         except EngineError as error:
-            return self._failed(name, layer, str(error), started)
+            return self._failed(name, layer, str(error), started, code=_code_of(error))
         return self._succeeded(name, layer, result, started, reason="destroyed")
 
     def _refresh_one(
@@ -539,6 +552,13 @@ class Executor:
             if item.kind == "log":
                 self._emit(events.LOG, stackName=name, level=item.level, message=item.message)
                 return
+            if item.kind == "resource.failed":
+                with self._outputs_lock:
+                    self._failed_resources[name] = {
+                        "type": item.resource_type,
+                        "name": item.resource_name,
+                    }
+                return
             if item.kind != "resource.finished":
                 return
             with lock:
@@ -560,14 +580,31 @@ class Executor:
 
         return sink
 
+    def _with_retries(self, name: str, attempt: Callable[[], OperationResult]) -> OperationResult:
+        """`attempt` once, and again up to `max_retries` times while it fails (never once
+        a stop was asked, nor for a stack another update holds)."""
+        total = 1 + max(0, self.settings.max_retries)
+        for number in range(1, total + 1):
+            try:
+                return attempt()
+            except StackBusyError:
+                raise
+            except EngineError as error:
+                if number == total or self._stop.is_set():
+                    raise
+                with self._outputs_lock:
+                    self._failed_resources.pop(name, None)
+                self._emit(
+                    events.LOG,
+                    stackName=name,
+                    level="warning",
+                    message=f"attempt {number} of {total} failed: {error}; retrying",
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _skipped(self, name: str, layer: int, reason: str) -> StackOutcome:
         self._emit(
-            events.STACK_COMPLETED,
-            stackName=name,
-            status="skipped",
-            reason=reason,
-            layer=layer,
-            duration=0,
+            events.STACK_SKIPPED, stackName=name, status="skipped", reason=reason, layer=layer
         )
         with self._outputs_lock:
             outputs = self._outputs.get(name, ({}, frozenset()))
@@ -592,12 +629,12 @@ class Executor:
     def _failed(
         self, name: str, layer: int, message: str, started: float, *, code: str = "STACK_FAILED"
     ) -> StackOutcome:
-        self._emit(
-            events.STACK_FAILED,
-            stackName=name,
-            layer=layer,
-            error={"code": code, "message": message},
-        )
+        with self._outputs_lock:
+            resource = self._failed_resources.pop(name, None)
+        error = {"code": code, "message": message}
+        if resource is not None:
+            error["resource"] = resource  # type: ignore[assignment]
+        self._emit(events.STACK_FAILED, stackName=name, layer=layer, error=error)
         return StackOutcome(
             name,
             "failed",
@@ -656,3 +693,9 @@ class Executor:
                     subscriber(message)
                 except Exception:  # a broken display must not break a deploy
                     log.exception("event subscriber failed")
+
+
+def _code_of(error: EngineError) -> str:
+    """The seeds' code of a stack's failure: another update holding its lock is
+    `RESOURCE_LOCKED`, anything else `STACK_FAILED`."""
+    return "RESOURCE_LOCKED" if isinstance(error, StackBusyError) else "STACK_FAILED"

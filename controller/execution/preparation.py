@@ -19,7 +19,13 @@ from controller.core.environments import EnvironmentView, environment_view
 from controller.core.fingerprints import Fingerprint, fingerprint_view
 from controller.core.graph import build_graph
 from controller.core.legacy_fingerprints import LEGACY_FORMAT, legacy_fingerprint_view
-from controller.core.planning import Previous, plan_environment, select_stacks
+from controller.core.planning import (
+    Previous,
+    consumed_outputs,
+    plan_environment,
+    select_stacks,
+    unmet_inputs,
+)
 from controller.core.stack_files import StackFiles
 from controller.engines.base import DeployRecord, Engine
 from controller.execution.executor import DeployJob
@@ -79,9 +85,12 @@ def prepare_deploy(
     repo_root: Path,
     selection: Selection = Selection(),
     deployed: Iterable[str] | None = None,
+    require_inputs: bool = True,
 ) -> DeployJob:
     """Plan a deploy against what the engine's backend says was last deployed.
-    `SelectionError` if the selection's patterns match none of the enabled stacks.
+    `SelectionError` if the selection's patterns match none of the enabled stacks;
+    `UnmetInputsError` (with `require_inputs`, i.e. not for a preview) if a selected stack
+    consumes an output of an upstream the selection leaves out that was never deployed.
     `deployed` (the stacks holding state here) is asked of the engine unless given."""
     view = environment_view(deployment, catalog, environment)
     selected = select_stacks(view.instances, selection.patterns)
@@ -94,6 +103,8 @@ def prepare_deploy(
     fingerprints = fingerprint_view(view, file_ids)
     if deployed is None:
         deployed = engine.list_instances(deployment.deployment_id, environment)
+    if selected is not None and require_inputs:
+        check_inputs(view, selected, set(deployed), engine=engine, repo_root=repo_root)
     records = read_records(engine, deployment, environment, view.instances, repo_root=repo_root)
     drifted = dict(selection.drifted or {})
     for name, (when, what) in (selection.refreshed or {}).items():
@@ -164,6 +175,42 @@ def refresh_graph(
 
 class SelectionError(ValueError):
     """A stack filter that matches nothing, or a destroy that would orphan dependents."""
+
+
+class UnmetInputsError(SelectionError):
+    """A filter that leaves out an upstream whose outputs a selected stack needs and that
+    has none recorded: `missing` lists (stack, upstream, output)."""
+
+    def __init__(self, missing: list[tuple[str, str, str]]) -> None:
+        stack, upstream, output = missing[0]
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        super().__init__(
+            f"{upstream} is not selected, but {stack} needs its output {output!r} "
+            f"({{{{RUNTIME:{upstream}:{output}}}}}) and {upstream} has never been deployed "
+            f"here{more}; select {upstream} too, or deploy it first"
+        )
+        self.missing = missing
+
+
+def check_inputs(
+    view: EnvironmentView,
+    selected: set[str],
+    deployed: set[str],
+    *,
+    engine: Engine,
+    repo_root: Path,
+) -> None:
+    """`UnmetInputsError` unless every output the selected stacks consume from the stacks
+    left out is recorded in the backend."""
+    consumes = {name: consumed_outputs(view.instances[name]) for name in selected}
+    needed = {up for pairs in consumes.values() for up, _ in pairs if up not in selected}
+    available = {}
+    for upstream in sorted(needed & deployed):
+        spec = stack_spec(view.deployment, upstream, view.environment, repo_root=repo_root)
+        available[upstream] = set(engine.outputs(spec)[0])
+    missing = unmet_inputs(consumes, selected=selected, available=available)
+    if missing:
+        raise UnmetInputsError(missing)
 
 
 def destroy_graph(

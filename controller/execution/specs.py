@@ -19,6 +19,7 @@ def stack_spec(
     repo_root: Path,
     config: Mapping[str, Any] | None = None,
     secret_keys: frozenset[str] = frozenset(),
+    env: Mapping[str, str] | None = None,
     kept_keys: frozenset[str] = frozenset(),
 ) -> StackSpec:
     return StackSpec(
@@ -29,5 +30,6 @@ def stack_spec(
         config=dict(config or {}),
         secret_keys=secret_keys,
         context=instance_context(deployment, environment),
+        env=dict(env or {}),
         kept_keys=kept_keys,
     )

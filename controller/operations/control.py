@@ -22,12 +22,19 @@ import networkx as nx
 
 from controller.core import events
 from controller.core.catalog import Catalog, Deployment
-from controller.core.operations import fold_stacks, summarize, to_retry
+from controller.core.operations import (
+    MASK,
+    fold_stacks,
+    masked_env,
+    summarize,
+    to_retry,
+)
 from controller.engines.base import Engine, EngineError
 from controller.execution.executor import DeployJob
 from controller.execution.preparation import (
     Selection,
     SelectionError,
+    UnmetInputsError,
     destroy_graph,
     prepare_deploy,
 )
@@ -44,7 +51,9 @@ from controller.store.base import (
 )
 
 Kind = Literal["deploy", "destroy"]
-ErrorKind = Literal["invalid", "not_found", "conflict", "unavailable", "quota"]
+ErrorKind = Literal[
+    "invalid", "not_found", "conflict", "unavailable", "quota", "locked", "unprocessable"
+]
 
 # The seeds' operation quotas: concurrent operations per tier.
 CONCURRENT_OPERATIONS: dict[str, int | None] = {"free": 1, "standard": 5, "enterprise": 20}
@@ -90,6 +99,30 @@ class OperationInProgressError(OperationError):
         self.holder = holder
 
 
+class ResourceLockedError(OperationError):
+    """A change that is not an operation of its own (a state import, a sync) found the
+    environment locked by one (seeds/001 `RESOURCE_LOCKED`, 423)."""
+
+    def __init__(self, holder: LockRecord, lock_type: str) -> None:
+        super().__init__(
+            "locked",
+            "RESOURCE_LOCKED",
+            f"{holder.deployment_id} / {holder.environment} is locked by operation "
+            f"{holder.operation_id} ({lock_type}); wait for it to end or cancel it",
+            {
+                "deploymentId": holder.deployment_id,
+                "environment": holder.environment,
+                "lockedBy": holder.operation_id,
+                "lockedAt": holder.acquired_at,
+                "lockType": lock_type,
+                # the key seeds/001's OPERATION_IN_PROGRESS uses, for clients that read it
+                "operationId": holder.operation_id,
+                "statusUrl": status_url(holder.deployment_id, holder.operation_id),
+            },
+        )
+        self.holder = holder
+
+
 @dataclass(frozen=True)
 class OperationRequest:
     deployment_id: str
@@ -108,6 +141,9 @@ class OperationRequest:
     rollback_of: str | None = None
     commit: str | None = None  # run the repo as it was at this commit (a rollback)
     tier: str = "standard"
+    max_retries: int = 0  # seeds/003: attempts of a failed stack beyond the first
+    rollback_on_failure: bool = False  # seeds/003: failed stacks go back to their last deploy
+    env: Mapping[str, str] = field(default_factory=dict)  # seeds/004: the run's variables
 
     @property
     def patterns(self) -> tuple[str, ...]:
@@ -123,6 +159,9 @@ class OperationRequest:
             "stackFilter": list(self.stack_filter),
             "force": self.force,
             "stack": self.stack,
+            "maxRetries": self.max_retries,
+            "rollbackOnFailure": self.rollback_on_failure,
+            "tier": self.tier,
         }
 
 
@@ -256,6 +295,7 @@ class Operations:
         iso: Callable[[float], str],
         default_parallel: int = 4,
         check_callback: Callable[[str], None] | None = None,
+        sources: Callable[[str | None], tuple[Source, Callable[[], None] | None]] | None = None,
     ) -> None:
         self.store = store
         self.recorder = recorder
@@ -265,6 +305,8 @@ class Operations:
         self.iso = iso
         self.default_parallel = default_parallel
         self.check_callback = check_callback
+        # the repo an operation runs (at a commit, for a rollback), and its cleanup
+        self.sources = sources
 
     # --- starting ---------------------------------------------------------------------------
 
@@ -341,9 +383,24 @@ class Operations:
                         latest_drift(self.store, request.deployment_id, request.environment)
                     ),
                 ),
+                require_inputs=not request.preview,
             )
         except EngineError as error:
             raise backend_unreadable(error) from None
+        except UnmetInputsError as error:
+            field = "stack" if request.stack else "stackFilter"
+            raise OperationError(
+                "unprocessable",
+                "VALIDATION_UNRESOLVABLE_PLACEHOLDER",
+                str(error),
+                {
+                    "field": field,
+                    "missing": [
+                        {"stack": stack, "upstream": upstream, "output": output}
+                        for stack, upstream, output in error.missing
+                    ],
+                },
+            ) from None
         except SelectionError as error:
             if request.stack:
                 raise OperationError(
@@ -409,6 +466,16 @@ class Operations:
                 simulated=prepared.engine.simulated,
             ),
         }
+        if request.env:
+            payload["env"] = masked_env(request.env)  # the values of secrets are never kept
+        if prepared.job is not None:  # what each stack runs from now, to return to
+            records = prepared.job.records
+            payload["previous"] = {
+                item["name"]: (records.get(item["name"]).commit or None)  # type: ignore[union-attr]
+                if records.get(item["name"])
+                else None
+                for item in announced.run
+            }
         for key, value in (
             ("webhookUrl", request.webhook_url),
             ("retryOf", request.retry_of),
@@ -510,7 +577,10 @@ class Operations:
         body["preview"] = bool(request.get("preview"))
         if request.get("stack"):
             body["stackName"] = request["stack"]
-        for key in ("commit", "dispatcher", "retryOf", "rollbackOf", "runId", "runUrl", "error"):
+        for key in (
+            "commit", "dispatcher", "retryOf", "rollbackOf", "runId", "runUrl", "error", "env",
+            "rollback",
+        ):  # fmt: skip
             if payload.get(key) is not None:
                 body[key] = payload[key]
         if "result" in payload:
@@ -544,8 +614,18 @@ class Operations:
             )
         return self.get(operation_id)
 
-    def retry_request(self, operation_id: str, *, by: str, tier: str) -> OperationRequest:
-        """A new operation running only the stacks that failed, were blocked or never ran."""
+    def retry_request(
+        self,
+        operation_id: str,
+        *,
+        by: str,
+        tier: str,
+        step_name: str | None = None,
+        max_retries: int | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> OperationRequest:
+        """A new operation running only the stacks that failed, were blocked or never ran
+        (or only `step_name` of them, seeds/003)."""
         operation = self.get(operation_id)
         if operation.status in RUNNING:
             raise OperationError(
@@ -567,7 +647,25 @@ class Operations:
                 f"operation {operation_id} left nothing to retry: every stack succeeded",
                 {"operationId": operation_id, "status": operation.status},
             )
+        if step_name is not None:
+            if step_name not in stacks:
+                raise OperationError(
+                    "not_found",
+                    "RESOURCE_NOT_FOUND",
+                    f"{step_name} is not a stack of operation {operation_id}",
+                    {"field": "stepName"},
+                )
+            if step_name not in names:
+                raise OperationError(
+                    "conflict",
+                    "RESOURCE_CONFLICT",
+                    f"{step_name} did not fail in operation {operation_id} "
+                    f"({stacks[step_name].status}); retry one of {', '.join(names)}",
+                    {"field": "stepName", "retryable": names},
+                )
+            names = [step_name]
         options = operation.payload.get("request", {})
+        kept = {k: v for k, v in operation.payload.get("env", {}).items() if v != MASK}
         return OperationRequest(
             deployment_id=operation.deployment_id,
             environment=operation.environment,
@@ -583,6 +681,9 @@ class Operations:
             retry_of=operation_id,
             commit=operation.payload.get("commit") if operation.payload.get("rollbackOf") else None,
             tier=tier,
+            max_retries=int(options.get("maxRetries") or 0) if max_retries is None else max_retries,
+            rollback_on_failure=bool(options.get("rollbackOnFailure")),
+            env=kept | dict(env or {}),
         )
 
     def rollback_request(
@@ -661,6 +762,79 @@ class Operations:
         )
         return request, chosen
 
+    def follow_up(self, operation: OperationRecord) -> None:
+        """After an operation ended: with `rollbackOnFailure` (seeds/003), a deploy that
+        failed starts a rollback of its failed stacks to the commit they were last deployed
+        from (forced: a failed update may have changed some of their resources). A stack
+        the operation was creating has no earlier state to return to; it is named, not
+        destroyed. What happens is written on the failed operation (`rollback`)."""
+        options = operation.payload.get("request", {})
+        if (
+            operation.status != "failed"
+            or operation.type != "deploy"
+            or not options.get("rollbackOnFailure")
+            or self.sources is None
+        ):
+            return
+        stacks = fold_stacks(
+            operation.payload.get("stacks", []), self.messages(operation.id), kind="deploy"
+        )
+        failed = [name for name, stack in stacks.items() if stack.status == "failed"]
+        previous = operation.payload.get("previous", {})
+        commits = [previous[name] for name in failed if previous.get(name)]
+        info: dict[str, Any] = {"stacks": [], "notRolledBack": {}}
+        for name in failed:
+            if not previous.get(name):
+                info["notRolledBack"][name] = (
+                    "it had not been deployed before: nothing to return to"
+                )
+        if commits:
+            commit = max(set(commits), key=commits.count)  # normally the one last good deploy
+            chosen = [name for name in failed if previous.get(name) == commit]
+            for name in failed:
+                if previous.get(name) and name not in chosen:
+                    info["notRolledBack"][name] = (
+                        f"last deployed from another commit ({previous[name][:12]})"
+                    )
+            request = OperationRequest(
+                deployment_id=operation.deployment_id,
+                environment=operation.environment,
+                kind="deploy",
+                started_by=operation.created_by,
+                stack_filter=tuple(chosen),
+                force=True,
+                rollback_of=operation.id,
+                commit=commit,
+                tier=str(options.get("tier") or "standard"),
+                parallel=options.get("parallel"),
+            )
+            info |= {"stacks": chosen, "commit": commit}
+            try:
+                source, cleanup = self.sources(commit)
+                prepared = self.prepare(request, source)
+                if cleanup is not None:
+                    prepared.extra["cleanup"] = cleanup
+                started = self.start(prepared)
+            except (OperationError, Exception) as error:  # the failure stays the news
+                text = error.message if isinstance(error, OperationError) else str(error)
+                info["error"] = f"the rollback could not start: {text}"
+            else:
+                info["operationId"] = started.id
+        message = (
+            f"rolling back {', '.join(info['stacks'])} to commit {info['commit'][:12]} "
+            f"(operation {info['operationId']})"
+            if info.get("operationId")
+            else info.get("error") or "nothing to roll back"
+        )
+        self.recorder.log(operation, message, level="warning")
+        self.store.transition_operation(
+            operation.id,
+            from_statuses=("failed",),
+            status="failed",
+            at=self._now(),
+            payload_patch={"rollback": info},
+        )
+
     def exclusive(
         self,
         deployment_id: str,
@@ -673,18 +847,23 @@ class Operations:
     ) -> tuple[OperationRecord, dict[str, Any]]:
         """Run `work` (a state import, a sync) holding the environment's operation lock,
         recorded as an operation of its own; `OperationInProgressError` if another runs."""
-        record, _ = record_start(
-            self.recorder,
-            deployment_id=deployment_id,
-            environment=environment,
-            kind=kind,
-            started_by=by,
-            owner=f"api:{self.dispatcher.owner}",
-            lease_seconds=3600,
-            payload={"dispatcher": "api", "request": details or {}, "stacks": []},
-            epoch=self.clock(),
-            iso=self.iso,
-        )  # brief: no quota
+        try:
+            record, _ = record_start(
+                self.recorder,
+                deployment_id=deployment_id,
+                environment=environment,
+                kind=kind,
+                started_by=by,
+                owner=f"api:{self.dispatcher.owner}",
+                lease_seconds=3600,
+                payload={"dispatcher": "api", "request": details or {}, "stacks": []},
+                epoch=self.clock(),
+                iso=self.iso,
+            )  # brief: no quota
+        except OperationInProgressError as busy:
+            running = self.store.get_operation(busy.holder.operation_id)
+            lock_type = running.type if running else "operation"
+            raise ResourceLockedError(busy.holder, lock_type) from None
         operation_id = record.id
         try:
             result = work()

@@ -276,7 +276,7 @@ class GitHubIntake:
                 status, reason = "cancelled", f"not run: the run ended {update.conclusion}"
             self.recorder.append(
                 events.event(
-                    events.STACK_COMPLETED,
+                    events.STACK_SKIPPED,
                     self._now(),
                     **context,
                     stackName=stack.name,
@@ -365,7 +365,7 @@ class GitHubIntake:
                     continue
                 self.recorder.append(
                     events.event(
-                        events.STACK_COMPLETED,
+                        events.STACK_SKIPPED,
                         at,
                         **context,
                         stackName=stack.name,
@@ -578,16 +578,27 @@ def _stack_event(
             },
             jobUrl=job_url,
         )
+    if state in _COMPLETED_AS:  # the stack did not run: skipped, blocked or cancelled
+        return events.event(
+            events.STACK_SKIPPED,
+            at,
+            **context,
+            stackName=name,
+            status=_COMPLETED_AS[str(state)],
+            layer=layer,
+            reason=outcome.get("reason") or f"not run ({state})",
+            jobUrl=job_url,
+        )
     counts = outcome.get("counts") or {}
     return events.event(
         events.STACK_COMPLETED,
         at,
         **context,
         stackName=name,
-        status=_COMPLETED_AS.get(str(state), DONE_STATUS.get(operation.type, "deployed")),
+        status=DONE_STATUS.get(operation.type, "deployed"),
         layer=layer,
         reason=outcome.get("reason") or None,
-        duration=outcome.get("duration"),
+        duration=outcome.get("duration") or 0,
         resourcesCreated=counts.get("create", 0),
         counts=counts or None,
         outputs=outcome.get("outputs") or None,

@@ -22,7 +22,7 @@ from typing import Any
 
 from controller.core import events
 from controller.core.catalog import Deployment
-from controller.core.operations import fold_stacks
+from controller.core.operations import failure_of, fold_stacks
 from controller.engines.base import Engine
 from controller.execution.executor import Executor, RunSettings
 from controller.execution.specs import stack_spec
@@ -100,6 +100,8 @@ class LocalDispatcher:
             smart_skip=request.smart_skip and not request.force,
             commit=prepared.commit,
             started_by=request.started_by,
+            max_retries=request.max_retries,
+            env=dict(request.env),
         )
         executor = Executor(
             prepared.engine,
@@ -189,10 +191,16 @@ class LocalDispatcher:
     def _subscriber(
         self, operation_id: str, prepared: Prepared
     ) -> Callable[[dict[str, Any]], None]:
+        failed: dict[str, dict[str, Any]] = {}  # stack -> its error, to say why the op failed
+
         def record(message: dict[str, Any]) -> None:
             kind = message["type"]
             if kind == events.OPERATION_STARTED:
                 return  # recorded with the operation, before the 202
+            if kind == events.STACK_FAILED:
+                failed[message["data"]["stackName"]] = dict(message["data"].get("error") or {})
+            elif kind == events.STACK_COMPLETED:
+                failed.pop(message["data"]["stackName"], None)  # a retry of it succeeded
             if kind == events.OPERATION_COMPLETED:
                 data = message["data"]
                 patch: dict[str, Any] = {
@@ -203,6 +211,8 @@ class LocalDispatcher:
                 reason = run.stop_reason if run else ""
                 if reason and not reason.startswith("cancelled"):
                     patch["error"] = {"code": INTERRUPTED, "message": f"stopped: {reason}"}
+                elif data["status"] == "failed" and failed:
+                    patch["error"] = failure_of(failed)
                 _clean_up(operation_id, prepared)  # a final operation leaves nothing behind
                 self.recorder.finish(
                     operation_id, data["status"], message=message, payload_patch=patch

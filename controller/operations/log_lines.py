@@ -97,6 +97,10 @@ MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
     events.STACK_COMPLETED: lambda d: (
         f"stack {_stack(d)} {d.get('status', 'completed')}" + _took(d)
     ),
+    events.STACK_SKIPPED: lambda d: (
+        f"stack {_stack(d)} {d.get('status', 'skipped')}"
+        + (f": {d['reason']}" if d.get("reason") else "")
+    ),
     events.STACK_FAILED: _stack_failed,
     events.OPERATION_COMPLETED: _operation_completed,
     events.LOG: lambda d: str(d.get("message", "")),
@@ -132,6 +136,7 @@ _FIXED_LEVELS = {
     events.OPERATION_STARTED: "info",
     events.STACK_STARTED: "info",
     events.STACK_COMPLETED: "info",
+    events.STACK_SKIPPED: "info",
     events.STACK_FAILED: "error",
     events.DRIFT_DETECTED: "warn",
 }

@@ -15,7 +15,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from controller.core import events
-from controller.operations.records import RUNNING, event_record
+from controller.core.statuses import next_state
+from controller.operations.records import (
+    RUNNING,
+    event_record,
+    stack_state_of,
+    stack_state_record,
+)
 from controller.store.base import (
     EventRecord,
     LockRecord,
@@ -65,8 +71,32 @@ class Recorder:
 
     def append(self, message: dict[str, Any]) -> EventRecord:
         record = self.store.append_event(event_record(message))
+        if message["type"] in (events.STACK_COMPLETED, events.STACK_FAILED):
+            self._record_stack_state(message)
         self._wake()
         return record
+
+    def _record_stack_state(self, message: dict[str, Any]) -> None:
+        """What a stack's end leaves deployed: the state every status is derived from."""
+        data = message["data"]
+        stack = data.get("stackName")
+        operation = self.store.get_operation(data["operationId"])
+        if not stack or operation is None:
+            return
+        deployment, environment = operation.deployment_id, operation.environment
+        previous = next(
+            (
+                stack_state_of(record)
+                for record in self.store.list_stack_states(deployment_id=deployment)
+                if record.environment == environment and record.stack == stack
+            ),
+            None,
+        )
+        state = next_state(
+            previous, message, operation_type=operation.type, started_by=operation.created_by
+        )
+        if state is not None:
+            self.store.put_stack_state(stack_state_record(deployment, environment, stack, state))
 
     def log(
         self, operation: OperationRecord, message: str, *, level: str = "info", **data: Any

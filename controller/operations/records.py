@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from controller.store.base import EventRecord, OperationRecord
+from controller.core.statuses import (
+    EnvironmentSummary,
+    StackState,
+    running_kind,
+    summarize_environment,
+)
+from controller.store.base import EventRecord, OperationRecord, StackStateRecord, Store
 
 RUNNING = ("pending", "in_progress")
 KINDS = ("deploy", "destroy", "preview", "import", "sync", "refresh")
 FINAL = ("success", "failed", "cancelled")
-DONE_STATUSES = {("deploy", "success"): "deployed", ("destroy", "success"): "destroyed"}
 
 
-def environment_status(enabled: bool, operation: OperationRecord | None) -> str:
-    """A deployment environment's status from its latest deploy or destroy."""
-    if operation is not None and operation.status in RUNNING:
-        return "destroying" if operation.type == "destroy" else "deploying"
-    if not enabled:
-        return "disabled"
-    if operation is None:
-        return "ready"
-    if operation.status == "failed":
-        return "failed"
-    return DONE_STATUSES.get((operation.type, operation.status), "ready")
+def environment_summary(
+    store: Store | None, deployment_id: str, environment: str, *, enabled: bool
+) -> EnvironmentSummary:
+    """A deployment environment's status and counts from its stacks' recorded states and
+    the operation running on it (`core.statuses`); no store: nothing ever ran there."""
+    if store is None:
+        return summarize_environment({}, enabled=enabled)
+    states = stack_states(store.list_stack_states(deployment_id=deployment_id))
+    operation = store.latest_operations().get((deployment_id, environment))
+    running = running_kind(operation.type, operation.status) if operation else None
+    return summarize_environment(
+        states.get((deployment_id, environment), {}), enabled=enabled, running=running
+    )
 
 
 def event_record(message: dict[str, Any]) -> EventRecord:
@@ -72,3 +80,51 @@ def event_data(record: EventRecord) -> dict[str, Any]:
         "deploymentId": record.deployment_id,
         "operationId": record.operation_id,
     }
+
+
+def stack_state_of(record: StackStateRecord) -> StackState:
+    details = record.details
+    return StackState(
+        status=record.status,
+        at=record.at,
+        operation_id=record.operation_id,
+        deployed_at=details.get("deployedAt"),
+        deployed_by=details.get("deployedBy"),
+        duration=details.get("duration"),
+        resource_count=int(details.get("resourceCount") or 0),
+        outputs=details.get("outputs") or {},
+        error=details.get("error"),
+    )
+
+
+def stack_state_record(
+    deployment_id: str, environment: str, stack: str, state: StackState
+) -> StackStateRecord:
+    details = {
+        "deployedAt": state.deployed_at,
+        "deployedBy": state.deployed_by,
+        "duration": state.duration,
+        "resourceCount": state.resource_count,
+        "outputs": dict(state.outputs),
+        "error": dict(state.error) if state.error else None,
+    }
+    return StackStateRecord(
+        deployment_id,
+        environment,
+        stack,
+        state.status,
+        state.at,
+        state.operation_id,
+        {key: value for key, value in details.items() if value is not None},
+    )
+
+
+def stack_states(
+    records: Iterable[StackStateRecord],
+) -> dict[tuple[str, str], dict[str, StackState]]:
+    """`{(deployment, environment): {stack: state}}` of stored stack states."""
+    found: dict[tuple[str, str], dict[str, StackState]] = {}
+    for record in records:
+        key = (record.deployment_id, record.environment)
+        found.setdefault(key, {})[record.stack] = stack_state_of(record)
+    return found

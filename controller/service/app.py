@@ -70,6 +70,7 @@ def create_app(
             store=services.store,
             access_log=settings.access_log,
             log=access_log,
+            counts=services.requests,
         ),
         Middleware(
             BodyLimitMiddleware,
@@ -134,7 +135,10 @@ def create_app(
             services.store.close()
 
     app = Starlette(
-        routes=[*build_routes(ENDPOINTS, services), *(make(services) for make in EXTRA_ROUTES)],
+        routes=[
+            *build_routes(ENDPOINTS, services),
+            *(route for make in EXTRA_ROUTES for route in make(services)),
+        ],
         middleware=middleware,
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,

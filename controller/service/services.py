@@ -21,6 +21,7 @@ from controller import __version__
 from controller.adapters.callbacks import CallbackSender, check_url
 from controller.adapters.catalog_sources import CatalogSource, LocalCatalogSource
 from controller.adapters.inventory import EngineInventory, Inventory
+from controller.adapters.preflight import Preflight, SimulatedPreflight, preflight_for
 from controller.edits.catalog_state import RepoState
 from controller.engines.base import Engine
 from controller.operations.callbacks import Callbacks
@@ -29,11 +30,13 @@ from controller.operations.github import GitHubIntake
 from controller.operations.owners import local_owner
 from controller.operations.recorder import Recorder
 from controller.operations.runner_tokens import RunnerTokens
+from controller.service import operation_sources
 from controller.service.auth.authentication import Authenticator
 from controller.service.auth.oidc import OidcVerifier
 from controller.service.auth.tokens import AccessTokens, load_or_create_secret
 from controller.service.endpoints.webhooks import GitHubWebhooks
 from controller.service.http.envelope import iso_at
+from controller.service.http.middleware import RequestCounts
 from controller.service.http.rate_limits import FixedWindowLimiter, SharedCounts
 from controller.service.realtime.access import ConnectionQuota
 from controller.service.realtime.hub import EventHub
@@ -74,6 +77,8 @@ class Services:
     version: str = __version__
     owns_store: bool = True
     background: list[Background] = field(default_factory=list)
+    preflight: Preflight = field(default_factory=SimulatedPreflight)  # credentials, quotas
+    requests: RequestCounts = field(default_factory=RequestCounts)  # API calls, this process
     rate_limiter: FixedWindowLimiter = field(default_factory=FixedWindowLimiter)
     connections: Any = None  # the realtime connection quota (ConnectionQuota), in the store
 
@@ -100,6 +105,7 @@ def build_services(
     engine: Callable[[], Engine] | None = None,
     callback_sender: CallbackSender | None = None,
     github_actions: Any = None,
+    preflight: Preflight | None = None,
 ) -> Services:
     root = settings.resolved_root()
     owns_store = store is None
@@ -107,8 +113,6 @@ def build_services(
         store = open_store(settings.store_target(), pool_size=settings.database_pool_size)
     if source is None:
         source = _source(settings, github_client)
-    if inventory is None:
-        inventory = EngineInventory(settings.engine, repo_root=root, env=os.environ)
     secret = (
         settings.jwt_secret.get_secret_value().encode()
         if settings.jwt_secret is not None
@@ -141,6 +145,8 @@ def build_services(
     )
     repo = RepoState(source, refresh_seconds=settings.repo_refresh_seconds, monotonic=monotonic)
     engine = engine or LazyEngine(settings.engine, root)
+    if inventory is None:
+        inventory = EngineInventory(settings.engine, repo_root=root, env=os.environ, engine=engine)
 
     def now() -> str:
         return iso_at(clock())
@@ -148,7 +154,8 @@ def build_services(
     recorder = Recorder(store, now=now, notify=hub.notify)
     sender = callback_sender or CallbackSender(allow_hosts=frozenset(settings.callback_allow_hosts))
     callbacks = Callbacks(sender, log=recorder.log)
-    recorder.on_finished = callbacks
+    finished: list[Callable[[Any], None]] = [callbacks]
+    recorder.on_finished = lambda operation: _each(finished, operation)
     runner_tokens = RunnerTokens(secret, issuer=settings.jwt_issuer, clock=clock)
     background: list[Background] = [hub, callbacks]
     connections = ConnectionQuota(
@@ -214,12 +221,25 @@ def build_services(
         callbacks=callbacks,
         intake=intake,
         background=background,
+        preflight=preflight or preflight_for(settings.engine, engine),
+        requests=RequestCounts(clock),
         rate_limiter=rate_limiter,
         connections=connections,
     )
+    operations.sources = operation_sources.sources(services)
+    finished.append(operations.follow_up)  # rollbackOnFailure
     services.webhooks = GitHubWebhooks(services)
     background.append(services.webhooks)
     return services
+
+
+def _each(hooks: list[Callable[[Any], None]], operation: Any) -> None:
+    """Every after-finish hook; one failing does not keep the others from running."""
+    for hook in hooks:
+        try:
+            hook(operation)
+        except Exception:
+            logger.exception("after-finish hook %s failed", getattr(hook, "__name__", hook))
 
 
 def _check_callback(url: str, sender: CallbackSender) -> None:

@@ -144,6 +144,21 @@ class EventRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class StackStateRecord:
+    """The recorded state of one stack instance (`core.statuses.StackState`): its latest
+    outcome, and in `details` what its last successful deploy left (deployedAt,
+    deployedBy, duration, resourceCount, outputs with secrets masked) or its error."""
+
+    deployment_id: str
+    environment: str
+    stack: str
+    status: str  # deployed | destroyed | failed
+    at: str
+    operation_id: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class LockRecord:
     """Who runs an operation on a deployment environment, until when (the lease)."""
 
@@ -284,6 +299,16 @@ class Store(Protocol):
 
     def last_event_at(self, operation_id: str) -> str | None:
         """When the operation's latest event happened (None: it has none)."""
+        ...
+
+    # --- what the operations left of each stack ------------------------------------------
+    def put_stack_state(self, state: StackStateRecord) -> None:
+        """Record a stack instance's state, replacing the one before."""
+        ...
+
+    def list_stack_states(self, *, deployment_id: str | None = None) -> Sequence[StackStateRecord]:
+        """Every recorded stack state (of one deployment), ordered by key; the same
+        sequence object while nothing changed, so a cache can key on it."""
         ...
 
     # --- operation locks and webhook deliveries -------------------------------------------

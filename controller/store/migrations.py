@@ -225,6 +225,28 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX realtime_connections_user ON realtime_connections(user_id, seen_at);
         """,
     ),
+    Migration(
+        6,
+        "the recorded state of each stack instance (what statuses are derived from)",
+        """
+        CREATE TABLE stack_states (
+            deployment_id TEXT NOT NULL,
+            environment TEXT NOT NULL,
+            stack TEXT NOT NULL,
+            status TEXT NOT NULL,
+            at TEXT NOT NULL,
+            operation_id TEXT NOT NULL,
+            details TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (deployment_id, environment, stack)
+        );
+        """,
+        postgres_extra="""
+        CREATE FUNCTION cloud_stack_states_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_notify('cloud_changes', 'stacks'); RETURN NULL; END $$;
+        CREATE TRIGGER stack_states_changed AFTER INSERT OR UPDATE OR DELETE ON stack_states
+            FOR EACH STATEMENT EXECUTE FUNCTION cloud_stack_states_changed();
+        """,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

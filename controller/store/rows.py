@@ -15,6 +15,7 @@ from typing import Any
 from controller.store.base import (
     ApiKeyRecord,
     OperationRecord,
+    StackStateRecord,
     StoreConflictError,
     StoreError,
     UserRecord,
@@ -36,6 +37,7 @@ OPERATION_COLUMNS = (
 INSERT_OPERATION = f"INSERT INTO operations ({OPERATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 EVENT_COLUMNS = "operation_id, deployment_id, environment, type, at, status, payload, id"
 LOCK_COLUMNS = "deployment_id, environment, operation_id, owner, acquired_at, lease_expires_at"
+STACK_STATE_COLUMNS = "deployment_id, environment, stack, status, at, operation_id, details"
 
 
 @contextmanager
@@ -137,3 +139,19 @@ def operation_of(row: Sequence[Any]) -> OperationRecord:
         completed_at=row[9],
         payload=json.loads(row[10]),
     )
+
+
+def stack_state_values(state: StackStateRecord) -> tuple[Any, ...]:
+    return (
+        state.deployment_id,
+        state.environment,
+        state.stack,
+        state.status,
+        state.at,
+        state.operation_id,
+        json.dumps(state.details, default=str),
+    )
+
+
+def stack_state_of(row: Sequence[Any]) -> StackStateRecord:
+    return StackStateRecord(*row[:6], details=json.loads(row[6]))

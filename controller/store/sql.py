@@ -29,6 +29,7 @@ from controller.store.base import (
     RunningLimit,
     RunningLimitError,
     SessionRecord,
+    StackStateRecord,
     StoreError,
     UserRecord,
 )
@@ -39,10 +40,13 @@ from controller.store.rows import (
     KEY_COLUMNS,
     LOCK_COLUMNS,
     OPERATION_COLUMNS,
+    STACK_STATE_COLUMNS,
     USER_COLUMNS,
     api_key_of,
     operation_of,
     operation_values,
+    stack_state_of,
+    stack_state_values,
     user_of,
     user_values,
     where_clause,
@@ -363,6 +367,28 @@ class SQLStore:
             operation = operation_of(row)
             latest[(operation.deployment_id, operation.environment)] = operation
         return MappingProxyType(latest)
+
+    def put_stack_state(self, state: StackStateRecord) -> None:
+        self._run(
+            f"INSERT INTO stack_states ({STACK_STATE_COLUMNS}) VALUES (?,?,?,?,?,?,?) "
+            "ON CONFLICT (deployment_id, environment, stack) DO UPDATE SET "
+            "status = excluded.status, at = excluded.at, operation_id = excluded.operation_id, "
+            "details = excluded.details",
+            stack_state_values(state),
+        )
+
+    def list_stack_states(self, *, deployment_id: str | None = None) -> list[StackStateRecord]:
+        def read() -> list[StackStateRecord]:
+            where, params = where_clause({"deployment_id = ?": deployment_id})
+            rows = self._all(
+                f"SELECT {STACK_STATE_COLUMNS} FROM stack_states{where} "
+                "ORDER BY deployment_id, environment, stack",
+                params,
+            )
+            return [stack_state_of(row) for row in rows]
+
+        # the same (immutable) tuple until a state changes: callers may key caches on it
+        return self._cached(("stack-states", deployment_id), lambda: tuple(read()))  # type: ignore[no-any-return]
 
     def append_event(self, event: EventRecord) -> EventRecord:
         with self._transaction() as db:

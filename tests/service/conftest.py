@@ -19,6 +19,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from controller.adapters.catalog_sources import CatalogSource
+from controller.adapters.inventory import EngineInventory
 from controller.adapters.local_repo import LocalRepo
 from controller.core import rbac
 from controller.engines.simulated import SimulatedEngine
@@ -166,10 +167,14 @@ def make_harness(tmp_path: Path) -> Iterator[HarnessFactory]:
         services_options = services_options or {}
         settings = make_settings(tmp_path, **overrides)
         source = source if source is not None else MemorySource(files or example_files())
-        inventory = inventory if inventory is not None else FakeInventory()
         if engine is None:  # never the repo's own .cloud/: each test its own state
             simulated = SimulatedEngine(state_dir=tmp_path / "sim-state")
             engine = lambda: simulated  # noqa: E731
+        if inventory == "engine":  # what is deployed, asked of the engine the service runs
+            inventory = EngineInventory(
+                settings.engine, repo_root=settings.resolved_root(), env={}, engine=engine
+            )
+        inventory = inventory if inventory is not None else FakeInventory()
         services = build_services(
             settings, source=source, inventory=inventory, engine=engine, **services_options
         )

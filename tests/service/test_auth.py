@@ -329,3 +329,91 @@ def test_credential_errors_keep_their_code_with_rate_limiting_off(
     )
     assert response.status_code == 401 and error_code(response) == "AUTH_TOKEN_EXPIRED"
     assert "x-ratelimit-limit" not in response.headers
+
+
+# --- the documents' other sign-in shapes ------------------------------------------------------
+
+
+def test_login_as_documented_with_the_e_mail_and_an_mfa_code(harness: Harness) -> None:
+    """seeds/001: `{"username": "user@example.com", "password": …, "mfaCode": …}`; the
+    answer carries an idToken (who signed in), which is not an access token."""
+    harness.user("alice", (rbac.DEVELOPER,))
+    response = harness.client.post(
+        "/api/v1/auth/login",
+        json={"username": "alice@example.com", "password": PASSWORD, "mfaCode": "123456"},
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    claims = jwt.decode(data["idToken"], SECRET, algorithms=["HS256"], audience="cloud-api")
+    assert claims["email"] == "alice@example.com" and claims["roles"] == [rbac.DEVELOPER]
+    as_bearer = harness.client.get(
+        "/api/v1/users/me", headers={"Authorization": f"Bearer {data['idToken']}"}
+    )
+    assert as_bearer.status_code == 401
+    refreshed = harness.client.post(
+        "/api/v1/auth/refresh", json={"refreshToken": data["refreshToken"]}
+    ).json()["data"]
+    assert jwt.decode(refreshed["idToken"], SECRET, algorithms=["HS256"], audience="cloud-api")
+
+
+def test_the_form_encoded_token_endpoint_of_seeds_004(harness: Harness) -> None:
+    harness.user("alice", (rbac.DEVELOPER,))
+    response = harness.client.post(
+        "/api/v1/token",
+        content=f"username=alice&password={PASSWORD.replace(' ', '+')}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "bearer" and body["access_token"]
+    me = harness.client.get(
+        "/api/v1/users/me", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
+    assert me.json()["data"]["username"] == "alice"
+    wrong = harness.client.post(
+        "/api/v1/token",
+        content="username=alice&password=nope",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert wrong.status_code == 401 and error_code(wrong) == "AUTH_INVALID_CREDENTIALS"
+
+
+def test_a_service_token_is_scoped_to_one_deployment_and_expires(harness: Harness) -> None:
+    """seeds/004 `POST /service-token` `{service, origin, expiration_in_days: 1-180}`."""
+    headers = harness.bearer("manager", (rbac.DEPLOYMENT_MANAGER,))
+    response = harness.client.post(
+        "/api/v1/service-token",
+        json={"service": "D1BRV40", "origin": "github", "expiration_in_days": 30},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    token = {"Authorization": f"Bearer {body['service_token']}"}
+    claims = jwt.decode(body["service_token"], SECRET, algorithms=["HS256"], audience="cloud-api")
+    assert claims["exp"] - claims["iat"] == 30 * 86400
+    own = harness.client.get("/api/v1/deployments/D1BRV40", headers=token)
+    assert own.status_code == 200
+    other = harness.client.get("/api/v1/deployments/D2K7Q1M", headers=token)
+    assert other.status_code == 404  # outside its scope: as if it did not exist
+    listed = harness.client.get("/api/v1/deployments", headers=token).json()["data"]
+    assert [d["deploymentId"] for d in listed["deployments"]] == ["D1BRV40"]
+    # scoped to deploying: it cannot change the catalog even though its owner could
+    writes = harness.client.post("/api/v1/deployments", json={}, headers=token)
+    assert writes.status_code == 403
+    for days in (0, 181):
+        refused = harness.client.post(
+            "/api/v1/service-token",
+            json={"service": "D1BRV40", "origin": "github", "expiration_in_days": days},
+            headers=headers,
+        )
+        assert refused.status_code == 400, refused.text
+    unknown = harness.client.post(
+        "/api/v1/service-token",
+        json={"service": "DZZZZZZ", "origin": "github", "expiration_in_days": 1},
+        headers=headers,
+    )
+    assert unknown.status_code == 404
+    # revoked like a session: signing out with it ends it
+    assert harness.client.post("/api/v1/auth/logout", headers=token).status_code == 200
+    assert harness.client.get("/api/v1/deployments/D1BRV40", headers=token).status_code == 401

@@ -183,9 +183,10 @@ def test_a_template_is_created_updated_validated_and_deleted(harness: Harness) -
 def test_a_template_missing_a_dependency_is_422(harness: Harness, admin) -> None:
     broken = NEW_TEMPLATE | {"name": "broken", "stacks": ["security"], "defaultConfig": {}}
     response = harness.client.post("/api/v1/templates", json=broken, headers=admin)
-    assert response.status_code == 422 and code(response) == "VALIDATION_MISSING_DEPENDENCY"
+    assert response.status_code == 422 and code(response) == "VALIDATION_INVALID_TEMPLATE"
     problem = response.json()["error"]["details"]["problems"][0]
     assert problem["file"] == "stacks/templates/broken.yaml"
+    assert problem["code"] == "VALIDATION_MISSING_DEPENDENCY"
 
 
 def test_templates_in_use_or_built_in_are_not_deleted(harness: Harness, admin) -> None:
@@ -308,3 +309,15 @@ def test_validate_dependencies_of_a_deployment_needs_read_access(harness: Harnes
         "/api/v1/validate/dependencies", json={"deploymentId": "D1BRV40"}, headers=editor
     )
     assert response.status_code == 403
+
+
+def test_a_template_naming_an_unknown_stack_is_an_invalid_template(harness: Harness, admin) -> None:
+    """seeds/001: `VALIDATION_INVALID_TEMPLATE` (422) "Template validation failed"; the
+    precise problem stays in the details."""
+    body = NEW_TEMPLATE | {"name": "typo", "stacks": ["network", "netwrok"], "defaultConfig": {}}
+    refused = harness.client.post("/api/v1/templates", json=body, headers=admin)
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "VALIDATION_INVALID_TEMPLATE"
+    assert error["details"]["problems"][0]["code"] == "VALIDATION_UNKNOWN_STACK"
+    assert "netwrok" in error["message"]

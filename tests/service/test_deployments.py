@@ -39,13 +39,16 @@ def test_example_2_create_list_get_validate_with_an_api_key(harness: Harness) ->
     assert created.status_code == 201, created.text
     data = created.json()["data"]
     deployment_id = data["deploymentId"]
-    assert data["status"] == "initialized" and data["createdBy"] == "manager"
+    assert data["status"] == "initialized" and data["createdBy"] == "manager@example.com"
     assert data["directory"] == f"deployments/{deployment_id}-CompanyA-ecommerce-platform"
     assert data["stacks"][0] == {
         "name": "network",
         "layer": 1,
         "status": "pending",
         "dependencies": [],
+        "outputs": {},
+        "resourceCount": 0,
+        "lastDeployedAt": None,
         "driftDetected": None,  # never checked
     }
     assert len(data["stacks"]) == 16
@@ -135,6 +138,7 @@ def test_listing_filters_paginates_and_sorts(harness: Harness, admin) -> None:
     first = page(limit=2, page=1, sortBy="deploymentId", sortOrder="desc")
     assert [d["deploymentId"] for d in first["deployments"]] == ["D2K7Q1M", "D1BRV40"]
     assert first["pagination"] == {
+        "offset": 0,
         "page": 1,
         "limit": 2,
         "total": 5,
@@ -182,6 +186,12 @@ def test_a_deployment_shows_its_environments_and_layers(harness: Harness, admin)
         "account": "333333333333",
         "status": "disabled",
         "stacks": 16,
+        "stacksDeployed": 0,
+        "stacksFailed": 0,
+        "lastDeployedAt": None,
+        "endpoints": {},
+        "resourceCount": 0,
+        "estimatedMonthlyCost": None,
     }
     layers = {s["name"]: s["layer"] for s in data["stacks"]}
     assert layers["network"] == 1 and layers["security"] == 2

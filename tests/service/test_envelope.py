@@ -46,7 +46,8 @@ def test_errors_are_the_seeds_envelope_with_headers(
     assert response.status_code == status
     body = response.json()
     assert body["success"] is False and set(body) == {"success", "error", "meta"}
-    assert set(body["error"]) == {"code", "message", "details", "suggestion"}
+    assert set(body["error"]) == {"code", "message", "details", "suggestion", "documentationUrl"}
+    assert body["error"]["documentationUrl"] == f"/docs#error-{code}"
     assert body["error"]["code"] == code and body["error"]["suggestion"]
     for name, value in SECURITY_HEADERS.items():
         assert response.headers[name] == value
@@ -115,6 +116,7 @@ def test_an_unexpected_error_is_a_bare_500_logged_with_its_request_id(
         "message": "internal server error",
         "details": {},
         "suggestion": error["suggestion"],
+        "documentationUrl": "/docs#error-INTERNAL_ERROR",
     }
     assert "secret" not in response.text and "Traceback" not in response.text
     request_id = response.headers["x-request-id"]
@@ -135,7 +137,10 @@ def test_health_is_503_when_the_repo_cannot_be_read(make_harness: HarnessFactory
 def test_health_and_info_are_public(harness: Harness) -> None:
     health = harness.client.get("/api/v1/health").json()["data"]
     assert health["status"] == "healthy"
-    assert set(health["services"]) == {"api", "store", "repo", "engine", "github"}
+    assert set(health["services"]) == {
+        "api", "store", "repo", "engine", "github", "database", "pulumi", "aws"
+    }  # fmt: skip
+    assert health["services"]["aws"]["status"] == "skipped"
     info = harness.client.get("/api/v1/info").json()["data"]
     assert info["apiVersion"] == "v1" and info["endpoints"] == len(ENDPOINTS) > 39
 

@@ -8,6 +8,7 @@ import re
 
 import pytest
 import schemathesis
+import yaml
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
@@ -105,3 +106,69 @@ def test_schemathesis_would_notice_a_lie(make_harness: HarnessFactory) -> None:
     case = operation.Case()
     with pytest.raises(FailureGroup, match="Response violates schema"):
         case.call_and_validate(checks=[response_schema_conformance])
+
+
+def test_the_document_is_served_as_yaml_too(harness: Harness) -> None:
+    as_json = harness.client.get("/api/v1/openapi.json").json()
+    response = harness.client.get("/api/v1/openapi.yaml")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/yaml")
+    assert yaml.safe_load(response.text) == as_json
+
+
+def test_an_errors_documentation_url_is_its_section_of_the_docs_page(
+    harness: Harness, admin
+) -> None:
+    page = harness.client.get("/docs").text
+    missing = harness.client.get("/api/v1/deployments/DZZZZZZ", headers=admin).json()["error"]
+    assert missing["documentationUrl"] == "/docs#error-RESOURCE_NOT_FOUND"
+    assert "id='error-RESOURCE_NOT_FOUND'" in page
+    for item in harness.client.get("/api/v1/openapi.json").json()["x-error-codes"]:
+        assert f"id='error-{item['code']}'" in page
+
+
+def _raised_codes() -> set[str]:
+    """Every error code a route, the operations or the core can raise, read off the source:
+    the second argument of `ApiError(...)` / `OperationError(...)` / `Problem(...)` first
+    argument, and the `code` of an error dict."""
+    import ast
+    from pathlib import Path
+
+    from controller.core import problems
+    from controller.service.http import errors
+
+    names = {**vars(errors), **vars(problems)}
+    found: set[str] = set()
+
+    def value(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+        resolved = names.get(name) if name else None
+        return resolved if isinstance(resolved, str) else None
+
+    root = Path(__file__).resolve().parents[2] / "controller"
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                called = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                position = {"ApiError": 1, "OperationError": 1, "Problem": 0}.get(called)
+                if position is not None and len(node.args) > position:
+                    code = value(node.args[position])
+                    if code and code.isupper():
+                        found.add(code)
+            if isinstance(node, ast.Dict):
+                for key, item in zip(node.keys, node.values, strict=True):
+                    if isinstance(key, ast.Constant) and key.value == "code":
+                        code = value(item)
+                        if code and code.isupper() and "_" in code:
+                            found.add(code)
+    return found
+
+
+def test_every_error_code_raised_has_a_documented_section() -> None:
+    from controller.service.http.error_codes import ERROR_CODES
+
+    raised = _raised_codes()
+    assert len(raised) > 20
+    assert raised - set(ERROR_CODES) == set()

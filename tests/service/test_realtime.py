@@ -444,3 +444,18 @@ def test_a_client_whose_queue_overflows_is_closed_1013(make_harness: HarnessFact
     assert messages[-1]["code"] == "SLOW_CONSUMER"
     assert len(messages) <= 3
     assert harness.services.hub.subscribers() == 0
+
+
+@pytest.mark.parametrize("path", ["/ws", "/api/v1/deployments/ws/3f1c9a2e-client"])
+def test_seeds_004_sends_the_token_after_connecting_as_access_token(
+    harness: Harness, path: str
+) -> None:
+    """seeds/004: connect, send `{"access_token": <jwt>}`, get `{"type": "authentication",
+    "status": "success"}`, then follow events (subscribing as seeds/001 does)."""
+    with harness.client.websocket_connect(path) as ws:
+        ws.send_json({"access_token": token_of(harness.bearer())})
+        reply = receive(ws)
+        assert reply["type"] == "authentication" and reply["status"] == "success", reply
+        assert subscribe(ws, OPERATION_CHANNEL)["type"] == "subscribed"
+        record_event(harness, "stack.started", stackName="network")
+        assert receive(ws)["type"] == "stack.started"

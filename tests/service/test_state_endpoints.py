@@ -106,7 +106,10 @@ def test_import_waits_for_no_operation(deployed):
         json={"environment": "dev", "stack": "network", "state": state},
         headers=admin,
     )
-    assert answer.status_code == 409 and answer.json()["error"]["details"]["operationId"] == running
+    assert answer.status_code == 423, answer.text  # seeds/001 RESOURCE_LOCKED
+    error = answer.json()["error"]
+    assert error["code"] == "RESOURCE_LOCKED" and error["details"]["lockedBy"] == running
+    assert error["details"]["lockType"] == "deploy" and error["details"]["lockedAt"]
     wait_until_done(deployed, started.json()["data"]["statusUrl"], admin)
 
 

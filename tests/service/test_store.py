@@ -350,3 +350,31 @@ def test_concurrent_writers_commit_event_ids_in_order(store_target: str) -> None
     assert len(seen) == 200 and seen == sorted(seen)
     for writer in [setup, *writers]:
         writer.close()
+
+
+def test_stack_states_are_replaced_per_instance_and_seen_by_another_process(
+    store_target: str,
+) -> None:
+    from controller.store.base import StackStateRecord
+
+    worker, other = open_store(store_target), open_store(store_target)
+    first = StackStateRecord("D1BRV40", "dev", "network", "deployed", T0, "op-1",
+                             {"resourceCount": 16, "outputs": {"vpcId": "vpc-1"}})  # fmt: skip
+    worker.put_stack_state(first)
+    worker.put_stack_state(StackStateRecord("D1BRV40", "dev", "dns", "failed", T0, "op-1"))
+    worker.put_stack_state(StackStateRecord("D2K7Q1M", "dev", "network", "deployed", T0, "op-2"))
+    assert worker.list_stack_states(deployment_id="D1BRV40") == (
+        StackStateRecord("D1BRV40", "dev", "dns", "failed", T0, "op-1"),
+        first,
+    )
+    seen = other.list_stack_states()
+    assert len(seen) == 3 and other.list_stack_states() is seen  # cached until a change
+    worker.put_stack_state(StackStateRecord("D1BRV40", "dev", "network", "destroyed", T1, "op-3"))
+    assert eventually(
+        lambda: (
+            [s.status for s in other.list_stack_states(deployment_id="D1BRV40")]
+            == ["failed", "destroyed"]
+        )
+    )
+    worker.close()
+    other.close()

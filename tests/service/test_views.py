@@ -8,12 +8,10 @@ import pytest
 from controller.core.problems import Problem
 from controller.edits.catalog_state import introduced_problems
 from controller.edits.changes import describe_changes
-from controller.operations.records import environment_status
 from controller.service.endpoints.payloads import DeploymentListQuery
 from controller.service.endpoints.replies import DeploymentSummary, EnvironmentState
 from controller.service.endpoints.views import paginate, select_deployments
 from controller.service.http.rate_limits import FixedWindowLimiter, tier_limits
-from controller.store.base import OperationRecord
 
 
 @pytest.mark.parametrize(
@@ -90,26 +88,6 @@ def test_paginate(
     shown, pagination = paginate(list(range(total)), page=page, limit=limit)
     assert len(shown) == items and pagination.total_pages == pages
     assert (pagination.next_page, pagination.prev_page) == (next_page, prev_page)
-
-
-def operation(type_: str, status: str) -> OperationRecord:
-    return OperationRecord("op-1", "D1BRV40", "dev", type_, status, "t", "t", "alice")
-
-
-@pytest.mark.parametrize(
-    ("enabled", "op", "status"),
-    [
-        (True, None, "ready"),
-        (False, None, "disabled"),
-        (True, operation("deploy", "in_progress"), "deploying"),
-        (True, operation("destroy", "pending"), "destroying"),
-        (True, operation("deploy", "success"), "deployed"),
-        (True, operation("deploy", "failed"), "failed"),
-        (True, operation("destroy", "success"), "destroyed"),
-    ],
-)
-def test_environment_status(enabled: bool, op: OperationRecord | None, status: str) -> None:
-    assert environment_status(enabled, op) == status
 
 
 def problem(code: str, message: str, line: int = 1, severity: str = "error") -> Problem:

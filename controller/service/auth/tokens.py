@@ -153,24 +153,37 @@ class AccessTokens:
         self.ttl = ttl
         self.clock = clock
 
-    def issue(self, *, user_id: str, session_id: str, username: str) -> str:
+    def issue(
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        username: str,
+        kind: str = "access",
+        ttl: int | None = None,
+        claims: dict[str, Any] | None = None,
+    ) -> str:
+        """A signed token of `kind`: `access` (a bearer), `service` (a bearer scoped to
+        one deployment, seeds/004) or `id` (who signed in, seeds/001's idToken: never a
+        bearer)."""
         now = int(self.clock())
-        claims = {
+        payload = {
+            **(claims or {}),
             "iss": self.issuer,
             "aud": self.audience,
             "sub": user_id,
             "sid": session_id,
             "name": username,
-            "typ": "access",
+            "typ": kind,
             "iat": now,
             "nbf": now,
-            "exp": now + self.ttl,
+            "exp": now + (ttl if ttl is not None else self.ttl),
             "jti": secrets.token_hex(8),
         }
-        return jwt.encode(claims, self.secret, algorithm=JWT_ALGORITHM)
+        return jwt.encode(payload, self.secret, algorithm=JWT_ALGORITHM)
 
-    def verify(self, token: str) -> dict[str, Any]:
-        """The claims of a valid token; PyJWT's exceptions otherwise."""
+    def verify(self, token: str, *, kinds: tuple[str, ...] = ("access",)) -> dict[str, Any]:
+        """The claims of a valid token of one of `kinds`; PyJWT's exceptions otherwise."""
         claims = jwt.decode(
             token,
             self.secret,
@@ -192,7 +205,7 @@ class AccessTokens:
             raise jwt.ExpiredSignatureError("Signature has expired")
         if claims["nbf"] - 5 > now:
             raise jwt.ImmatureSignatureError("The token is not yet valid (nbf)")
-        if claims.get("typ") != "access":
+        if claims.get("typ") not in kinds:
             raise jwt.InvalidTokenError("not an access token")
         return claims
 

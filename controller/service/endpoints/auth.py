@@ -8,7 +8,11 @@ creator holds, and using one checks its owner's current roles too.
 
 from __future__ import annotations
 
+import json
+from urllib.parse import parse_qs
+
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
 
 from controller.core import rbac
 from controller.service.auth.lifetimes import (
@@ -25,11 +29,13 @@ from controller.service.auth.tokens import (
     same_digest,
     verify_password,
 )
+from controller.service.endpoints.deployments import find_deployment
 from controller.service.endpoints.payloads import (
     ApiKeyRequest,
     AuditQuery,
     LoginRequest,
     RefreshRequest,
+    ServiceTokenRequest,
 )
 from controller.service.endpoints.replies import (
     ApiKeyCreated,
@@ -53,6 +59,7 @@ from controller.service.http.errors import (
     AUTH_TOKEN_EXPIRED,
     AUTHZ_FORBIDDEN,
     VALIDATION_INVALID_FORMAT,
+    VALIDATION_REQUIRED_FIELD,
     ApiError,
     not_found,
 )
@@ -90,29 +97,149 @@ def _new_refresh(call: Call, *, session_id: str, user_id: str) -> str:
     return token.plaintext
 
 
-async def login(call: Call) -> Reply:
-    body: LoginRequest = call.body
+def _find_user(call: Call, username: str) -> UserRecord | None:
+    """By user name, or (seeds/001 signs in with `user@example.com`) by a unique e-mail."""
+    store = call.services.store
+    user = store.get_user_by_username(username)
+    if user is None and "@" in username:
+        matches = [u for u in store.list_users() if u.email.casefold() == username.casefold()]
+        user = matches[0] if len(matches) == 1 else None
+    return user
+
+
+async def _sign_in(call: Call, username: str, password: str) -> tuple[UserRecord, str]:
+    """Check the credentials and open a session: the user and the session id."""
     services = call.services
-    call.audit(actor=body.username)
-    user = services.store.get_user_by_username(body.username)
+    call.audit(actor=username)
+    user = _find_user(call, username)
     hashed = user.password_hash if user is not None else None
-    if not await run_in_threadpool(verify_password, body.password, hashed) or user is None:
+    if not await run_in_threadpool(verify_password, password, hashed) or user is None:
         raise ApiError(401, AUTH_INVALID_CREDENTIALS, "invalid username or password")
     if user.disabled:
         raise ApiError(403, AUTHZ_FORBIDDEN, "this account is disabled")
     session = services.store.create_session(
         SessionRecord(id=new_id("ses"), user_id=user.id, created_at=services.now(), revoked_at=None)
     )
+    return user, session.id
+
+
+def _id_token(call: Call, user: UserRecord, session_id: str) -> str:
+    return call.services.tokens.issue(
+        user_id=user.id,
+        session_id=session_id,
+        username=user.username,
+        kind="id",
+        claims={
+            "email": user.email,
+            "given_name": user.name,
+            "roles": list(user.roles),
+            "organizations": list(user.organizations),
+        },
+    )
+
+
+async def login(call: Call) -> Reply:
+    body: LoginRequest = call.body
+    services = call.services
+    # an MFA code is accepted and not checked: no account here has MFA enabled (the
+    # external OIDC issuer, CLOUD_OIDC_*, is where MFA belongs)
+    user, session_id = await _sign_in(call, body.username, body.password)
     settings = services.settings
     return Reply(
         LoginData(
             access_token=services.tokens.issue(
-                user_id=user.id, session_id=session.id, username=user.username
+                user_id=user.id, session_id=session_id, username=user.username
             ),
-            refresh_token=_new_refresh(call, session_id=session.id, user_id=user.id),
+            id_token=_id_token(call, user, session_id),
+            refresh_token=_new_refresh(call, session_id=session_id, user_id=user.id),
             expires_in=settings.access_token_ttl,
             refresh_expires_in=settings.refresh_token_ttl,
             user=_user_view(user),
+        )
+    )
+
+
+async def token(call: Call) -> Reply:
+    """seeds/004 `POST /token`: `username=…&password=…` form-encoded (OAuth2's password
+    grant), answered as OAuth2 does: `{access_token, token_type}`, no envelope."""
+    raw = (await call.request.body()).decode("utf-8", errors="replace")
+    if call.request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            form = {k: str(v) for k, v in dict(json.loads(raw or "{}")).items()}
+        except (ValueError, TypeError):
+            raise ApiError(
+                400, VALIDATION_INVALID_FORMAT, "the body is not a JSON object"
+            ) from None
+    else:
+        form = {key: values[-1] for key, values in parse_qs(raw, keep_blank_values=True).items()}
+    for field_name in ("username", "password"):
+        if not form.get(field_name):
+            raise ApiError(
+                400,
+                VALIDATION_REQUIRED_FIELD,
+                f"{field_name} is required (form-encoded: username=…&password=…)",
+                details={"field": field_name},
+            )
+    user, session_id = await _sign_in(call, form["username"][:200], form["password"][:1024])
+    access = call.services.tokens.issue(
+        user_id=user.id, session_id=session_id, username=user.username
+    )
+    ttl = call.services.settings.access_token_ttl
+    return Reply(JSONResponse({"access_token": access, "token_type": "bearer", "expires_in": ttl}))
+
+
+SERVICE_SCOPE = (rbac.DEPLOYMENTS_READ, rbac.DEPLOYMENTS_DEPLOY, rbac.STACKS_DEPLOY, rbac.LOGS_READ)
+
+
+async def service_token(call: Call) -> Reply:
+    """seeds/004 `POST /service-token`: a bearer for one deployment's CI, 1-180 days, with
+    at most the caller's permissions (by default what a deploy needs), revoked by signing
+    out with it."""
+    body: ServiceTokenRequest = call.body
+    services = call.services
+    user = call.user
+    state = await services.repo.fresh()
+    find_deployment(call, state, body.service)
+    wanted = body.permissions if body.permissions is not None else list(SERVICE_SCOPE)
+    unknown = rbac.unknown_permissions(wanted)
+    if unknown:
+        raise ApiError(
+            400,
+            VALIDATION_INVALID_FORMAT,
+            f"unknown permission(s): {', '.join(unknown)}",
+            details={"field": "permissions", "unknown": unknown},
+        )
+    scope = [p for p in wanted if p in user.permissions]
+    if body.permissions is not None and len(scope) < len(wanted):
+        excess = sorted(set(wanted) - set(scope))
+        raise ApiError(
+            403, AUTHZ_FORBIDDEN, "a service token can only narrow your permissions; you do not "
+            "hold " + ", ".join(excess), details={"notHeld": excess},
+        )  # fmt: skip
+    if not scope:
+        raise ApiError(403, AUTHZ_FORBIDDEN, "you hold none of the permissions a service needs")
+    session = services.store.create_session(
+        SessionRecord(id=new_id("ses"), user_id=user.user_id, created_at=services.now(),
+                      revoked_at=None)
+    )  # fmt: skip
+    issued = services.tokens.issue(
+        user_id=user.user_id,
+        session_id=session.id,
+        username=user.username,
+        kind="service",
+        ttl=body.expiration_in_days * 86400,
+        claims={"svc": body.service, "scope": scope, "origin": body.origin},
+    )
+    call.audit(serviceToken=session.id, deploymentId=body.service, origin=body.origin)
+    return Reply(
+        JSONResponse(
+            {
+                "service_token": issued,
+                "token_type": "bearer",
+                "expires_in": body.expiration_in_days * 86400,
+                "scope": scope,
+                "service": body.service,
+            }
         )
     )
 
@@ -167,6 +294,7 @@ async def refresh(call: Call) -> Reply:
             access_token=services.tokens.issue(
                 user_id=user.id, session_id=session.id, username=user.username
             ),
+            id_token=_id_token(call, user, session.id),
             refresh_token=replacement.plaintext,
             expires_in=settings.access_token_ttl,
             refresh_expires_in=settings.refresh_token_ttl,
@@ -351,6 +479,23 @@ ENDPOINTS = [
              reply=LoginData, body=LoginRequest, errors=(401, 403)),
     Endpoint("POST", f"{API}/auth/refresh", refresh, "Rotate a refresh token", "Authentication",
              reply=RefreshData, body=RefreshRequest, errors=(401,)),
+    Endpoint("POST", f"{API}/token", token,
+             "Sign in with a form-encoded username and password (seeds/004, OAuth2 password "
+             "grant); answers {access_token, token_type}", "Authentication", raw=True,
+             errors=(400, 401, 403),
+             extra={"requestBody": {"required": True, "content": {
+                 "application/x-www-form-urlencoded": {"schema": {
+                     "type": "object", "required": ["username", "password"],
+                     "properties": {"username": {"type": "string"},
+                                    "password": {"type": "string"}}}}}},
+                 "responses": {"200": {"description": "Signed in", "content": {
+                     "application/json": {"schema": {"type": "object"}}}}}}),
+    Endpoint("POST", f"{API}/service-token", service_token,
+             "A bearer token for one deployment's CI, 1-180 days (seeds/004); answers "
+             "{service_token, token_type}", "Authentication", raw=True,
+             body=ServiceTokenRequest, errors=(400, 403, 404),
+             extra={"responses": {"200": {"description": "Issued", "content": {
+                 "application/json": {"schema": {"type": "object"}}}}}}),
     Endpoint("POST", f"{API}/auth/logout", logout, "Sign out (ends the session)",
              "Authentication", reply=SignedOut),
     Endpoint("POST", f"{API}/auth/api-keys", create_api_key, "Create an API key (shown once)",

@@ -17,11 +17,12 @@ from starlette.concurrency import run_in_threadpool
 from controller.core.models import StackDefinition, Template
 from controller.edits import catalog as edits
 from controller.edits.catalog import Edit
+from controller.edits.catalog_state import WriteRefused
 from controller.service.endpoints.deployments import audit_edit
 from controller.service.endpoints.payloads import (
-    DeleteQuery,
     StackCreateRequest,
     StackListQuery,
+    StackUnregisterQuery,
     StackUpdateRequest,
     TemplateUpdateRequest,
 )
@@ -44,7 +45,13 @@ from controller.service.endpoints.views import (
     template_summaries,
 )
 from controller.service.http.access import API, STACK, TEMPLATE
-from controller.service.http.errors import not_found
+from controller.service.http.errors import (
+    VALIDATION_INVALID_FORMAT,
+    VALIDATION_INVALID_TEMPLATE,
+    ApiError,
+    not_found,
+    problems_error,
+)
 from controller.service.http.routing import Call, Endpoint, Reply
 
 
@@ -76,10 +83,21 @@ async def _edit(call: Call, work: Any, *args: Any, **options: Any) -> Edit:
     return edit
 
 
+async def _template_edit(call: Call, work: Any, *args: Any, **options: Any) -> Edit:
+    """A template's edit: refused as a whole with seeds/001's `VALIDATION_INVALID_TEMPLATE`
+    (the precise problems in the details)."""
+    try:
+        return await _edit(call, work, *args, **options)
+    except WriteRefused as refused:
+        raise problems_error(
+            refused.problems, status=422, code=VALIDATION_INVALID_TEMPLATE
+        ) from None
+
+
 def _reply(call: Call, model: Any, data: Any, edit: Edit, status: int, **extra: Any) -> Reply:
     written = 202 if edit.proposed else status
     return Reply(
-        model.model_validate(data(edit, at=call.services.now(), by=call.user.username)),
+        model.model_validate(data(edit, at=call.services.now(), by=call.user.identity)),
         status=written,
         **extra,
     )
@@ -118,7 +136,7 @@ async def get_stack(call: Call) -> Reply:
 async def register_stack(call: Call) -> Reply:
     body: StackCreateRequest = call.body
     definition = StackDefinition.model_validate(
-        body.model_dump(by_alias=True, exclude={"layer"}, exclude_unset=True)
+        body.model_dump(by_alias=True, exclude={"layer", "stack_definition"}, exclude_unset=True)
     )
     edit = await _edit(call, edits.register_stack, definition, layer=body.layer)
     return _reply(call, StackRegistered, edits.stack_registered, edit, 201)
@@ -138,11 +156,24 @@ async def update_stack(call: Call) -> Reply:
 
 
 async def unregister_stack(call: Call) -> Reply:
-    query: DeleteQuery = call.query
+    query: StackUnregisterQuery = call.query
+    name = call.params["stack_name"]
+    if query.deployment_id is not None or query.environment is not None:
+        deployment = query.deployment_id or "{deploymentId}"
+        raise ApiError(
+            400,
+            VALIDATION_INVALID_FORMAT,
+            "DELETE /api/v1/stacks/{name} unregisters the stack type from the catalog; to "
+            f"destroy {name} in one deployment environment use POST /api/v1/deployments/"
+            f'{deployment}/stacks/{name}/destroy with {{"environment": '
+            f'"{query.environment or "…"}"}}',
+            details={"field": "deployment_id" if query.deployment_id else "environment"},
+            suggestion=f"POST /api/v1/deployments/{deployment}/stacks/{name}/destroy",
+        )
     edit = await _edit(
         call,
         edits.unregister_stack,
-        call.params["stack_name"],
+        name,
         force=query.force,
         inventory=call.services.inventory,
     )
@@ -161,7 +192,9 @@ async def unregister_stack(call: Call) -> Reply:
 
 async def list_templates(call: Call) -> Reply:
     state = await call.services.repo.fresh()
-    rows = state.remember("templates", lambda: template_summaries(state.snapshot.catalog))
+    rows = state.remember(
+        "templates", lambda: template_summaries(state.snapshot.catalog, state.files.times)
+    )
     return Reply(TemplateList(templates=rows, total=len(rows)))
 
 
@@ -170,19 +203,21 @@ async def get_template(call: Call) -> Reply:
     name = call.params["template_name"]
     if name not in state.snapshot.catalog.templates:
         raise not_found("template", name)
-    detail: TemplateDetail = template_detail(state.snapshot.catalog, name)
+    detail: TemplateDetail = template_detail(state.snapshot.catalog, name, state.files.times)
     return Reply(detail)
 
 
 async def create_template(call: Call) -> Reply:
     template: Template = call.body
-    edit = await _edit(call, edits.create_template, template)
+    edit = await _template_edit(call, edits.create_template, template)
     return _reply(call, TemplateCreated, edits.template_created, edit, 201)
 
 
 async def update_template(call: Call) -> Reply:
     body: TemplateUpdateRequest = call.body
-    edit = await _edit(call, edits.update_template, call.params["template_name"], sent_fields(body))
+    edit = await _template_edit(
+        call, edits.update_template, call.params["template_name"], sent_fields(body)
+    )
     return _reply(call, TemplateUpdated, edits.template_updated, edit, 200)
 
 
@@ -211,8 +246,8 @@ ENDPOINTS = [
              reply=StackUpdated, body=StackUpdateRequest, errors=(404, *_WRITE_ERRORS)),
     Endpoint("DELETE", STACK, unregister_stack,
              "Unregister a stack type (refused while deployed somewhere, unless force=true)",
-             "Stacks", reply=StackUnregistered, query=DeleteQuery,
-             errors=(404, *_WRITE_ERRORS, 503)),
+             "Stacks", reply=StackUnregistered, query=StackUnregisterQuery,
+             errors=(400, 404, *_WRITE_ERRORS, 503)),
     Endpoint("GET", f"{API}/templates", list_templates, "List templates", "Templates",
              reply=TemplateList),
     Endpoint("POST", f"{API}/templates", create_template, "Create a template", "Templates",

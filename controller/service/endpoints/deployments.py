@@ -11,7 +11,7 @@ organization is refused (`AUTHZ_ORGANIZATION_MISMATCH`).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -33,6 +33,7 @@ from controller.edits.catalog_state import CatalogState, WriteResult
 from controller.edits.changes import manifest_changes
 from controller.edits.environments import manifest_unchanged
 from controller.operations.drift import latest_drift
+from controller.operations.records import stack_states
 from controller.service.endpoints.payloads import (
     DeleteQuery,
     DeploymentCreateRequest,
@@ -40,16 +41,20 @@ from controller.service.endpoints.payloads import (
     DeploymentQuery,
     DeploymentUpdateRequest,
     DeploymentValidateRequest,
+    environment_choices,
 )
 from controller.service.endpoints.replies import (
+    Check,
     DeploymentCreated,
     DeploymentDeleted,
     DeploymentDetail,
     DeploymentList,
     DeploymentUpdated,
     DeploymentValidation,
+    Issue,
 )
 from controller.service.endpoints.views import (
+    Recorded,
     change_of,
     checks,
     default_environment,
@@ -70,6 +75,7 @@ from controller.service.http.errors import (
     AUTHZ_ORGANIZATION_MISMATCH,
     DEPLOYMENT_HAS_ACTIVE_STACKS,
     RESOURCE_ALREADY_EXISTS,
+    VALIDATION_INVALID_FORMAT,
     ApiError,
     not_found,
     problems_error,
@@ -96,6 +102,8 @@ def sees(call: Call) -> Callable[[str], bool]:
 def find_deployment(call: Call, state: CatalogState, deployment_id: str) -> Deployment:
     """The caller's deployment, or 404 (also for another organization's: never its data)."""
     deployment = state.snapshot.deployments.get(deployment_id)
+    if deployment is not None and not call.user.reaches(deployment_id):
+        raise not_found("deployment", deployment_id)  # a service token's other deployments
     if deployment is None or not sees(call)(deployment.manifest.organization):
         broken = broken_manifest(state, deployment_id)
         if deployment is None and broken and rbac.is_administrator(call.user.roles):
@@ -115,8 +123,13 @@ def broken_manifest(state: CatalogState, deployment_id: str) -> str | None:
     return None
 
 
-def operations(call: Call) -> Mapping[tuple[str, str], Any]:
-    return call.services.store.latest_operations()
+def recorded(call: Call, deployment_id: str | None = None) -> Recorded:
+    """What statuses are derived from: the latest operations and the stacks' states."""
+    store = call.services.store
+    return Recorded(
+        store.latest_operations(),
+        stack_states(store.list_stack_states(deployment_id=deployment_id)),
+    )
 
 
 def parse_manifest(data: dict[str, Any], *, where: str) -> Manifest:
@@ -177,6 +190,7 @@ async def create_deployment(call: Call) -> Reply:
     state = await call.services.repo.fresh()
     taken = set(state.snapshot.deployments)
     deployment_id = body.deployment_id or fresh_deployment_id(taken)
+    enabled, accounts, regions = environment_choices(body.environments, body.accounts)
     manifest = scaffold_manifest(
         state.snapshot.catalog,
         deployment_id=deployment_id,
@@ -185,10 +199,11 @@ async def create_deployment(call: Call) -> Reply:
         template=body.template,
         region=body.region,
         domain=body.domain,
-        accounts=body.accounts,
-        enabled_environments=body.environments,
+        accounts=accounts,
+        enabled_environments=enabled,
         contact=body.contact.model_dump() if body.contact else None,
         tags=body.tags,
+        regions=regions,
     )
     path = manifest_path(manifest)
 
@@ -227,14 +242,20 @@ async def create_deployment(call: Call) -> Reply:
             template=manifest.template,
             status="initialized",
             created_at=call.services.now(),
-            created_by=user.username,
+            created_by=user.identity,
             directory=created.directory,
-            environments=environments_of(created, catalog, {}),
+            manifest_path=path,
+            environments=environments_of(created, catalog, Recorded()),
             stacks=stack_instances(created, catalog, environment) if environment else [],
             change=change_of(result.outcome),
         ),
         status=written_status(result, 201),
     )
+
+
+async def init_deployment(call: Call) -> Reply:
+    """seeds/002's `POST /deployments/init`: the same as `POST /deployments`."""
+    return await create_deployment(call)
 
 
 def fresh_deployment_id(taken: set[str]) -> str:
@@ -247,27 +268,32 @@ def fresh_deployment_id(taken: set[str]) -> str:
 async def list_deployments(call: Call) -> Reply:
     query: DeploymentListQuery = call.query
     state = await call.services.repo.fresh()
-    ops = operations(call)
+    store = call.services.store
+    ops = store.latest_operations()
+    records = store.list_stack_states()
     user = call.user
     visibility = None if rbac.is_administrator(user.roles) else user.organizations
-    key = (visibility, call.request.scope["query_string"])
+    key = (visibility, user.deployments, call.request.scope["query_string"])
     # the same page for the same caller scope is built (and encoded) once per repo
-    # revision and run state: the store hands back the same mapping until an operation
-    # changes, and the state is the revision catalog_state serves
-    pages: dict[Any, tuple[Any, EncodedJSON]] = state.remember("deployment-pages", dict)
+    # revision and run state: the store hands back the same operations mapping and the
+    # same stack states until one changes, and the state is the revision catalog_state
+    # serves
+    pages: dict[Any, tuple[Any, Any, EncodedJSON]] = state.remember("deployment-pages", dict)
     known = pages.get(key)
-    if known is not None and known[0] is ops:
-        return Reply(known[1])
+    if known is not None and known[0] is ops and known[1] is records:
+        return Reply(known[2])
+    found = Recorded(ops, stack_states(records))
     rows = [
-        summarize(deployment, state.files.times, ops)
+        summarize(deployment, state.files.times, found)
         for deployment in state.snapshot.deployments.values()
     ]
-    selected = select_deployments(visible_rows(rows, sees(call)), query)
-    page, pagination = paginate(selected, page=query.page, limit=query.limit)
+    visible = [row for row in visible_rows(rows, sees(call)) if user.reaches(row.deployment_id)]
+    selected = select_deployments(visible, query)
+    page, pagination = paginate(selected, page=query.page, limit=query.limit, offset=query.offset)
     encoded = EncodedJSON(DeploymentList(deployments=page, pagination=pagination).dump())
     if len(pages) >= 2000:
         pages.clear()
-    pages[key] = (ops, encoded)
+    pages[key] = (ops, records, encoded)
     return Reply(encoded)
 
 
@@ -290,7 +316,8 @@ async def get_deployment(call: Call) -> Reply:
         state.snapshot.catalog,
         environment=environment,
         times=state.files.times,
-        operations=operations(call),
+        authors=state.files.authors,
+        recorded=recorded(call, deployment.deployment_id),
         drift=drift,
         show_secrets=shows_secrets(call, query.show_secrets),
     )
@@ -302,7 +329,7 @@ async def update_deployment(call: Call) -> Reply:
     state = await call.services.repo.fresh()
     deployment = find_deployment(call, state, call.params["deployment_id"])
     before = deployment.manifest.to_file_dict()
-    if body.manifest is not None:
+    if body.manifest:
         data = body.manifest
     else:
         data = dict(before)
@@ -377,7 +404,7 @@ async def save_manifest(
                 status=400,
             )
     changes = manifest_changes(current, updated, catalog)
-    now, by = call.services.now(), call.user.username
+    now, by = call.services.now(), call.user.identity
     deployment_id = current.deployment_id
     if not changes:
         return Reply(
@@ -406,6 +433,17 @@ async def save_manifest(
 
 async def delete_deployment(call: Call) -> Reply:
     query: DeleteQuery = call.query
+    if query.environment is not None:
+        deployment_id = call.params["deployment_id"]
+        raise ApiError(
+            400,
+            VALIDATION_INVALID_FORMAT,
+            "DELETE /api/v1/deployments/{id} deletes the deployment's manifest; to destroy the "
+            f"stacks of one environment use POST /api/v1/deployments/{deployment_id}/destroy "
+            f'with {{"environment": "{query.environment}"}}',
+            details={"field": "environment"},
+            suggestion=f"POST /api/v1/deployments/{deployment_id}/destroy",
+        )
     state = await call.services.repo.fresh()
     deployment = find_deployment(call, state, call.params["deployment_id"])
     deployment_id = deployment.deployment_id
@@ -438,7 +476,7 @@ async def delete_deployment(call: Call) -> Reply:
         DeploymentDeleted(
             deployment_id=deployment_id,
             deleted_at=call.services.now(),
-            deleted_by=call.user.username,
+            deleted_by=call.user.identity,
             forced=query.force,
             change=change_of(result.outcome),
         ),
@@ -465,22 +503,69 @@ async def validate_deployment(call: Call) -> Reply:
             state.problems([deployment_id]), deployment.file, body.environment
         )
     errors = [p for p in problems if p.severity == "error"]
-    call.audit(deploymentId=deployment_id, valid=not errors, file=file)
+    wanted = body.checks or ALL_CHECKS
+    external = (
+        await run_in_threadpool(_external_checks, call, deployment, body.environment, wanted)
+        if deployment is not None
+        else {}
+    )
+    issues = [issue(p) for p in errors] + [
+        Issue(code=EXTERNAL_CODES[name], message=check.message)
+        for name, check in external.items()
+        if check.status == "failed"
+    ]
+    call.audit(deploymentId=deployment_id, valid=not issues, file=file)
     return Reply(
         DeploymentValidation(
             deployment_id=deployment_id,
             environment=body.environment,
-            valid=not errors,
-            checks=checks(problems, body.checks or ALL_CHECKS),
+            valid=not issues,
+            checks=checks(problems, wanted, external=external),
             warnings=[issue(p) for p in problems if p.severity != "error"],
-            errors=[issue(p) for p in errors],
+            errors=issues,
         )
     )
+
+
+EXTERNAL_CODES = {
+    "aws-credentials": "AWS_CREDENTIALS_INVALID",
+    "pulumi-state": "PULUMI_STATE_ERROR",
+}
+
+
+def _external_checks(
+    call: Call, deployment: Deployment, environment: str | None, wanted: Iterable[str]
+) -> dict[str, Check]:
+    """The checks that ask the cloud and the backend (the pre-flight seam): real with the
+    Pulumi engine, skipped with the simulated one."""
+    chosen = environment or default_environment(deployment)
+    if chosen is None:
+        return {}
+    manifest = deployment.manifest
+    preflight = call.services.preflight
+    found: dict[str, Check] = {}
+    for name in wanted:
+        if name == "aws-credentials":
+            result = preflight.credentials(
+                account=manifest.account_for(chosen), region=manifest.region_for(chosen)
+            )
+        elif name == "pulumi-state":
+            result = preflight.backend(deployment_id=deployment.deployment_id, environment=chosen)
+        else:
+            continue
+        details = dict(result.details) | {"environment": chosen}
+        found[name] = Check(name=name, status=result.status, message=result.message,
+                            details=details)  # fmt: skip
+    return found
 
 
 ENDPOINTS = [
     Endpoint("POST", f"{API}/deployments", create_deployment,
              "Create a deployment (cloud init): a manifest committed to the repo", "Deployments",
+             reply=DeploymentCreated, status=201, body=DeploymentCreateRequest,
+             errors=(409, 422, 502)),
+    Endpoint("POST", f"{API}/deployments/init", init_deployment,
+             "Create a deployment (seeds/002's path for POST /deployments)", "Deployments",
              reply=DeploymentCreated, status=201, body=DeploymentCreateRequest,
              errors=(409, 422, 502)),
     Endpoint("GET", f"{API}/deployments", list_deployments,

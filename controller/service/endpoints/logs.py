@@ -216,7 +216,7 @@ async def stream_logs(
         hub.unsubscribe(channel, sink)
 
 
-def _responses() -> dict[str, Any]:
+def log_responses() -> dict[str, Any]:
     envelope = {
         "type": "object",
         "additionalProperties": False,
@@ -257,5 +257,5 @@ ENDPOINTS = [
              description="Filters: environment, stack, level (minimum), limit, since, search, "
              "operationId. As a stream: the backlog, then live events; `id:` is the event id "
              "and `Last-Event-ID` resumes after it.",
-             extra={"responses": _responses()}),
+             extra={"responses": log_responses()}),
 ]  # fmt: skip

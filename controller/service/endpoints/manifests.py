@@ -14,12 +14,12 @@ from starlette.concurrency import run_in_threadpool
 
 from controller.core.models import Manifest
 from controller.edits.environments import environment_toggled, set_environment_enabled
-from controller.operations.records import environment_status
+from controller.operations.records import environment_summary
 from controller.service.endpoints.deployments import (
     audit_edit,
     find_deployment,
-    operations,
     parse_manifest,
+    recorded,
     save_manifest,
     shows_secrets,
     unmasked,
@@ -30,8 +30,9 @@ from controller.service.endpoints.payloads import (
     ManifestQuery,
 )
 from controller.service.endpoints.replies import (
+    EnvironmentDisabled,
+    EnvironmentEnabled,
     EnvironmentList,
-    EnvironmentToggled,
     ManifestUpdated,
     ManifestView,
 )
@@ -43,7 +44,9 @@ from controller.service.http.routing import Call, Endpoint, Reply
 async def list_environments(call: Call) -> Reply:
     state = await call.services.repo.fresh()
     deployment = find_deployment(call, state, call.params["deployment_id"])
-    views = environments_of(deployment, state.snapshot.catalog, operations(call))
+    views = environments_of(
+        deployment, state.snapshot.catalog, recorded(call, deployment.deployment_id)
+    )
     return Reply(
         EnvironmentList(
             deployment_id=deployment.deployment_id, environments=views, total=len(views)
@@ -71,17 +74,20 @@ async def _toggle(call: Call, *, enabled: bool) -> Reply:
     )
     audit_edit(call, edit.files, edit.outcome)
     call.audit(deploymentId=deployment_id, environment=name, enabled=enabled)
-    operation = operations(call).get((deployment_id, name))
+    summary = await run_in_threadpool(
+        environment_summary, call.services.store, deployment_id, name, enabled=enabled
+    )
     data = environment_toggled(
         edit,
         deployment_id,
         enabled=enabled,
-        status=environment_status(enabled, operation),
+        summary=summary,
         at=call.services.now(),
-        by=call.user.username,
+        by=call.user.identity,
     )
+    toggled = EnvironmentEnabled if enabled else EnvironmentDisabled
     return Reply(
-        EnvironmentToggled.model_validate(data),
+        toggled.model_validate(data),
         status=202 if edit.proposed else 200,
         message=f"Environment {'enabled' if enabled else 'disabled'} successfully",
     )
@@ -129,10 +135,10 @@ ENDPOINTS = [
              "List a deployment's environments", "Environments", reply=EnvironmentList,
              errors=(404, 422)),
     Endpoint("POST", f"{ENVIRONMENT}/enable", enable_environment, "Enable an environment",
-             "Environments", reply=EnvironmentToggled, body=EnvironmentEnableRequest,
+             "Environments", reply=EnvironmentEnabled, body=EnvironmentEnableRequest,
              body_required=False, errors=(404, 409, 422, 502)),
     Endpoint("POST", f"{ENVIRONMENT}/disable", disable_environment, "Disable an environment",
-             "Environments", reply=EnvironmentToggled, body=EnvironmentDisableRequest,
+             "Environments", reply=EnvironmentDisabled, body=EnvironmentDisableRequest,
              body_required=False, errors=(404, 409, 422, 502)),
     Endpoint("GET", f"{DEPLOYMENT}/manifest", get_manifest, "A deployment's manifest",
              "Deployments", reply=ManifestView, query=ManifestQuery, errors=(403, 404, 422)),

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt
 
-from controller.core.models import EnvironmentName
+from controller.core.models import DeploymentId, EnvironmentName, StackName
 from controller.service.endpoints.payloads import Payload
 from controller.service.endpoints.replies import Reply
 
@@ -19,13 +19,49 @@ StackGlob = Annotated[str, Field(pattern=r"^[a-z0-9*?\[\]!-]{1,64}$", max_length
 OperationId = Annotated[str, Field(pattern=r"^op-[0-9a-f]{6,32}$")]
 WebhookUrl = Annotated[str, Field(min_length=8, max_length=2048)]
 Parallel = StrictBool | Annotated[StrictInt, Field(ge=1, le=64)]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+RunEnv = Annotated[
+    dict[EnvName, Annotated[str, Field(max_length=4096)]],
+    Field(
+        max_length=50,
+        description="variables given to the run's programs (seeds/004); values of names like "
+        "*TOKEN*, *SECRET*, *PASSWORD*, *KEY* are never stored, logged or shown",
+    ),
+]
+MaxRetries = Annotated[
+    int, Field(ge=0, le=5, description="attempts of a failed stack beyond the first")
+]
 
 
 # --- requests -------------------------------------------------------------------------------
 
 
+class DeployOptions(Payload):
+    """seeds/003's deploy `options`."""
+
+    dry_run: bool = Field(False, description="a preview: nothing changes")
+    rollback_on_failure: bool = Field(
+        False,
+        description="when stacks fail, deploy them again as they were last deployed (the "
+        "commit of their last good deploy), as an operation of its own",
+    )
+    max_retries: MaxRetries = 0
+
+
+class DeployQuery(Payload):
+    """seeds/002 sends the environment and `dry_run` in the query, with no body."""
+
+    environment: EnvironmentName | None = None
+    dry_run: bool = Field(False, alias="dry_run")
+
+
 class DeployRequest(Payload):
-    environment: EnvironmentName
+    environment: EnvironmentName | None = Field(
+        None, description="required here or in the query (seeds/002)"
+    )
+    deployment_id: DeploymentId | None = Field(None, description="seeds/003: the path's, if sent")
+    options: DeployOptions | None = None
+    env: RunEnv = Field(default_factory=dict)
     preview: bool = False
     parallel: Parallel = Field(
         True, description="true: the service's default; false: one stack at a time; a number"
@@ -69,6 +105,13 @@ class RollbackRequest(Payload):
 
 class RetryRequest(Payload):
     webhook_url: WebhookUrl | None = None
+    step_name: StackName | None = Field(
+        None, description="seeds/003: retry only this stack (one that failed or did not run)"
+    )
+    max_retries: MaxRetries | None = None
+    env: RunEnv | None = Field(
+        None, description="default: the retried operation's (secrets are not kept: send them again)"
+    )
 
 
 class EnvironmentQuery(Payload):
@@ -124,7 +167,9 @@ class RunnerEventsRequest(Payload):
 
 
 class RunnerEvent(Payload):
-    type: Literal["stack.started", "stack.progress", "stack.completed", "stack.failed", "log"]
+    type: Literal[
+        "stack.started", "stack.progress", "stack.completed", "stack.skipped", "stack.failed", "log"
+    ]
     stack_name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")] | None = None
     timestamp: str | None = Field(None, max_length=40)
     status: str | None = Field(None, max_length=40)
@@ -177,6 +222,17 @@ class OperationAccepted(Reply):
     retry_of: str | None = None
     rollback_of: str | None = None
     commit: str | None = None
+    rollback_info: RollbackInfo | None = None
+
+
+class RollbackInfo(Reply):
+    """seeds/003: whether a failure can be rolled back, and to what."""
+
+    available: bool
+    previous_version: str | None = Field(description="the commit the stacks were deployed from")
+
+
+OperationAccepted.model_rebuild()
 
 
 class DestroyPreview(Reply):
@@ -216,6 +272,10 @@ class OperationStatus(Reply):
     run_url: str | None = None
     error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
+    env: dict[str, str] | None = None
+    rollback: dict[str, Any] | None = Field(
+        None, description="the rollback a failure with rollbackOnFailure started"
+    )
 
 
 class CancelAccepted(Reply):

@@ -10,22 +10,15 @@ behind `stacksToDeploy` / `stacksSkipped` is the engine issue's planner.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from controller.adapters.local_repo import LocalRepo
 from controller.core import events, rbac
-from controller.core.catalog import load_snapshot
-from controller.edits.catalog_state import CatalogState
 from controller.operations.control import (
     OperationError,
     OperationRequest,
     Prepared,
-    Source,
     channel_of,
     status_url,
 )
@@ -34,12 +27,15 @@ from controller.operations.runner_tokens import RunnerTokenError
 from controller.service.endpoints.deployments import find_deployment
 from controller.service.endpoints.operation_payloads import (
     CancelAccepted,
+    DeployOptions,
+    DeployQuery,
     DeployRequest,
     DestroyPreview,
     DestroyRequest,
     OperationAccepted,
     OperationStatus,
     RetryRequest,
+    RollbackInfo,
     RollbackRequest,
     RunnerEventsAccepted,
     RunnerEventsRequest,
@@ -50,10 +46,12 @@ from controller.service.http.errors import (
     AUTH_INVALID_TOKEN,
     AUTHZ_FORBIDDEN,
     VALIDATION_INVALID_FORMAT,
+    VALIDATION_REQUIRED_FIELD,
     ApiError,
     problems_error,
 )
 from controller.service.http.routing import Call, Endpoint, Reply
+from controller.service.operation_sources import current_source, source_at
 
 # --- starting -------------------------------------------------------------------------------
 
@@ -67,17 +65,47 @@ def _parallel(value: bool | int) -> int | None:
 
 
 def _by(call: Call) -> str:
-    return call.user.email or call.user.username
+    return call.user.identity
+
+
+def _environment(call: Call, body: DeployRequest, query: DeployQuery) -> str:
+    """The environment, from the body or (seeds/002) the query; both must agree."""
+    if body.environment and query.environment and body.environment != query.environment:
+        raise ApiError(
+            400,
+            VALIDATION_INVALID_FORMAT,
+            f"environment: the body says {body.environment}, the query {query.environment}",
+            details={"field": "environment"},
+        )
+    environment = body.environment or query.environment
+    if environment is None:
+        raise ApiError(
+            400,
+            VALIDATION_REQUIRED_FIELD,
+            "environment is required (in the JSON body, or as ?environment=)",
+            details={"field": "environment"},
+        )
+    if body.deployment_id is not None and body.deployment_id != call.params["deployment_id"]:
+        raise ApiError(
+            400,
+            VALIDATION_INVALID_FORMAT,
+            f"deploymentId {body.deployment_id} is not the deployment of the path "
+            f"({call.params['deployment_id']})",
+            details={"field": "deploymentId"},
+        )
+    return environment
 
 
 async def deploy_deployment(call: Call) -> Reply:
     body: DeployRequest = call.body
+    query: DeployQuery = call.query
+    options = body.options or DeployOptions()
     request = OperationRequest(
         deployment_id=call.params["deployment_id"],
-        environment=body.environment,
+        environment=_environment(call, body, query),
         kind="deploy",
         started_by=_by(call),
-        preview=body.preview,
+        preview=body.preview or options.dry_run or query.dry_run,
         parallel=_parallel(body.parallel),
         continue_on_error=body.continue_on_error,
         smart_skip=body.smart_skip,
@@ -85,6 +113,9 @@ async def deploy_deployment(call: Call) -> Reply:
         force=body.force,
         webhook_url=body.webhook_url,
         tier=call.user.tier,
+        max_retries=options.max_retries,
+        rollback_on_failure=options.rollback_on_failure,
+        env=dict(body.env),
     )
     return await start(call, request, message="Deployment started")
 
@@ -103,7 +134,7 @@ async def destroy_deployment(call: Call) -> Reply:
         tier=call.user.tier,
     )
     if body.preview:
-        prepared, _ = await _prepare(call, request)
+        prepared, _ = await prepare_operation(call, request)
         announced = prepared.announced
         return Reply(
             DestroyPreview(
@@ -152,7 +183,7 @@ async def _stack_operation(call: Call, kind: str) -> Reply:
 
 
 async def start(call: Call, request: OperationRequest, *, message: str) -> Reply:
-    prepared, cleanup = await _prepare(call, request)
+    prepared, cleanup = await prepare_operation(call, request)
     operations = call.services.operations
     try:
         operation = await run_in_threadpool(operations.start, prepared)
@@ -187,12 +218,26 @@ async def start(call: Call, request: OperationRequest, *, message: str) -> Reply
         retry_of=request.retry_of,
         rollback_of=request.rollback_of,
         commit=prepared.commit,
+        rollback_info=_rollback_info(prepared),
         **{key: announced.run},
     )
     return Reply(reply, status=202, message=message)
 
 
-async def _prepare(call: Call, request: OperationRequest) -> tuple[Prepared, Any]:
+def _rollback_info(prepared: Prepared) -> RollbackInfo | None:
+    """seeds/003: can a failure of this deploy be rolled back, and to which commit."""
+    if prepared.job is None or prepared.request.preview:
+        return None
+    commits = [
+        record.commit
+        for item in prepared.announced.run
+        if (record := prepared.job.records.get(item["name"])) is not None and record.commit
+    ]
+    newest = max(set(commits), key=commits.count) if commits else None
+    return RollbackInfo(available=bool(commits), previous_version=newest)
+
+
+async def prepare_operation(call: Call, request: OperationRequest) -> tuple[Prepared, Any]:
     services = call.services
     state = await services.repo.fresh()
     deployment = find_deployment(call, state, request.deployment_id)
@@ -202,9 +247,9 @@ async def _prepare(call: Call, request: OperationRequest) -> tuple[Prepared, Any
     _check_dispatcher(call, request)
     cleanup = None
     if request.commit:
-        source, cleanup = await run_in_threadpool(_source_at, services, request.commit)
+        source, cleanup = await run_in_threadpool(source_at, services, request.commit)
     else:
-        source = _source(services, state)
+        source = current_source(services, state)
     try:
         prepared = await run_in_threadpool(services.operations.prepare, request, source)
     except BaseException:
@@ -223,6 +268,8 @@ def _check_dispatcher(call: Call, request: OperationRequest) -> None:
         "preview": request.preview,
         "force": request.force,
         "smartSkip": not request.smart_skip,
+        "options.maxRetries": request.max_retries,  # the job's Pulumi run is one attempt
+        "env": request.env,  # a job gets variables and secrets from its GitHub environment
     }
     for field_name, value in refused.items():
         if value:
@@ -233,52 +280,6 @@ def _check_dispatcher(call: Call, request: OperationRequest) -> None:
                 "decides what runs; previews run on pull requests, in plan.yml)",
                 details={"field": field_name},
             )
-
-
-def _source(services: Any, state: CatalogState) -> Source:
-    root = services.settings.resolved_root()
-    repo_source = services.repo.source
-    ids = getattr(repo_source, "stack_file_ids", None) or LocalRepo(root).stack_file_ids
-    return Source(
-        catalog=state.snapshot.catalog,
-        deployments=state.snapshot.deployments,
-        file_ids=ids,
-        root=root,
-        commit=state.files.commit,
-    )
-
-
-def _source_at(services: Any, commit: str) -> tuple[Source, Any]:
-    """The repo at `commit`: its catalog, and (local) its programs in a folder of their own."""
-    repo_source = services.repo.source
-    if not hasattr(repo_source, "snapshot_at"):
-        raise ApiError(
-            409,
-            "RESOURCE_CONFLICT",
-            "this repo source keeps no history: a rollback needs a git checkout or GitHub",
-        )
-    texts, ids = repo_source.snapshot_at(commit)
-    snapshot = load_snapshot(texts)
-    root = services.settings.resolved_root()
-    cleanup = None
-    if services.settings.dispatcher == "local":
-        base = services.settings.resolved_data_dir() / "rollbacks"
-        base.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=f"{commit[:12]}-", dir=base))
-        repo_source.export_at(commit, folder)
-        root = folder
-
-        def cleanup() -> None:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    source = Source(
-        catalog=snapshot.catalog,
-        deployments=snapshot.deployments,
-        file_ids=lambda: ids,
-        root=root,
-        commit=commit,
-    )
-    return source, cleanup
 
 
 # --- following ------------------------------------------------------------------------------
@@ -358,7 +359,14 @@ async def retry_operation(call: Call) -> Reply:
     operation = await _visible_operation(call, call.params["operation_id"])
     _require(call, operation)
     request = await run_in_threadpool(
-        call.services.operations.retry_request, operation.id, by=_by(call), tier=call.user.tier
+        lambda: call.services.operations.retry_request(
+            operation.id,
+            by=_by(call),
+            tier=call.user.tier,
+            step_name=body.step_name,
+            max_retries=body.max_retries,
+            env=body.env,
+        )
     )
     if body.webhook_url:
         request = OperationRequest(**{**request.__dict__, "webhook_url": body.webhook_url})
@@ -388,7 +396,7 @@ ENDPOINTS = [
     Endpoint("POST", f"{DEPLOYMENT}/deploy", deploy_deployment,
              "Deploy a deployment environment (cloud deploy): smart skip, layers, 202",
              "Operations", reply=OperationAccepted, status=202, body=DeployRequest,
-             errors=(400, 404, 409, 422, 429, 503)),
+             body_required=False, query=DeployQuery, errors=(400, 404, 409, 422, 429, 503)),
     Endpoint("POST", f"{DEPLOYMENT}/destroy", destroy_deployment,
              "Destroy a deployment environment (cloud destroy), in reverse layers",
              "Operations", reply=OperationAccepted, status=202, body=DestroyRequest,

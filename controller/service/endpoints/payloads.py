@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from controller.core.models import (
@@ -47,6 +48,17 @@ class LoginRequest(Payload):
     mfa_code: str | None = Field(None, max_length=16, description="accepted; MFA is not enabled")
 
 
+class ServiceTokenRequest(Payload):
+    """seeds/004 `POST /service-token`: a bearer for one deployment's CI (its `service`)."""
+
+    service: DeploymentId = Field(description="the deployment the token may act on")
+    origin: str = Field(min_length=1, max_length=100, description="who uses it (github, …)")
+    expiration_in_days: int = Field(alias="expiration_in_days", ge=1, le=180)
+    permissions: list[str] | None = Field(
+        None, description="default: deployments:read, deployments:deploy, stacks:deploy, logs:read"
+    )
+
+
 class RefreshRequest(Payload):
     refresh_token: str = Field(min_length=1, max_length=200)
 
@@ -73,6 +85,31 @@ class ContactPayload(Payload):
     team: str = Field("", max_length=200)
 
 
+class EnvironmentSettings(Payload):
+    """One environment as seeds/002 sends it (`account_id`, in snake case)."""
+
+    enabled: bool = True
+    region: Region | None = None
+    account_id: AccountId | None = Field(
+        None, validation_alias=AliasChoices("account_id", "accountId")
+    )
+
+
+def environment_choices(
+    environments: list[str] | dict[str, EnvironmentSettings] | None,
+    accounts: dict[str, str],
+) -> tuple[list[str] | None, dict[str, str], dict[str, str]]:
+    """The environments to enable, the accounts and the regions a request asks for: a
+    list of names (seeds/001) or seeds/002's map of settings. A purely computational
+    function."""
+    if not isinstance(environments, dict):
+        return environments, dict(accounts), {}
+    enabled = [name for name, spec in environments.items() if spec.enabled]
+    chosen = dict(accounts) | {n: s.account_id for n, s in environments.items() if s.account_id}
+    regions = {name: spec.region for name, spec in environments.items() if spec.region}
+    return enabled, chosen, regions
+
+
 class DeploymentCreateRequest(Payload):
     organization: OrganizationName
     project: ProjectName
@@ -80,8 +117,10 @@ class DeploymentCreateRequest(Payload):
     template: StackName = "default"
     region: Region | None = None
     accounts: dict[EnvironmentName, AccountId] = Field(default_factory=dict)
-    environments: list[EnvironmentName] | None = Field(
-        None, description="environments to enable (default: the template's)"
+    environments: list[EnvironmentName] | dict[EnvironmentName, EnvironmentSettings] | None = Field(
+        None,
+        description="environments to enable (default: the template's): names, or (seeds/"
+        "002) a map of {enabled, region, account_id}",
     )
     contact: ContactPayload | None = None
     tags: dict[str, str] = Field(default_factory=dict)
@@ -95,7 +134,9 @@ class DeploymentUpdateRequest(Payload):
     contact: ContactPayload | None = None
     tags: dict[str, str] | None = None
     manifest: dict[str, Any] | None = Field(
-        None, description="a complete manifest (version 3.1) replacing the current one"
+        None,
+        description="a complete manifest (version 3.1) replacing the current one; {} (the "
+        "seeds' placeholder) changes nothing",
     )
 
     @model_validator(mode="after")
@@ -110,6 +151,7 @@ class DeploymentUpdateRequest(Payload):
 class DeploymentListQuery(Payload):
     page: int = Field(1, ge=1, le=100_000)
     limit: int = Field(20, ge=1, le=100)
+    offset: int | None = Field(None, ge=0, le=10_000_000, description="seeds/002; wins over page")
     status: str | None = Field(None, max_length=50)
     organization: str | None = Field(None, max_length=100)
     project: str | None = Field(None, max_length=100)
@@ -137,6 +179,11 @@ class DeploymentQuery(ManifestQuery):
 
 class DeleteQuery(Payload):
     force: bool = False
+    environment: EnvironmentName | None = Field(
+        None,
+        description="refused: destroying an environment is POST …/destroy (seeds/002 "
+        "spells it DELETE …?environment=)",
+    )
 
 
 CheckName = Literal[
@@ -176,9 +223,47 @@ class StackListQuery(Payload):
 
 
 class StackCreateRequest(StackDefinition):
-    """A stack definition (the `stack.yaml` fields); `layer` is computed, so only checked."""
+    """A stack definition (the `stack.yaml` fields); `layer` is computed, so only checked.
+    seeds/001 may send the definition's file as `stackDefinition` (YAML text or an
+    object): its fields complete the ones sent beside it; a field sent both ways with two
+    values is a 400."""
 
     layer: int | None = Field(None, ge=1, le=100, description="ignored: layers are computed")
+    stack_definition: dict[str, Any] | str | None = Field(
+        None, description="the stack.yaml content (YAML text or an object)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_definition(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("stackDefinition") in (None, "", {}):
+            return data
+        document = data["stackDefinition"]
+        if isinstance(document, str):
+            try:
+                document = yaml.safe_load(document)
+            except yaml.YAMLError as error:
+                raise ValueError(f"stackDefinition is not YAML: {error}") from None
+        if not isinstance(document, dict):
+            raise ValueError("stackDefinition must be a mapping of stack.yaml fields")
+        clashes = sorted(k for k in document if k in data and data[k] != document[k])
+        if clashes:
+            raise ValueError(
+                f"stackDefinition gives {', '.join(clashes)} another value than the request"
+            )
+        return {**document, **data, "stackDefinition": None}
+
+
+class StackUnregisterQuery(Payload):
+    force: bool = Field(
+        False,
+        description="unregister although still deployed somewhere (its state is left "
+        "behind); a stack type a template, stack or manifest uses is refused either way",
+    )
+    deployment_id: str | None = Field(
+        None, alias="deployment_id", description="refused: see POST …/stacks/{name}/destroy"
+    )
+    environment: str | None = Field(None, description="refused, with deployment_id")
 
 
 class StackUpdateRequest(Payload):
@@ -203,26 +288,29 @@ class TemplateUpdateRequest(Payload):
     environments: dict[EnvironmentName, TemplateEnvironment] | None = Field(None, min_length=1)
 
 
-class GenerateEnvironment(Payload):
-    enabled: bool = True
-    region: Region | None = None
-    account_id: AccountId | None = None
-
-
 class GenerateRequest(Payload):
     organization: OrganizationName
     project: ProjectName
     domain: Domain | None = None
     region: Region | None = None
     accounts: dict[EnvironmentName, AccountId] = Field(default_factory=dict)
-    environments: dict[EnvironmentName, GenerateEnvironment] | None = None
+    environments: dict[EnvironmentName, EnvironmentSettings] | None = None
     contact: ContactPayload | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     deployment_id: DeploymentId | None = None
 
 
 class ValidateManifestRequest(Payload):
+    """`{"manifest": {…}}`, or (seeds/002 4.1's "Full manifest JSON") the manifest itself."""
+
     manifest: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data and "manifest" not in data:
+            return {"manifest": data}
+        return data
 
 
 class DependencyEntry(Payload):
@@ -230,7 +318,9 @@ class DependencyEntry(Payload):
 
 
 class ValidateDependenciesRequest(Payload):
-    deployment_id: DeploymentId | None = None
+    deployment_id: DeploymentId | None = Field(
+        None, validation_alias=AliasChoices("deploymentId", "deployment_id")
+    )
     environment: EnvironmentName | None = None
     template: StackName | None = None
     stacks: dict[StackName, DependencyEntry] = Field(default_factory=dict)

@@ -28,6 +28,7 @@ class Reply(BaseModel):
 
 
 class Pagination(Reply):
+    offset: int = Field(description="index of the first item (seeds/002 pages by offset)")
     page: int
     limit: int
     total: int
@@ -88,6 +89,7 @@ class UserView(Reply):
 
 class LoginData(Reply):
     access_token: str
+    id_token: str = Field(description="who signed in (claims: email, name, roles); not a bearer")
     refresh_token: str
     expires_in: int
     refresh_expires_in: int
@@ -97,6 +99,7 @@ class LoginData(Reply):
 
 class RefreshData(Reply):
     access_token: str
+    id_token: str
     refresh_token: str
     expires_in: int
     refresh_expires_in: int
@@ -111,7 +114,7 @@ class SignedOut(Reply):
 class MeData(UserView):
     tier: str
     permissions: list[str]
-    authenticated_via: Literal["jwt", "api_key", "oidc"]
+    authenticated_via: Literal["jwt", "api_key", "oidc", "service_token"]
     key_id: str | None = None
 
 
@@ -199,20 +202,42 @@ class EnvironmentView(Reply):
     region: str
     account: str | None
     status: str
-    stacks: int
+    stacks: int = Field(description="stacks enabled in this environment")
+    stacks_deployed: int = 0
+    stacks_failed: int = 0
+    last_deployed_at: str | None = None
+    endpoints: dict[str, str] = Field(
+        default_factory=dict, description="the URLs the deployed stacks export"
+    )
+    resource_count: int = 0
+    estimated_monthly_cost: float | None = Field(
+        None, description="USD: the stack definitions' estimates (null when disabled)"
+    )
 
 
 class StackInstance(Reply):
     name: str
     layer: int | None
-    status: str
+    status: str = Field(
+        description="pending (never deployed) | deploying | deployed | failed | destroying | "
+        "destroyed"
+    )
     dependencies: list[str]
     drift_detected: bool | None = Field(None, description="its last drift check (null: none)")
+    outputs: dict[str, Any] = Field(default_factory=dict, description="secrets as [secret]")
+    resource_count: int = 0
+    last_deployed_at: str | None = None
 
 
 class ContactView(Reply):
     email: str
     team: str
+
+
+class DeploymentMetricsView(Reply):
+    total_resources: int
+    deployment_duration: float | None = Field(description="seconds of the latest good deploy")
+    estimated_monthly_cost: float = Field(description="USD, enabled environments")
 
 
 class DeploymentDetail(Reply):
@@ -226,13 +251,16 @@ class DeploymentDetail(Reply):
     directory: str
     created_at: str | None
     updated_at: str | None
+    created_by: str | None = None
     last_deployed_at: str | None
+    last_deployed_by: str | None = None
     contact: ContactView | None
     tags: dict[str, str]
     environments: list[EnvironmentView]
     environment: str | None = Field(description="the environment `stacks` is laid out for")
     stacks: list[StackInstance]
     manifest: dict[str, Any]
+    metrics: DeploymentMetricsView
     drift_detected: bool | None = Field(
         None,
         description="in `environment`, the last drift checks found drift (null: never checked)",
@@ -251,6 +279,7 @@ class DeploymentCreated(Reply):
     created_at: str
     created_by: str
     directory: str
+    manifest_path: str
     environments: list[EnvironmentView]
     stacks: list[StackInstance]
     change: Change
@@ -292,13 +321,25 @@ class EnvironmentList(Reply):
     total: int
 
 
-class EnvironmentToggled(Reply):
+class EnvironmentEnabled(Reply):
     deployment_id: str
     environment: str
     enabled: bool
-    changed_at: str
-    changed_by: str
+    enabled_at: str
+    enabled_by: str
     status: str
+    stacks_deployed: int = 0
+    change: Change | None
+
+
+class EnvironmentDisabled(Reply):
+    deployment_id: str
+    environment: str
+    enabled: bool
+    disabled_at: str
+    disabled_by: str
+    status: str
+    stacks_deployed: int = Field(0, description="still deployed: disabling destroys nothing")
     change: Change | None
 
 
@@ -327,6 +368,7 @@ class StackSummary(Reply):
     outputs: list[str]
     estimated_resources: int
     estimated_duration: int
+    estimated_monthly_cost: float | None = None
     templates: list[str]
 
 
@@ -348,6 +390,7 @@ class StackDetail(Reply):
     resources: list[ResourceDoc]
     estimated_resources: int
     estimated_duration: int
+    estimated_monthly_cost: float | None = None
     templates: list[str]
 
 
@@ -383,6 +426,8 @@ class TemplateSummary(Reply):
     stacks: list[str]
     environments: list[str]
     estimated_resources: int
+    estimated_monthly_cost: float
+    created_at: str | None = Field(None, description="its file's first commit")
 
 
 class TemplateList(Reply):
@@ -408,6 +453,8 @@ class TemplateDetail(Reply):
     default_config: dict[str, dict[str, Any]]
     environments: dict[str, TemplateEnvironment]
     estimated_resources: int
+    estimated_monthly_cost: float = Field(description="USD per environment, the stacks' sum")
+    created_at: str | None = Field(None, description="its file's first commit")
     deployment_time: int | None = Field(description="critical path in seconds")
 
 
@@ -479,7 +526,7 @@ class DependencyValidation(ValidationResult):
 class ServiceState(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    status: Literal["healthy", "degraded", "unhealthy", "disabled"]
+    status: Literal["healthy", "degraded", "unhealthy", "disabled", "skipped"]
 
 
 class Health(Reply):

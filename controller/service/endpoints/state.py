@@ -27,9 +27,10 @@ from controller.core.state_views import (
     redact_secrets,
     state_resources,
 )
+from controller.core.statuses import StackState
 from controller.engines.base import Engine, EngineError, StackSpec, mask_outputs
 from controller.execution.specs import stack_spec
-from controller.operations.records import message_of
+from controller.operations.records import message_of, stack_state_record
 from controller.operations.refreshes import refresh_operation
 from controller.operations.stack_status import stack_status as stack_status_data
 from controller.service.endpoints.deployments import find_deployment
@@ -201,7 +202,7 @@ async def refresh_stack(call: Call) -> Reply:
             environment,
             graph,
             preview_only=body.preview_only,
-            started_by=call.user.email or call.user.username,
+            started_by=call.user.identity,
             repo_root=services.settings.resolved_root(),
             recorder=services.recorder,
             owner=f"api:{services.operations.dispatcher.owner}",
@@ -264,11 +265,28 @@ async def deployment_metrics(call: Call) -> Reply:
             return [message_of(event) for event in found]
 
         now = datetime.fromtimestamp(call.services.clock(), UTC)
+        deployed = [
+            record
+            for record in store.list_stack_states(deployment_id=deployment.deployment_id)
+            if record.status == "deployed"
+            and (query.environment is None or record.environment == query.environment)
+        ]
+        catalog = state.snapshot.catalog.stacks
+        cost = sum(
+            catalog[r.stack].estimated_monthly_cost or 0.0 for r in deployed if r.stack in catalog
+        )
         return DeploymentMetrics(
             deployment_id=deployment.deployment_id,
             environment=query.environment,
             period=query.period,
-            metrics=metrics(rows, messages, now=now, period=query.period),
+            metrics=metrics(
+                rows,
+                messages,
+                now=now,
+                period=query.period,
+                total_resources=sum(int(r.details.get("resourceCount") or 0) for r in deployed),
+                estimated_monthly=round(cost, 2),
+            ),
         )
 
     return Reply(await run_in_threadpool(compute))
@@ -336,7 +354,7 @@ async def import_state(call: Call) -> Reply:
         )
     engine = _engine(call)
     spec = _spec(call, deployment, body.stack, body.environment)
-    by = call.user.email or call.user.username
+    by = call.user.identity
 
     def work() -> dict[str, Any]:
         try:
@@ -375,10 +393,11 @@ async def sync_state(call: Call) -> Reply:
     body: StateSyncRequest = call.body
     deployment, _ = await _target(call, body.environment)
     engine = _engine(call)
-    by = call.user.email or call.user.username
+    by = call.user.identity
 
     def work() -> dict[str, Any]:
         names = engine.list_instances(deployment.deployment_id, body.environment)
+        _reconcile_states(call, deployment, body.environment, engine, names)
         rows = []
         for name in names:
             spec = _spec(call, deployment, name, body.environment)
@@ -413,6 +432,47 @@ async def sync_state(call: Call) -> Reply:
         ),
         message="State synced successfully",
     )
+
+
+def _reconcile_states(
+    call: Call, deployment: Deployment, environment: str, engine: Engine, names: list[str]
+) -> None:
+    """Make the recorded stack states (what statuses say) agree with the backend: a stack
+    deployed outside the service (the CLI, a CI job) becomes `deployed`, one destroyed
+    outside it `destroyed`."""
+    store = call.services.store
+    now = call.services.now()
+    recorded = {
+        r.stack: r
+        for r in store.list_stack_states(deployment_id=deployment.deployment_id)
+        if r.environment == environment
+    }
+    for name in names:
+        if name in recorded and recorded[name].status == "deployed":
+            continue
+        spec = _spec(call, deployment, name, environment)
+        record = engine.record(spec)
+        values, secret = engine.outputs(spec)
+        resources = len(state_resources(engine.export_state(spec)))
+        state = StackState(
+            "deployed",
+            now,
+            (record.operation_id if record else None) or "sync",
+            deployed_at=(record.deployed_at if record else None) or now,
+            resource_count=resources,
+            outputs=mask_outputs(values, secret),
+        )
+        store.put_stack_state(
+            stack_state_record(deployment.deployment_id, environment, name, state)
+        )
+    for name, record in recorded.items():
+        if name not in names and record.status != "destroyed":
+            gone = StackState(
+                "destroyed", now, "sync", deployed_at=record.details.get("deployedAt")
+            )
+            store.put_stack_state(
+                stack_state_record(deployment.deployment_id, environment, name, gone)
+            )
 
 
 ENDPOINTS = [

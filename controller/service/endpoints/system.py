@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
@@ -60,6 +61,13 @@ def _health(call: Call) -> Reply:
         states["github"] = {"status": "disabled", "reason": "CLOUD_REPO_BACKEND=local"}
     if services.oidc is not None:
         states["oidc"] = services.oidc.health()
+    # seeds/001's names for the same dependencies (and AWS, which /health does not call)
+    states["database"] = dict(states["store"])
+    states["pulumi"] = dict(states["engine"])
+    states["aws"] = {
+        "status": "skipped",
+        "reason": "not called by /health: see /api/v1/health/deployment and the pre-flight checks",
+    }
     essential = (states["store"]["status"], states["repo"]["status"])
     if "unhealthy" in essential:
         overall = "unhealthy"
@@ -112,6 +120,13 @@ async def openapi_json(call: Call) -> Reply:
     return Reply(JSONResponse(document(call)))
 
 
+async def openapi_yaml(call: Call) -> Reply:
+    state = call.request.app.state
+    if getattr(state, "openapi_yaml", None) is None:
+        state.openapi_yaml = yaml.safe_dump(document(call), sort_keys=False, allow_unicode=True)
+    return Reply(Response(state.openapi_yaml, media_type="application/yaml"))
+
+
 async def docs(call: Call) -> Reply:
     return Reply(HTMLResponse(render_docs(document(call))))
 
@@ -121,7 +136,8 @@ async def docs_css(call: Call) -> Reply:
 
 
 def _raw(media_type: str, description: str) -> dict[str, Any]:
-    schema = {"type": "object"} if media_type == "application/json" else {"type": "string"}
+    structured = media_type in ("application/json", "application/yaml")
+    schema = {"type": "object"} if structured else {"type": "string"}
     return {
         "responses": {
             "200": {"description": description, "content": {media_type: {"schema": schema}}},
@@ -144,6 +160,8 @@ ENDPOINTS = [
              reply=Info),
     Endpoint("GET", f"{API}/openapi.json", openapi_json, "This OpenAPI document", "Monitoring",
              raw=True, extra=_raw("application/json", "OpenAPI 3.1 document")),
+    Endpoint("GET", f"{API}/openapi.yaml", openapi_yaml, "This OpenAPI document, as YAML",
+             "Monitoring", raw=True, extra=_raw("application/yaml", "OpenAPI 3.1 document")),
     Endpoint("GET", "/docs", docs, "API documentation (HTML, works offline)", "Monitoring",
              raw=True, extra=_raw("text/html", "HTML page")),
     Endpoint("GET", "/docs/docs.css", docs_css, "Stylesheet of the docs page", "Monitoring",

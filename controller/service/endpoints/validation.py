@@ -29,6 +29,7 @@ from controller.service.endpoints.payloads import (
     GenerateRequest,
     ValidateDependenciesRequest,
     ValidateManifestRequest,
+    environment_choices,
 )
 from controller.service.endpoints.replies import (
     DependencyGraph,
@@ -80,11 +81,7 @@ async def generate_manifest(call: Call) -> Reply:
     catalog = state.snapshot.catalog
     if name not in catalog.templates:
         raise not_found("template", name)
-    accounts = dict(body.accounts)
-    enabled = None
-    if body.environments is not None:
-        enabled = [env for env, spec in body.environments.items() if spec.enabled]
-        accounts |= {env: s.account_id for env, s in body.environments.items() if s.account_id}
+    enabled, accounts, regions = environment_choices(body.environments, body.accounts)
     deployment_id = body.deployment_id or fresh_deployment_id(set(state.snapshot.deployments))
     manifest = scaffold_manifest(
         catalog,
@@ -98,13 +95,8 @@ async def generate_manifest(call: Call) -> Reply:
         enabled_environments=enabled,
         contact=body.contact.model_dump() if body.contact else None,
         tags=body.tags,
+        regions=regions,
     )
-    if body.environments:
-        data = manifest.to_file_dict()
-        for env, spec in body.environments.items():
-            if spec.region:
-                data["environments"][env]["region"] = spec.region
-        manifest = Manifest.model_validate(data)
     errors, warnings = split(check_manifest(state.files.files, manifest))
     return Reply(
         GeneratedManifest(

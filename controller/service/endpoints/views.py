@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from dataclasses import field as default
 from typing import Any
 
 import networkx as nx
@@ -28,17 +30,23 @@ from controller.core.secret_config import (
     is_literal,
     mask_manifest,
 )
+from controller.core.statuses import (
+    EnvironmentSummary,
+    StackState,
+    deployment_status,
+    running_kind,
+    stack_status,
+    summarize_environment,
+)
 from controller.edits.changes import change_data
 from controller.operations.drift import environment_drift
-from controller.operations.records import DONE_STATUSES as _DONE
-from controller.operations.records import RUNNING as _RUNNING
-from controller.operations.records import environment_status
 from controller.service.endpoints.payloads import DeploymentListQuery
 from controller.service.endpoints.replies import (
     Change,
     Check,
     ContactView,
     DeploymentDetail,
+    DeploymentMetricsView,
     DeploymentSummary,
     EnvironmentState,
     EnvironmentView,
@@ -58,29 +66,87 @@ Times = Mapping[str, tuple[str, str]]
 # --- deployments ----------------------------------------------------------------------------
 
 
-def deployment_status(deployment: Deployment, operations: Operations) -> str:
-    latest = [op for (dep, _), op in operations.items() if dep == deployment.deployment_id]
-    if not latest:
-        return "initialized"
-    running = [op for op in latest if op.status in _RUNNING]
-    if running:
-        return "destroying" if running[0].type == "destroy" else "deploying"
-    newest = max(latest, key=lambda op: op.updated_at)
-    if newest.status == "failed":
-        return "failed"
-    return _DONE.get((newest.type, newest.status), "initialized")
+@dataclass(frozen=True)
+class Recorded:
+    """What the store recorded that statuses are derived from: the latest deploy or destroy
+    of each deployment environment (to tell what runs now) and each stack's state."""
+
+    operations: Operations = default(default_factory=dict)
+    states: Mapping[tuple[str, str], Mapping[str, StackState]] = default(default_factory=dict)
+
+    def running(self, deployment_id: str, environment: str) -> str | None:
+        operation = self.operations.get((deployment_id, environment))
+        if operation is None:
+            return None
+        return running_kind(operation.type, operation.status)
+
+    def running_stacks(self, deployment_id: str, environment: str) -> set[str]:
+        operation = self.operations.get((deployment_id, environment))
+        if operation is None or self.running(deployment_id, environment) is None:
+            return set()
+        return set(operation.payload.get("toRun") or [])
+
+    def of(self, deployment_id: str, environment: str) -> Mapping[str, StackState]:
+        return self.states.get((deployment_id, environment), {})
+
+    def environment(self, deployment: Deployment, name: str) -> EnvironmentSummary:
+        manifest = deployment.manifest
+        return summarize_environment(
+            self.of(manifest.deployment_id, name),
+            enabled=manifest.environments[name].enabled,
+            running=self.running(manifest.deployment_id, name),
+        )
+
+    def deployment_status(self, deployment: Deployment) -> str:
+        deployment_id = deployment.deployment_id
+        names = list(deployment.manifest.environments)
+        return deployment_status(
+            [self.of(deployment_id, name) for name in names],
+            running=[self.running(deployment_id, name) for name in names],
+        )
+
+    def deployment_duration(self, deployment_id: str) -> float | None:
+        """Seconds the latest successful deploy of the deployment took (any environment)."""
+        done = [
+            op
+            for (dep, _), op in self.operations.items()
+            if dep == deployment_id
+            and op.type == "deploy"
+            and op.status == "success"
+            and op.started_at
+            and op.completed_at
+        ]
+        if not done:
+            return None
+        newest = max(done, key=lambda op: op.completed_at or "")
+        return round(_seconds(newest.started_at, newest.completed_at), 3)
+
+    def last_deployed(self, deployment_id: str) -> tuple[str | None, str | None]:
+        """When a stack of the deployment was last deployed, and by whom."""
+        latest = max(
+            (
+                state
+                for (dep, _), states in self.states.items()
+                if dep == deployment_id
+                for state in states.values()
+                if state.deployed_at
+            ),
+            key=lambda state: state.deployed_at or "",
+            default=None,
+        )
+        return (latest.deployed_at, latest.deployed_by) if latest else (None, None)
 
 
-def last_deployed(deployment_id: str, operations: Operations) -> str | None:
-    stamps = [
-        op.completed_at or op.updated_at
-        for (dep, _), op in operations.items()
-        if dep == deployment_id and op.type == "deploy" and op.status == "success"
-    ]
-    return max(stamps) if stamps else None
+def _seconds(start: str | None, end: str | None) -> float:
+    from datetime import datetime
+
+    def at(stamp: str | None) -> datetime:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+
+    return max(0.0, (at(end) - at(start)).total_seconds())
 
 
-def summarize(deployment: Deployment, times: Times, operations: Operations) -> DeploymentSummary:
+def summarize(deployment: Deployment, times: Times, recorded: Recorded) -> DeploymentSummary:
     manifest = deployment.manifest
     created, updated = times.get(deployment.file, (None, None))
     return DeploymentSummary(
@@ -89,19 +155,16 @@ def summarize(deployment: Deployment, times: Times, operations: Operations) -> D
         project=manifest.project,
         domain=manifest.domain,
         template=manifest.template,
-        status=deployment_status(deployment, operations),
+        status=recorded.deployment_status(deployment),
         environments={
             name: EnvironmentState(
-                enabled=env.enabled,
-                status=environment_status(
-                    env.enabled, operations.get((manifest.deployment_id, name))
-                ),
+                enabled=env.enabled, status=recorded.environment(deployment, name).status
             )
             for name, env in manifest.environments.items()
         },
         created_at=created or None,
         updated_at=updated or None,
-        last_deployed_at=last_deployed(manifest.deployment_id, operations),
+        last_deployed_at=recorded.last_deployed(manifest.deployment_id)[0],
     )
 
 
@@ -137,42 +200,60 @@ def select_deployments(
     return present + sorted(missing, key=lambda row: row.deployment_id)
 
 
-def paginate(items: list[Any], *, page: int, limit: int) -> tuple[list[Any], Pagination]:
+def paginate(
+    items: list[Any], *, page: int, limit: int, offset: int | None = None
+) -> tuple[list[Any], Pagination]:
+    """A page of `items`: by page number (seeds/001) or from an offset (seeds/002)."""
     total = len(items)
     pages = max(1, math.ceil(total / limit))
-    start = (page - 1) * limit
+    start = (page - 1) * limit if offset is None else offset
+    if offset is not None:
+        page = offset // limit + 1
     return items[start : start + limit], Pagination(
+        offset=start,
         page=page,
         limit=limit,
         total=total,
         total_pages=pages,
-        has_next=page < pages,
-        has_prev=page > 1,
+        has_next=start + limit < total,
+        has_prev=start > 0,
         next_page=page + 1 if page < pages else None,
         prev_page=page - 1 if page > 1 else None,
     )
 
 
 def environments_of(
-    deployment: Deployment, catalog: Catalog, operations: Operations
+    deployment: Deployment, catalog: Catalog, recorded: Recorded
 ) -> list[EnvironmentView]:
     manifest = deployment.manifest
     views = []
     for name, env in manifest.environments.items():
         view = environment_view(deployment, catalog, name)
+        summary = recorded.environment(deployment, name)
         views.append(
             EnvironmentView(
                 name=name,
                 enabled=env.enabled,
                 region=manifest.region_for(name),
                 account=manifest.account_for(name),
-                status=environment_status(
-                    env.enabled, operations.get((manifest.deployment_id, name))
-                ),
+                status=summary.status,
                 stacks=len(view.instances),
+                stacks_deployed=summary.stacks_deployed,
+                stacks_failed=summary.stacks_failed,
+                last_deployed_at=summary.last_deployed_at,
+                endpoints=summary.endpoints,
+                resource_count=summary.total_resources,
+                estimated_monthly_cost=environment_cost(view) if env.enabled else None,
             )
         )
     return views
+
+
+def environment_cost(view: Any) -> float:
+    """What the stacks of an environment are estimated to cost a month (USD)."""
+    return round(
+        sum(i.definition.estimated_monthly_cost or 0.0 for i in view.instances.values()), 2
+    )
 
 
 def default_environment(deployment: Deployment) -> str | None:
@@ -185,23 +266,35 @@ def stack_instances(
     deployment: Deployment,
     catalog: Catalog,
     environment: str,
+    recorded: Recorded | None = None,
     drift: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[StackInstance]:
-    """The enabled stacks in `environment` with their layer (null when the graph has a cycle)
-    and their last drift check's result."""
+    """The enabled stacks in `environment` with their layer (null when the graph has a
+    cycle), what their recorded state says and their last drift check's result."""
+    recorded = recorded or Recorded()
     view = environment_view(deployment, catalog, environment)
     graph = build_graph(view)
     index = _layer_index(graph)
-    return [
-        StackInstance(
-            name=name,
-            layer=index.get(name),
-            status="pending",
-            dependencies=sorted(graph.predecessors(name)),
-            drift_detected=drift[name]["driftDetected"] if drift and name in drift else None,
+    states = recorded.of(deployment.deployment_id, environment)
+    running = recorded.running(deployment.deployment_id, environment)
+    working = recorded.running_stacks(deployment.deployment_id, environment)
+    rows = []
+    for name in sorted(view.instances, key=lambda n: (index.get(n, 0), n)):
+        state = states.get(name)
+        deployed = state is not None and state.status == "deployed"
+        rows.append(
+            StackInstance(
+                name=name,
+                layer=index.get(name),
+                status=stack_status(state, running=running if name in working else None),
+                dependencies=sorted(graph.predecessors(name)),
+                outputs=dict(state.outputs) if deployed and state else {},
+                resource_count=state.resource_count if deployed and state else 0,
+                last_deployed_at=state.deployed_at if state else None,
+                drift_detected=drift[name]["driftDetected"] if drift and name in drift else None,
+            )
         )
-        for name in sorted(view.instances, key=lambda n: (index.get(n, 0), n))
-    ]
+    return rows
 
 
 def deployment_detail(
@@ -210,14 +303,17 @@ def deployment_detail(
     *,
     environment: str | None,
     times: Times,
-    operations: Operations,
+    authors: Times,
+    recorded: Recorded,
     drift: Mapping[str, Mapping[str, Any]] | None = None,
     show_secrets: bool = False,
 ) -> DeploymentDetail:
     """`drift`: the last drift check of each stack of `environment` (`latest_drift`)."""
     manifest = deployment.manifest
-    summary = summarize(deployment, times, operations)
+    summary = summarize(deployment, times, recorded)
     checked = environment_drift(dict(drift or {}))
+    environments = environments_of(deployment, catalog, recorded)
+    deployed_at, deployed_by = recorded.last_deployed(manifest.deployment_id)
     return DeploymentDetail(
         deployment_id=manifest.deployment_id,
         organization=manifest.organization,
@@ -229,15 +325,28 @@ def deployment_detail(
         directory=deployment.directory,
         created_at=summary.created_at,
         updated_at=summary.updated_at,
-        last_deployed_at=summary.last_deployed_at,
+        created_by=(authors.get(deployment.file) or (None, None))[0] or None,
+        last_deployed_at=deployed_at,
+        last_deployed_by=deployed_by,
         contact=ContactView(email=manifest.contact.email, team=manifest.contact.team)
         if manifest.contact
         else None,
         tags=dict(manifest.tags),
-        environments=environments_of(deployment, catalog, operations),
+        environments=environments,
         environment=environment,
-        stacks=stack_instances(deployment, catalog, environment, drift) if environment else [],
+        stacks=(
+            stack_instances(deployment, catalog, environment, recorded, drift)
+            if environment
+            else []
+        ),
         manifest=manifest_view(manifest, catalog, show_secrets=show_secrets),
+        metrics=DeploymentMetricsView(
+            total_resources=sum(env.resource_count for env in environments),
+            deployment_duration=recorded.deployment_duration(manifest.deployment_id),
+            estimated_monthly_cost=round(
+                sum(env.estimated_monthly_cost or 0.0 for env in environments if env.enabled), 2
+            ),
+        ),
         drift_detected=checked["driftDetected"],
         drift_checked_at=checked["checkedAt"],
         drifted_stacks=checked["driftedStacks"],
@@ -288,6 +397,7 @@ def stack_summaries(catalog: Catalog, *, template: str | None = None) -> list[St
             outputs=list(d.outputs),
             estimated_resources=d.estimated_resources,
             estimated_duration=d.estimated_duration,
+            estimated_monthly_cost=d.estimated_monthly_cost,
             templates=templates_using(catalog, name),
         )
         for name in names
@@ -315,16 +425,17 @@ def stack_detail(catalog: Catalog, name: str) -> StackDetail:
         resources=list(d.resources),
         estimated_resources=d.estimated_resources,
         estimated_duration=d.estimated_duration,
+        estimated_monthly_cost=d.estimated_monthly_cost,
         templates=templates_using(catalog, name),
     )
 
 
-def template_summaries(catalog: Catalog) -> list[TemplateSummary]:
-    return [TemplateSummary.model_validate(row) for row in template_rows(catalog)]
+def template_summaries(catalog: Catalog, times: Times | None = None) -> list[TemplateSummary]:
+    return [TemplateSummary.model_validate(row) for row in template_rows(catalog, times)]
 
 
-def template_detail(catalog: Catalog, name: str) -> TemplateDetail:
-    return TemplateDetail.model_validate(template_data(catalog, name))
+def template_detail(catalog: Catalog, name: str, times: Times | None = None) -> TemplateDetail:
+    return TemplateDetail.model_validate(template_data(catalog, name, times))
 
 
 # --- validation results ---------------------------------------------------------------------
@@ -336,9 +447,9 @@ _DEPENDENCY_CODES = {
     codes.TOO_MANY_LAYERS,
 }
 _CONFIG_CODES = {codes.UNKNOWN_CONFIG_KEY, codes.OUT_OF_RANGE}
-_UNCHECKED = {
-    "aws-credentials": "checked by the engine when an operation runs",
-    "pulumi-state": "checked by the engine when an operation runs",
+_UNCHECKED = {  # asked of the pre-flight seam by the endpoint, when it can
+    "aws-credentials": "not checked: the deployment has no environment",
+    "pulumi-state": "not checked: the deployment has no environment",
 }
 _PASSED = {
     "manifest": "Manifest syntax valid",
@@ -370,9 +481,15 @@ def issue(problem: Problem) -> Issue:
     )
 
 
-def checks(problems: list[Problem], names: Iterable[str]) -> list[Check]:
+def checks(
+    problems: list[Problem], names: Iterable[str], *, external: Mapping[str, Check] | None = None
+) -> list[Check]:
+    """The seeds' checks: from the problems found, and (`external`) from the cloud."""
     result = []
     for name in names:
+        if external and name in external:
+            result.append(external[name])
+            continue
         if name in _UNCHECKED:
             result.append(Check(name=name, status="skipped", message=_UNCHECKED[name]))
             continue

@@ -29,12 +29,15 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
     ("GET", f"{API}/health"): PUBLIC,
     ("GET", f"{API}/info"): PUBLIC,
     ("GET", f"{API}/openapi.json"): PUBLIC,
+    ("GET", f"{API}/openapi.yaml"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/docs.css"): PUBLIC,
     # authentication
     ("POST", f"{API}/auth/login"): PUBLIC,
     ("POST", f"{API}/auth/refresh"): PUBLIC,
     ("POST", f"{API}/auth/logout"): AUTHENTICATED,
+    ("POST", f"{API}/token"): PUBLIC,  # seeds/004, form-encoded
+    ("POST", f"{API}/service-token"): AUTHENTICATED,  # seeds/004; scope checked by the handler
     ("POST", f"{API}/auth/api-keys"): rbac.API_KEYS_MANAGE,
     ("GET", f"{API}/auth/api-keys"): rbac.API_KEYS_MANAGE,
     ("DELETE", f"{API}/auth/api-keys/{{key_id}}"): rbac.API_KEYS_MANAGE,
@@ -42,6 +45,7 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
     ("GET", f"{API}/audit-logs"): rbac.AUDIT_LOGS_READ,
     # deployments
     ("POST", f"{API}/deployments"): rbac.DEPLOYMENTS_CREATE,
+    ("POST", f"{API}/deployments/init"): rbac.DEPLOYMENTS_CREATE,  # seeds/002's spelling
     ("GET", f"{API}/deployments"): rbac.DEPLOYMENTS_READ,
     ("GET", DEPLOYMENT): rbac.DEPLOYMENTS_READ,
     ("PUT", DEPLOYMENT): rbac.DEPLOYMENTS_UPDATE,
@@ -72,14 +76,29 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
     ("GET", f"{DEPLOYMENT}/state/export"): rbac.DEPLOYMENTS_UPDATE,
     ("POST", f"{DEPLOYMENT}/state/import"): rbac.DEPLOYMENTS_DESTROY,  # rewrites what is deployed
     ("POST", f"{DEPLOYMENT}/state/sync"): rbac.DEPLOYMENTS_DEPLOY,
+    # pre-flight (seeds/002, seeds/003): reads that change nothing
+    ("POST", f"{API}/validate/aws"): rbac.VALIDATION_RUN,
+    ("POST", f"{DEPLOYMENT}/deploy/validate"): rbac.DEPLOYMENTS_READ,
+    ("POST", f"{DEPLOYMENT}/deploy/prepare"): rbac.DEPLOYMENTS_READ,
     # monitoring
     ("GET", f"{DEPLOYMENT}/logs"): rbac.LOGS_READ,
+    ("GET", f"{API}/monitoring/deployments/{{deployment_id}}/logs"): rbac.LOGS_READ,
+    ("GET", f"{API}/health/deployment"): rbac.DEPLOYMENTS_READ,
+    # counts over every organization: for those who read the audit log
+    ("GET", f"{API}/monitoring/metrics"): rbac.AUDIT_LOGS_READ,
     # stacks
     ("GET", f"{API}/stacks"): rbac.STACKS_READ,
     ("POST", f"{API}/stacks"): rbac.STACKS_REGISTER,
     ("GET", STACK): rbac.STACKS_READ,
     ("PUT", STACK): rbac.STACKS_UPDATE,
     ("DELETE", STACK): rbac.STACKS_UNREGISTER,
+    # seeds/002's stack-scoped spelling: the permission of the deployment-scoped route
+    ("GET", f"{STACK}/status"): rbac.DEPLOYMENTS_READ,
+    ("GET", f"{STACK}/resources"): rbac.DEPLOYMENTS_READ,
+    ("GET", f"{STACK}/outputs"): rbac.DEPLOYMENTS_READ,
+    ("GET", f"{STACK}/export"): rbac.DEPLOYMENTS_UPDATE,
+    ("POST", f"{STACK}/deploy"): rbac.STACKS_DEPLOY,
+    ("POST", f"{STACK}/refresh"): rbac.STACKS_DEPLOY,  # seeds/002 2.5, as the path above
     # templates
     ("GET", f"{API}/templates"): rbac.TEMPLATES_READ,
     ("POST", f"{API}/templates"): rbac.TEMPLATES_CREATE,
@@ -94,4 +113,4 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
 }
 
 # Routes whose every call counts against the per-address sign-in budget.
-SIGN_IN_PATHS: Final = frozenset({f"{API}/auth/login", f"{API}/auth/refresh"})
+SIGN_IN_PATHS: Final = frozenset({f"{API}/auth/login", f"{API}/auth/refresh", f"{API}/token"})

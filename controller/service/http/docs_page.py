@@ -50,6 +50,7 @@ def render_docs(document: dict[str, Any]) -> str:
     for tag, operations in by_tag.items():
         parts.append(f"<h2 id='{escape(tag)}'>{escape(tag)}</h2>")
         parts += [_operation(method, path, op) for method, path, op in operations]
+    parts += _errors(document.get("x-error-codes", []))
     parts.append("<h2 id='schemas'>Schemas</h2>")
     for name, schema in document["components"]["schemas"].items():
         parts.append(f"<div id='schema-{escape(name)}'>{_details(name, schema)}</div>")
@@ -77,8 +78,9 @@ def _operation(method: str, path: str, operation: dict[str, Any]) -> str:
         )
     body = operation.get("requestBody")
     if body:
-        schema = body["content"]["application/json"]["schema"]
-        html.append(f"<div><small>body: {_link(schema)}</small></div>")
+        media, content = next(iter(body["content"].items()))
+        kind = "" if media == "application/json" else f" ({escape(media)})"
+        html.append(f"<div><small>body{kind}: {_link(content['schema'])}</small></div>")
     replies = []
     for status, response in operation.get("responses", {}).items():
         content = response.get("content", {}).get("application/json", {}).get("schema", {})
@@ -87,6 +89,24 @@ def _operation(method: str, path: str, operation: dict[str, Any]) -> str:
     html.append(f"<div><small>responses: {', '.join(replies)}</small></div>")
     html.append("</div>")
     return "".join(html)
+
+
+def _errors(codes: list[dict[str, Any]]) -> list[str]:
+    """One section per error code: where every error's `documentationUrl` points."""
+    parts = [
+        "<h2 id='errors'>Errors</h2>",
+        "<p>Every error is <code>{success: false, error: {code, message, details, suggestion, "
+        "documentationUrl}}</code>; <code>documentationUrl</code> points here.</p>",
+    ]
+    for item in codes:
+        code = escape(item["code"])
+        status = item["status"] if item["status"] is not None else "in operations"
+        parts.append(
+            f"<div class='op' id='error-{code}'><code>{code}</code> "
+            f"<small>({escape(str(status))})</small><div>{escape(item['description'])}</div>"
+            "</div>"
+        )
+    return parts
 
 
 def _link(schema: dict[str, Any]) -> str:

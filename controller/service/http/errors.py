@@ -23,6 +23,7 @@ from controller.edits.catalog_state import WriteRefused
 from controller.edits.checks import problem_data as problem_view
 from controller.edits.errors import DocumentInvalid, EditError
 from controller.operations.control import OperationError
+from controller.service.http.error_codes import documentation_url
 from controller.store.base import StoreConflictError, StoreError
 
 # Seed codes (seeds/001, "Common Error Codes") and the few this service adds.
@@ -34,6 +35,7 @@ AUTHZ_RESOURCE_ACCESS_DENIED = "AUTHZ_RESOURCE_ACCESS_DENIED"
 AUTHZ_ORGANIZATION_MISMATCH = "AUTHZ_ORGANIZATION_MISMATCH"
 VALIDATION_REQUIRED_FIELD = "VALIDATION_REQUIRED_FIELD"
 VALIDATION_INVALID_FORMAT = "VALIDATION_INVALID_FORMAT"
+VALIDATION_INVALID_TEMPLATE = "VALIDATION_INVALID_TEMPLATE"
 RESOURCE_NOT_FOUND = "RESOURCE_NOT_FOUND"
 RESOURCE_ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
 RESOURCE_CONFLICT = "RESOURCE_CONFLICT"
@@ -104,6 +106,7 @@ class ApiError(Exception):
             "message": self.message,
             "details": self.details,
             "suggestion": self.suggestion,
+            "documentationUrl": documentation_url(self.code),
         }
 
 
@@ -111,8 +114,11 @@ def not_found(kind: str, name: str) -> ApiError:
     return ApiError(404, RESOURCE_NOT_FOUND, f"{kind} {name!r} not found", details={kind: name})
 
 
-def problems_error(problems: list[Problem], *, status: int | None = None) -> ApiError:
-    """A 422 (business rules) or 400 (format) carrying every problem with file and line."""
+def problems_error(
+    problems: list[Problem], *, status: int | None = None, code: str | None = None
+) -> ApiError:
+    """A 422 (business rules) or 400 (format) carrying every problem with file and line;
+    `code` names the failure as a whole (the first problem's code otherwise)."""
     errors = [p for p in problems if p.severity == "error"] or problems
     first = errors[0]
     if status is None:
@@ -124,7 +130,7 @@ def problems_error(problems: list[Problem], *, status: int | None = None) -> Api
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     return ApiError(
         status,
-        first.code,
+        code or first.code,
         message,
         details={"problems": [problem_view(p) for p in problems]},
         suggestion="Fix the problems listed in details; nothing was written",
@@ -165,6 +171,8 @@ _OPERATION_STATUS = {
     "conflict": 409,
     "unavailable": 503,
     "quota": 429,
+    "locked": 423,
+    "unprocessable": 422,
 }
 
 

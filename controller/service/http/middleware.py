@@ -22,6 +22,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -54,6 +55,37 @@ error_logger = logging.getLogger("cloud.errors")
 audit_logger = logging.getLogger("cloud.audit")
 
 
+class RequestCounts:
+    """API requests and errors (4xx, 5xx) per minute, for seeds/002's system metrics.
+
+    Kept in this process (as long as it runs, at most 30 days): each replica counts its
+    own. Increments from the event loop only."""
+
+    KEEP = 30 * 24 * 60
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.started = clock()
+        self.minutes: dict[int, list[int]] = {}
+
+    def record(self, status: int) -> None:
+        minute = int(self.clock() // 60)
+        counts = self.minutes.get(minute)
+        if counts is None:
+            counts = self.minutes[minute] = [0, 0]
+            if len(self.minutes) > self.KEEP:
+                for old in sorted(self.minutes)[: len(self.minutes) - self.KEEP]:
+                    del self.minutes[old]
+        counts[0] += 1
+        counts[1] += status >= 400
+
+    def since(self, epoch: float) -> tuple[int, int]:
+        """(requests, errors) from `epoch` (to the minute) until now."""
+        first = int(epoch // 60)
+        kept = [counts for minute, counts in list(self.minutes.items()) if minute >= first]
+        return sum(c[0] for c in kept), sum(c[1] for c in kept)
+
+
 class RequestContextMiddleware:
     def __init__(
         self,
@@ -62,13 +94,19 @@ class RequestContextMiddleware:
         store: Store,
         access_log: bool = True,
         log: AccessLog | None = None,
+        counts: RequestCounts | None = None,
     ) -> None:
         self.app = app
         self.store = store
         self.access_log = access_log
         self.log = log or AccessLog(access_logger)
+        self.counts = counts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if len(path) > 1 and path.endswith("/"):
+            # `/deployments/` (seeds/004's spelling) is `/deployments`: served, not a bare 307
+            scope["path"] = path.rstrip("/") or "/"
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -112,6 +150,8 @@ class RequestContextMiddleware:
                 return  # the client got a partial response; nothing more can be sent
             await failure(scope, error)(scope, receive, send_with_headers)
         finally:
+            if self.counts is not None:
+                self.counts.record(status)
             duration = (time.perf_counter() - started) * 1000
             if self.access_log and access_logger.isEnabledFor(logging.INFO):
                 principal: Principal | None = scope.get(PRINCIPAL)
@@ -277,6 +317,10 @@ class BodyLimitMiddleware:
         self.by_prefix = by_prefix or {}  # paths with a limit of their own (webhooks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if len(path) > 1 and path.endswith("/"):
+            # `/deployments/` (seeds/004's spelling) is `/deployments`: served, not a bare 307
+            scope["path"] = path.rstrip("/") or "/"
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from controller.service.http.access import PUBLIC
+from controller.service.http.error_codes import ERROR_CODES
 from controller.service.http.routing import PATH_PATTERNS, Endpoint
 
 REF = "#/components/schemas/{model}"
@@ -29,6 +30,8 @@ _STATUS_TEXT = {
     404: "Not found",
     409: "Conflict",
     413: "Request body too large",
+    423: "Locked by another operation",
+    424: "A pre-flight check failed",
     422: "Validation failed (the change would break the catalog)",
     429: "Rate limit exceeded",
     502: "The repository could not be updated",
@@ -59,6 +62,10 @@ def openapi_document(endpoints: list[Endpoint], *, version: str) -> dict[str, An
         "servers": [{"url": "/"}],
         "tags": [{"name": tag} for tag in dict.fromkeys(e.tag for e in endpoints)],
         "paths": paths,
+        "x-error-codes": [
+            {"code": code, "status": status, "description": meaning}
+            for code, (status, meaning) in ERROR_CODES.items()
+        ],
         "components": {
             "schemas": schemas,
             "securitySchemes": {
@@ -85,7 +92,9 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     }
     if endpoint.description:
         operation["description"] = endpoint.description
-    if endpoint.body is not None:
+    if "requestBody" in endpoint.extra:
+        operation["requestBody"] = endpoint.extra["requestBody"]
+    elif endpoint.body is not None:
         operation["requestBody"] = {
             "required": endpoint.body_required,
             "content": {"application/json": {"schema": refs[(endpoint.body, "validation")]}},
@@ -116,7 +125,18 @@ def _parameters(endpoint: Endpoint, refs: dict[Any, Any]) -> list[dict[str, Any]
 
 def _responses(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     if endpoint.raw:
-        return endpoint.extra["responses"]
+        responses = dict(endpoint.extra["responses"])
+        for code in sorted(_error_statuses(endpoint)):
+            responses.setdefault(
+                str(code),
+                {
+                    "description": _STATUS_TEXT.get(code, "Error"),
+                    "content": {
+                        "application/json": {"schema": {"$ref": REF.format(model="Failure")}}
+                    },
+                },
+            )
+        return responses
     data = refs[(endpoint.reply, "serialization")] if endpoint.reply else {}
     success = {
         "type": "object",
@@ -152,8 +172,7 @@ def _error_statuses(endpoint: Endpoint) -> set[int]:
     statuses = {429, *endpoint.errors}
     if endpoint.access != PUBLIC:
         statuses |= {401, 403}
-    if endpoint.body is not None or endpoint.query is not None or "{" in endpoint.path:
-        statuses.add(400)
+    statuses.add(400)  # a query parameter the route does not know, at least
     if endpoint.body is not None or endpoint.method in ("POST", "PUT"):
         statuses |= {400, 413}
     if "{" in endpoint.path:
@@ -176,12 +195,16 @@ def _envelope_schemas() -> dict[str, Any]:
         "Error": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["code", "message", "details", "suggestion"],
+            "required": ["code", "message", "details", "suggestion", "documentationUrl"],
             "properties": {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
                 "details": {"type": "object"},
                 "suggestion": {"type": "string"},
+                "documentationUrl": {
+                    "type": "string",
+                    "description": "the code's section of the docs page (/docs#error-CODE)",
+                },
             },
         },
         "Failure": {

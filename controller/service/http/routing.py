@@ -184,6 +184,15 @@ async def run_endpoint(endpoint: Endpoint, request: Request, services: Any) -> R
     call = Call(request, services, principal, params)
     if endpoint.query is not None:
         call.query = parse_query(endpoint, request)
+    elif request.scope.get("query_string") and request.query_params:
+        name = next(iter(request.query_params))
+        raise ApiError(
+            400,
+            VALIDATION_INVALID_FORMAT,
+            f"{name[:60]} is not a query parameter of {endpoint.method} {endpoint.path} "
+            "(it takes none)",
+            details={"field": name[:60], "in": "query"},
+        )
     if endpoint.body is not None:
         call.body = await parse_body(endpoint.body, request, required=endpoint.body_required)
     reply = await endpoint.handler(call)
@@ -279,7 +288,8 @@ def validation_error(error: ValidationError, *, where: str, data: Any = None) ->
         if kind == "missing":
             code, message = VALIDATION_REQUIRED_FIELD, f"{field_name} is required"
         elif kind == "extra_forbidden":
-            code, message = VALIDATION_INVALID_FORMAT, f"{field_name} is not a known field"
+            what = "query parameter" if where == "query" else "field"
+            code, message = VALIDATION_INVALID_FORMAT, f"{field_name} is not a known {what}"
         else:
             code, message = VALIDATION_INVALID_FORMAT, f"{field_name}: {item['msg']}"
         problems.append({"field": field_name, "code": code, "message": message})

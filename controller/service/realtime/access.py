@@ -147,8 +147,12 @@ def refusal(principal: Principal, state: CatalogState, deployment_id: str) -> di
             AUTHZ_FORBIDDEN, "permission 'deployments:read' or 'logs:read' is required"
         )
     deployment = state.snapshot.deployments.get(deployment_id)
-    if deployment is None or not rbac.sees_organization(
-        principal.roles, principal.organizations, deployment.manifest.organization
+    if (
+        deployment is None
+        or not principal.reaches(deployment_id)
+        or not rbac.sees_organization(
+            principal.roles, principal.organizations, deployment.manifest.organization
+        )
     ):
         return error_message(RESOURCE_NOT_FOUND, f"deployment {deployment_id!r} not found")
     return None

@@ -1,9 +1,10 @@
 """`GET /ws`: the WebSocket protocol of seeds/001 ("WebSocket Real-Time Updates").
 
 A client connects, then sends `{"type": "authenticate", "token" | "apiKey"}` as its first
-message, within `CLOUD_REALTIME_AUTH_TIMEOUT_SECONDS`: credentials never travel in the
-URL, which ends up in proxies' logs. It then subscribes to the seeds' four channel
-patterns and receives each event as `{type, timestamp, channel, data}` (an operation's
+message (or, as seeds/004 does, `{"access_token": …}`, answered `{"type": "authentication",
+"status": "success"}`), within `CLOUD_REALTIME_AUTH_TIMEOUT_SECONDS`: credentials
+never travel in the URL, which ends up in proxies' logs. It then subscribes to the seeds'
+four channel patterns and receives each event as `{type, timestamp, channel, data}` (an operation's
 channel starts with what the operation has recorded so far, so subscribing on the 202 of
 a deploy misses nothing). Access is
 checked per subscription (a read permission, and the deployment's organization), again
@@ -97,8 +98,14 @@ class RealtimeEndpoint:
         await Session(self, websocket).run()
 
 
-def websocket_route(services: Any) -> WebSocketRoute:
-    return WebSocketRoute("/ws", RealtimeEndpoint(services).serve, name="websocket")
+def websocket_routes(services: Any) -> list[WebSocketRoute]:
+    """`/ws` (seeds/001) and `/api/v1/deployments/ws/{client_id}` (seeds/004: the client id
+    is the client's own label), one endpoint: one quota, one failure count."""
+    endpoint = RealtimeEndpoint(services)
+    return [
+        WebSocketRoute("/ws", endpoint.serve, name="websocket"),
+        WebSocketRoute("/api/v1/deployments/ws/{client_id}", endpoint.serve, name="websocket-004"),
+    ]
 
 
 class Session:
@@ -121,6 +128,7 @@ class Session:
         self.rearmed = asyncio.Event()
         self.close_code: int | None = None
         self.close_reason: dict[str, Any] | None = None
+        self.handshake = "seeds-001"  # or seeds-004: `{"access_token": …}`, answered in kind
 
     @property
     def client(self) -> str:
@@ -181,7 +189,7 @@ class Session:
         expected = "{type: authenticate, token | apiKey}"
         close, reason = CLOSE_POLICY_VIOLATION, None
         try:
-            message = await asyncio.wait_for(self._receive(), timeout)
+            message = await asyncio.wait_for(self._receive(first=True), timeout)
         except TimeoutError:
             reason = error_message(AUTH_INVALID_TOKEN, f"send {expected} within {timeout:g} s")
         except ProtocolError as error:
@@ -310,7 +318,7 @@ class Session:
 
     # --- incoming -----------------------------------------------------------------------
 
-    async def _receive(self) -> dict[str, Any]:
+    async def _receive(self, *, first: bool = False) -> dict[str, Any]:
         frame = await self.ws.receive()
         if frame["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(frame.get("code", 1000))
@@ -327,6 +335,15 @@ class Session:
             message = parse_json(text)
         except JsonInputError as error:
             raise ProtocolError(VALIDATION_INVALID_FORMAT, f"the message {error}") from None
+        if (
+            first
+            and isinstance(message, dict)
+            and "type" not in message
+            and "access_token" in message
+        ):
+            # seeds/004: the token alone, as the first message
+            self.handshake = "seeds-004"
+            return {"type": "authenticate", "token": message["access_token"]}
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             raise ProtocolError(
                 VALIDATION_INVALID_FORMAT, "a message is a JSON object with a string 'type'"
@@ -499,8 +516,13 @@ class Session:
 
     def _authenticated(self) -> dict[str, Any]:
         assert self.principal is not None
+        answer = (
+            {"type": "authentication", "status": "success"}
+            if self.handshake == "seeds-004"
+            else {"type": "authenticated"}
+        )
         return {
-            "type": "authenticated",
+            **answer,
             "timestamp": self.now(),
             "userId": self.principal.user_id,
             "username": self.principal.username,
