@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from controller.service.endpoints.log_lines import LogFilter
+from controller.operations.log_lines import LogFilter
 from controller.service.endpoints.logs import read_logs
 from controller.store.base import EventRecord, OperationRecord
 from controller.store.sqlite import open_store

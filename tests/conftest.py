@@ -13,6 +13,23 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Where the CLI records its operations and whom `cloud logs` asks: never a developer's own
+LOCAL_STATE_VARIABLES = (
+    "CLOUD_DATABASE",
+    "CLOUD_DATA_DIR",
+    "CLOUD_DATABASE_URL",
+    "CLOUD_URL",
+    "CLOUD_API_KEY",
+)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_local_state_from_the_environment():
+    with pytest.MonkeyPatch.context() as patch:
+        for name in LOCAL_STATE_VARIABLES:
+            patch.delenv(name, raising=False)
+        yield
+
 
 MINI_FILES = {
     "stacks/net/stack.yaml": """\
@@ -113,15 +130,19 @@ def mini_files() -> dict[str, str]:
     return {path: textwrap.dedent(text) for path, text in MINI_FILES.items()}
 
 
-@pytest.fixture
-def repo_copy(tmp_path: Path) -> Path:
-    """A copy of this repo's catalog and example deployments, to break on purpose."""
-    root = tmp_path / "repo"
+def copy_catalog(root: Path) -> Path:
+    """This repo's catalog and example deployments, copied to `root`."""
     for folder in ("stacks", "deployments"):
         shutil.copytree(
             REPO_ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
         )
     return root
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """A copy of this repo's catalog and example deployments, to break on purpose."""
+    return copy_catalog(tmp_path / "repo")
 
 
 def git(root: Path, *args: str) -> str:

@@ -103,7 +103,9 @@ class FakeEngine:
             self.stacks.pop(spec.stack_name, None)
         return OperationResult("destroy", empty_counts() | {"delete": 1}, simulated=True)
 
-    def refresh(self, spec: StackSpec, *, on_event: EventSink = ignore_events) -> OperationResult:
+    def refresh(
+        self, spec: StackSpec, *, preview_only: bool = False, on_event: EventSink = ignore_events
+    ) -> OperationResult:
         return OperationResult("refresh", empty_counts(), simulated=True)
 
     def outputs(self, spec: StackSpec) -> tuple[dict[str, Any], frozenset[str]]:

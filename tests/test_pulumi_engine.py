@@ -110,7 +110,18 @@ class FakeStack:
 
     def refresh(self, **kwargs):
         self._run("refresh", kwargs)
-        return type("R", (), {"summary": summary({"same": 3})})()
+        for event in self.refresh_events:
+            kwargs["on_event"](event)
+        return type("R", (), {"summary": summary(self.refresh_counts)})()
+
+    def preview_refresh(self, **kwargs):
+        self._run("preview_refresh", kwargs)
+        for event in self.refresh_events:
+            kwargs["on_event"](event)
+        return PreviewResult("", "", {ev.OpType(k): v for k, v in self.refresh_counts.items()})
+
+    refresh_events: list = []  # noqa: RUF012 - set per test
+    refresh_counts = {"same": 3}  # noqa: RUF012
 
     def outputs(self):
         return dict(self.stack_outputs)
@@ -264,6 +275,63 @@ def test_destroy_removes_the_stack_and_unknown_stacks_are_empty(engine, workspac
     engine.up(SPEC, record=RECORD)
     assert engine.destroy(SPEC).counts["delete"] == 3
     assert workspaces.stacks["D1BRV40-network-dev"].calls[-1][1]["remove"] is True
+
+
+def state(outputs):
+    return ev.StepEventStateMetadata(type="t", urn="u", id="i", parent="", provider="",
+                                     outputs=outputs)  # fmt: skip
+
+
+def refresh_step(op, name, *, diffs=None, old=None, new=None, type_="aws:ec2/vpc:Vpc"):
+    meta = ev.StepEventMetadata(
+        op=op,
+        urn=f"urn:pulumi:s::network::{type_}::{name}",
+        type=type_,
+        provider="",
+        old=state(old) if old is not None else None,
+        new=state(new) if new is not None else None,
+        diffs=diffs,
+    )
+    return ev.EngineEvent(1, 0, resource_pre_event=ev.ResourcePreEvent(meta))
+
+
+DRIFTED_EVENTS = [
+    refresh_step(ev.OpType.UPDATE, "vpc", diffs=["tags.Name", "enableDnsHostnames"],
+                 old={"tags": {"Name": "a"}, "enableDnsHostnames": True},
+                 new={"tags": {"Name": "b"}, "enableDnsHostnames": False}),
+    refresh_step(ev.OpType.DELETE, "igw", type_="aws:ec2/internetGateway:InternetGateway"),
+    refresh_step(ev.OpType.REFRESH, "db", diffs=["password"], type_="aws:rds/instance:Instance",
+                 old={"password": "[secret]"},
+                 new={"password": {"4dabf18193072939515e22adb298388d":
+                                   "1b47061264138c4ac30d75fd1eb44270", "plaintext": '"pw"'}}),
+    refresh_step(ev.OpType.SAME, "subnet", type_="aws:ec2/subnet:Subnet"),
+    refresh_step(ev.OpType.UPDATE, "default", type_="pulumi:providers:aws", diffs=["region"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("preview_only", [True, False], ids=["preview-only", "refresh"])
+def test_refresh_reports_what_drifted_property_by_property(engine, workspaces, preview_only):
+    engine.up(SPEC, record=RECORD)
+    stack = workspaces.stacks["D1BRV40-network-dev"]
+    stack.refresh_events = DRIFTED_EVENTS
+    stack.refresh_counts = {"same": 5, "update": 2, "delete": 1}
+    configured = len([c for c in stack.calls if c[0] == "set_all_config"])
+    result = engine.refresh(SPEC, preview_only=preview_only)
+    assert stack.calls[-1][0] == ("preview_refresh" if preview_only else "refresh")
+    # its config stays what the last up set: a refresh reads the cloud, nothing else
+    assert len([c for c in stack.calls if c[0] == "set_all_config"]) == configured
+    assert result.counts == {"create": 0, "update": 2, "delete": 1, "replace": 0, "same": 5}
+    found = {d.name: (d.kind, [(p.name, p.old, p.new) for p in d.properties]) for d in result.drift}
+    assert found == {
+        "vpc": ("updated", [("tags.Name", "a", "b"), ("enableDnsHostnames", True, False)]),
+        "igw": ("deleted", []),
+        "db": ("updated", [("password", "[secret]", "[secret]")]),
+    }
+
+
+def test_refreshing_a_stack_that_does_not_exist_is_an_error(engine):
+    with pytest.raises(EngineError, match="does not exist"):
+        engine.refresh(SPEC)
 
 
 def test_engine_errors_are_mapped(engine, workspaces):

@@ -38,6 +38,7 @@ def test_the_workflows_we_ship():
         "plan-comment.yml",
         "deploy.yml",
         "destroy.yml",
+        "drift.yml",
     }
 
 
@@ -68,7 +69,7 @@ def test_every_remote_action_is_pinned_to_a_full_commit_sha(path):
             assert PINNED.match(uses), f"{path.name}: {uses} is not pinned to a commit SHA"
 
 
-ASSUMES_ROLES = {"plan", "run-environments", "remove"}
+ASSUMES_ROLES = {"plan", "run-environments", "remove", "drift-check"}
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)

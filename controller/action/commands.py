@@ -11,6 +11,7 @@ summary    the job summary (once per job) and plan.md, from what the plan steps 
 comment    the plan comment on the pull request, updated in place
 relay      from a workflow_run of the plan workflow: the pull request's plan comment
 install-pulumi  the pinned Pulumi CLI, checksum verified
+drift-…    the drift workflow's steps (`drift_steps`)
 
 The steps call the same application functions as the CLI (`controller.execution`), never
 the CLI itself. A step that fails leaves `failed-<command>.json` (its error) in the work
@@ -26,7 +27,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from controller.action import environments, plan_comments, plans
+from controller.action import drift_steps, environments, plan_comments, plans
 from controller.action.context import ActionError, ActionInputs, GitHubContext
 from controller.action.plan_comments import CommentError, record_failure
 from controller.action.pulumi_cli import InstallError, install_pulumi, locked_version, pinned_sums
@@ -93,6 +94,7 @@ COMMANDS: dict[str, Callable[[ActionInputs, GitHubContext], int]] = {
     "comment": plan_comments.comment,
     "relay": plan_comments.relay,
     "install-pulumi": pulumi,
+    **drift_steps.STEPS,
 }
 
 

@@ -11,7 +11,7 @@ import json
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ class ActionInputs:
     service_url: str = ""
     service_token: str = ""
     preview: bool = False
+    refresh: bool = False
     preview_limit: int = 30
     github_token: str = ""
     comment_author: str = ""
@@ -65,6 +66,7 @@ class ActionInputs:
     shard_environment_pattern: str = SHARD_ENVIRONMENT_PATTERN
     assume_roles: bool = True
     parallel: int = 4
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # the step's variables
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionInputs:
@@ -90,6 +92,7 @@ class ActionInputs:
             service_url=get("CLOUD_SERVICE_URL"),
             service_token=get("CLOUD_SERVICE_TOKEN"),
             preview=get("CLOUD_PREVIEW", "false").lower() in TRUE,
+            refresh=get("CLOUD_REFRESH", "false").lower() in TRUE,
             preview_limit=_count(get("CLOUD_PREVIEW_LIMIT", "30"), "preview-limit"),
             github_token=get("GITHUB_TOKEN"),
             comment_author=get("CLOUD_COMMENT_AUTHOR"),
@@ -109,6 +112,7 @@ class ActionInputs:
             ),
             assume_roles=get("CLOUD_ASSUME_ROLES", "true").lower() in TRUE,
             parallel=_positive(get("CLOUD_PARALLEL", "4"), "parallel"),
+            env=dict(env),
         )
 
     def name_problems(self) -> list[str]:

@@ -1,8 +1,9 @@
 """The action's environment jobs: run each deployment environment of one matrix entry.
 
 `run-environments` deploys (or destroys) the environments of a deploy job, at most two
-at a time, each over its whole DAG with the local executor, as `cloud deploy` does. For
-each, before anything is applied:
+at a time, each over its whole DAG with the local executor, as `cloud deploy` does (with
+`refresh`, as `cloud deploy --refresh`: the deployed stacks are refreshed first and the
+drifted ones run). For each, before anything is applied:
 
 1. the job's GitHub environment must protect a protected environment (fail closed);
 2. the environment before it in the promotion order must have succeeded in this run
@@ -44,8 +45,10 @@ from controller.execution.runs import (
     RunRefused,
     deploy_environment,
     destroy_environment,
+    drifted_of,
     plan_deploy,
     plan_destroy,
+    refresh_environment,
     snapshot_at,
 )
 from controller.execution.specs import stack_spec
@@ -198,14 +201,29 @@ class EnvironmentJob:
             commit=self.commit,
             started_by="github",
         )
-        subscribers: list[Callable[[dict[str, Any]], None]] = [
+        local: list[Callable[[dict[str, Any]], None]] = [
             self._printer(f"{deployment_id}/{environment}"),
             LockMarkers(self.inputs.work_dir / LOCKS_DIR),
         ]
-        if reporter is not None:
-            subscribers.append(reporter)
+        subscribers = [*local, reporter] if reporter is not None else list(local)
         report: OperationReport
         if self.kind == "deploy":
+            drifted = None
+            if self.inputs.refresh and engine.list_instances(deployment_id, environment):
+                # the state takes what the cloud has; the drifted stacks then run (no report
+                # to the service: this operation's stacks are the deploy's)
+                refreshed = refresh_environment(
+                    snapshot,
+                    deployment,
+                    environment,
+                    engine=engine,
+                    repo_root=self.repo.root,
+                    settings=settings,
+                    subscribers=local,
+                )
+                if refreshed.exit_code:
+                    raise ActionError("the refresh failed: nothing was deployed")
+                drifted = drifted_of(refreshed)
             job = plan_deploy(
                 snapshot,
                 deployment,
@@ -213,7 +231,7 @@ class EnvironmentJob:
                 engine=engine,
                 repo_root=self.repo.root,
                 file_ids=self.file_ids,
-                selection=Selection(patterns),
+                selection=Selection(patterns, drifted=drifted),
             )
             report = deploy_environment(
                 job,

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from controller.action import drift_steps
 from controller.action.context import ActionError, ActionInputs, GitHubContext
 from controller.action.engines import EnvironmentEngines
 from controller.action.plan_comments import failure_file, secret_values
@@ -76,8 +77,11 @@ def plan(inputs: ActionInputs, github: GitHubContext) -> int:
     elif inputs.base_ref:
         plans = _against_base(inputs.base_ref, repo, commit, scope)
     else:
+        drifted = (
+            drift_steps.drifted_stacks(head, scope, engines, repo.root) if inputs.refresh else None
+        )
         plans = plans_against_records(
-            head, scope, engine=engines, file_ids=file_ids, repo_root=repo.root
+            head, scope, engine=engines, file_ids=file_ids, repo_root=repo.root, drifted=drifted
         )
         if inputs.removals_base:
             plans = _with_removed(plans, inputs.removals_base, repo, head, commit)

@@ -107,11 +107,19 @@ class LocalGit:
         path = Path(self._git("rev-parse", "--git-path", "index").strip())
         return path if path.is_absolute() else self.root / path
 
-    def _configured(self, key: str) -> bool:
+    def identity(self) -> Author:
+        """Who commits here: the checkout's configured user, or the fallback identity."""
+        name, email = self._value("user.name"), self._value("user.email")
+        return Author(name or FALLBACK_NAME, email or FALLBACK_EMAIL)
+
+    def _value(self, key: str) -> str:
         try:
-            return bool(self._git("config", "--get", key).strip())
+            return self._git("config", "--get", key).strip()
         except GitError:
-            return False
+            return ""
+
+    def _configured(self, key: str) -> bool:
+        return bool(self._value(key))
 
     def file_times(self, prefixes: Iterable[str]) -> dict[str, tuple[str, str]]:
         """`{path: (first commit time, last commit time)}` of files under `prefixes`."""

@@ -15,7 +15,6 @@ from controller.cli.context import (
     name_argument,
     pick_deployment,
     pick_environment,
-    relevant_problems,
     repo_of,
 )
 from controller.cli.output import (
@@ -25,7 +24,8 @@ from controller.cli.output import (
     print_problems,
     table,
 )
-from controller.core.catalog import RepoSnapshot
+from controller.core.catalog import Catalog, RepoSnapshot
+from controller.core.catalog_views import Times, template_detail, template_summaries
 from controller.core.environments import environment_view
 from controller.core.graph import (
     build_graph,
@@ -38,7 +38,7 @@ from controller.core.graph import (
 )
 from controller.core.problems import Problem, has_errors
 from controller.core.schemas import json_schemas, render_schema
-from controller.core.validation import validate_snapshot
+from controller.core.validation import relevant_problems, validate_snapshot
 
 
 def format_arguments(parser: argparse.ArgumentParser, *choices: str) -> None:
@@ -217,26 +217,30 @@ def layers_document(
 # --- templates and stacks ------------------------------------------------------------------
 
 
+def _catalog_and_times(args: argparse.Namespace) -> tuple[Catalog, Times]:
+    """The catalog, and when each file was first and last committed (the file's time when
+    it is not committed), read as the service reads them."""
+    from controller.adapters.catalog_sources import LocalCatalogSource, SourceError
+    from controller.core.catalog import load_snapshot
+
+    try:
+        files = LocalCatalogSource(repo_of(args).root).read()
+    except SourceError as error:
+        raise UsageError(str(error)) from None
+    return load_snapshot(files.files).catalog, files.times
+
+
 def list_templates(args: argparse.Namespace) -> int:
-    catalog = load(repo_of(args)).catalog
-    rows = [
-        {
-            "name": name,
-            "displayName": t.display_name,
-            "description": t.description,
-            "stacks": len(t.stacks),
-            "environments": list(t.environments),
-        }
-        for name, t in sorted(catalog.templates.items())
-    ]
+    catalog, times = _catalog_and_times(args)
+    rows = template_summaries(catalog, times)
     if args.format == "json":
-        print_json({"templates": rows, "total": len(rows)})
+        print_json({"templates": rows, "total": len(rows)})  # GET /templates's data
     else:
         print(
             table(
                 ["NAME", "STACKS", "ENVIRONMENTS", "DESCRIPTION"],
                 [
-                    [r["name"], r["stacks"], ",".join(r["environments"]), r["description"]]
+                    [r["name"], len(r["stacks"]), ",".join(r["environments"]), r["description"]]
                     for r in rows
                 ],
             ),
@@ -251,25 +255,13 @@ def show_template_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def show_template(args: argparse.Namespace) -> int:
-    catalog = load(repo_of(args)).catalog
+    catalog, times = _catalog_and_times(args)
     template = catalog.templates.get(args.name)
     if template is None:
         raise UsageError(
             f"no template {args.name!r} (templates: {', '.join(sorted(catalog.templates))})"
         )
-    graph = template_graph(catalog, template.stacks, template.default_config)
-    index = layer_index(layers(graph)) if nx.is_directed_acyclic_graph(graph) else {}
-    data = template.to_file_dict() | {
-        "stacks": [
-            {
-                "name": name,
-                "layer": index.get(name),
-                "dependencies": sorted(graph.predecessors(name)) if name in graph else [],
-            }
-            for name in template.stacks
-        ],
-        "defaultConfig": template.default_config,
-    }
+    data = template_detail(catalog, args.name, times)  # GET /templates/{name}'s data
     if args.format == "json":
         print_json(data)
         return 0
@@ -429,6 +421,7 @@ def schemas_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit 1 if schemas/ differs from the models (write nothing)",
     )
+    format_arguments(parser)
 
 
 def schemas(args: argparse.Namespace) -> int:
@@ -443,8 +436,17 @@ def schemas(args: argparse.Namespace) -> int:
         stale.append(relative)
         if not args.check:
             repo.write_files({relative: text})
-    if args.check and stale:
+    failed = bool(args.check and stale)
+    if args.format == "json":
+        print_json(
+            {
+                "check": args.check,
+                "stale" if args.check else "written": stale,
+                "upToDate": not stale,
+            }
+        )
+    elif failed:
         print(f"stale: {', '.join(stale)} (run `cloud schemas`)", file=sys.stderr)
-        return 1
-    print(("wrote " if stale else "up to date: ") + (", ".join(stale) or "schemas/"))
-    return 0
+    else:
+        print(("wrote " if stale else "up to date: ") + (", ".join(stale) or "schemas/"))
+    return 1 if failed else 0

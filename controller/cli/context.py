@@ -84,17 +84,11 @@ def relevant_problems(
     snapshot: RepoSnapshot, deployments: list[Deployment], stack_files: StackFiles | None = None
 ) -> list[Problem]:
     """Problems of the catalog (its programs too, given the stack files) and of these
-    deployments (not of unrelated ones)."""
-    from controller.core.validation import validate_snapshot
+    deployments (not of unrelated ones): `core.validation.relevant_problems`, loaded here
+    only when a command needs it."""
+    from controller.core import validation
 
-    files = {deployment.file for deployment in deployments}
-    return [
-        problem
-        for problem in validate_snapshot(
-            snapshot, deployments=[d.deployment_id for d in deployments], files=stack_files
-        )
-        if problem.file is None or problem.file.startswith("stacks/") or problem.file in files
-    ]
+    return validation.relevant_problems(snapshot, deployments, stack_files)
 
 
 def ensure_valid(

@@ -1,7 +1,8 @@
 """`cloud`: the command table, global options and exit codes.
 
 Exit codes: 0 ok; 1 invalid input found (or an operation failed); 2 usage error (bad
-arguments, unknown deployment or environment, missing tool). Each command lives in a
+arguments, unknown deployment or environment, missing tool); `cloud drift` alone adds 3:
+drift found. Each command lives in a
 module of its own and is registered here, in one table.
 """
 
@@ -72,11 +73,65 @@ COMMANDS: dict[str, Command] = {
     "show-template": Command(
         "show one template", "catalog_commands", "show_template_arguments", "show_template"
     ),
+    "create-template": Command(
+        "create a custom template from a YAML/JSON file (POST /templates)",
+        "edit_commands",
+        "document_arguments",
+        "create_template",
+    ),
+    "update-template": Command(
+        "change fields of a template (PUT /templates/{name})",
+        "edit_commands",
+        "update_template_arguments",
+        "update_template",
+    ),
+    "delete-template": Command(
+        "delete a custom template no deployment uses",
+        "edit_commands",
+        "name_arguments",
+        "delete_template",
+    ),
+    "validate-template": Command(
+        "check a template: its stacks, dependencies and config (exit 1 when invalid)",
+        "edit_commands",
+        "validate_template_arguments",
+        "validate_template",
+    ),
     "list-stacks": Command(
         "list the stack catalog", "catalog_commands", "list_stacks_arguments", "list_stacks"
     ),
     "show-stack": Command(
         "show one stack definition", "catalog_commands", "show_stack_arguments", "show_stack"
+    ),
+    "register-stack": Command(
+        "register a stack type from its definition file (POST /stacks)",
+        "edit_commands",
+        "document_arguments",
+        "register_stack",
+    ),
+    "update-stack": Command(
+        "change fields of a stack definition (PUT /stacks/{name})",
+        "edit_commands",
+        "patch_arguments",
+        "update_stack",
+    ),
+    "unregister-stack": Command(
+        "remove a stack type nothing uses (refused while deployed, unless --force)",
+        "edit_commands",
+        "unregister_arguments",
+        "unregister_stack",
+    ),
+    "enable-environment": Command(
+        "enable an environment of a deployment (its manifest's flag)",
+        "edit_commands",
+        "environment_arguments",
+        "enable_environment",
+    ),
+    "disable-environment": Command(
+        "disable an environment of a deployment (--destroy-resources: plan the destroy)",
+        "edit_commands",
+        "disable_arguments",
+        "disable_environment",
     ),
     "schemas": Command(
         "write (or --check) the JSON Schemas in schemas/",
@@ -114,6 +169,36 @@ COMMANDS: dict[str, Command] = {
         "run_stack_arguments",
         "run_stack",
     ),
+    "refresh": Command(
+        "read what really exists; report drift per stack (--preview-only: change no state)",
+        "drift_commands",
+        "refresh_arguments",
+        "refresh",
+    ),
+    "drift": Command(
+        "check every deployed environment for drift (exit 3 when found)",
+        "drift_commands",
+        "drift_arguments",
+        "drift",
+    ),
+    "sim": Command(
+        "edit or delete resources in the simulated engine's cloud (to try drift)",
+        "drift_commands",
+        "sim_arguments",
+        "sim",
+    ),
+    "status": Command(
+        "what is deployed, per stack: status, last deploy, resources, drift",
+        "status_command",
+        "arguments",
+        "run",
+    ),
+    "logs": Command(
+        "a deployment's operation log (local store, or --url); --follow streams",
+        "logs_command",
+        "arguments",
+        "run",
+    ),
     "outputs": Command(
         "show stack outputs (secrets masked)", "run_commands", "outputs_arguments", "outputs"
     ),
@@ -145,7 +230,17 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     from pathlib import Path
 
     chosen = _command_in(argv)
-    parser = argparse.ArgumentParser(
+
+    class Parser(argparse.ArgumentParser):
+        """Options are matched whole, never by a prefix: with prefixes, `users add NAME
+        --password X` was silently taken as `--password-stdin`. The commands' parsers
+        (and theirs) are of this class too: argparse makes them with the parent's."""
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            kwargs.setdefault("allow_abbrev", False)
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    parser = Parser(
         prog="cloud",
         description="GitOps controller for Pulumi stacks.",
         epilog="`cloud action COMMAND` runs a step of the GitHub Action (action.yml); "
@@ -219,6 +314,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cloud: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        code = _refused(args.command_name, error)
+        if code is None:
+            raise
+        return code
+
+
+def _refused(command: str, error: Exception) -> int | None:
+    """The exit code of an edit, a write or an operation that was refused, with its message
+    (None: not one of those, a crash). The modules load only when something failed."""
+    from controller.cli.edit_commands import EditFailed
+    from controller.edits.errors import EditError
+    from controller.operations.control import OperationError
+    from controller.store.base import StoreError
+
+    if isinstance(error, EditError):
+        print(f"cloud {command}: error: {error.message}", file=sys.stderr)
+        if error.suggestion:
+            print(f"  {error.suggestion}", file=sys.stderr)
+        return EXIT_USAGE if error.kind == "not_found" else EXIT_INVALID
+    if isinstance(error, StoreError):
+        print(f"cloud {command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(error, EditFailed | OperationError):
+        print(f"cloud {command}: error: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    return None
 
 
 def console_main() -> None:  # pragma: no cover - the installed `cloud` script

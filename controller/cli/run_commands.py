@@ -4,10 +4,12 @@ a CI job runs), outputs, state export/import, and cancel (release a stale lock).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from controller.cli.output import print_json
 from controller.cli.progress import LiveProgress, PlainProgress
 from controller.core.catalog import Deployment, RepoSnapshot
 from controller.core.reports import render_outputs_text, render_plan_text, render_report_text
-from controller.engines.base import Engine, EngineError, mask_outputs
+from controller.engines.base import Engine, EngineError, drift_data, mask_outputs
 from controller.execution.executor import Executor, OperationReport, RunSettings
 from controller.execution.preparation import (
     Selection,
@@ -40,11 +42,16 @@ from controller.execution.runs import (
     RunRefused,
     deploy_environment,
     destroy_environment,
+    drifted_of,
     plan_deploy,
     plan_destroy,
     snapshot_at,
 )
 from controller.execution.specs import stack_spec
+from controller.operations.control import operation_payload
+from controller.operations.drift import latest_drift, refreshed_drift
+from controller.operations.planning import announce_deploy, announce_destroy
+from controller.operations.recorded_runs import RecordedRun, cli_user, local_store, start_run
 
 # --- shared arguments and helpers ---------------------------------------------------------
 
@@ -90,7 +97,7 @@ def head_commit(root: Path) -> str | None:
         return None
 
 
-def _patterns(value: str | None) -> tuple[str, ...]:
+def stack_patterns(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
@@ -111,7 +118,7 @@ def run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="show the programs' log lines")
 
 
-def _subscribers(args: argparse.Namespace, stacks: list[tuple[str, int]], title: str) -> Any:
+def display_subscribers(args: argparse.Namespace, stacks: list[tuple[str, int]], title: str) -> Any:
     """The display (live table on a terminal, plain lines otherwise) and the events file."""
     subscribers: list[Any] = []
     live = None
@@ -136,6 +143,36 @@ class EventsFile:
             stream.write(json.dumps(message) + "\n")
 
 
+@contextlib.contextmanager
+def recorded(
+    repo: LocalRepo,
+    deployment: Deployment,
+    environment: str,
+    kind: str,
+    engine: Engine,
+    *,
+    payload: dict[str, Any],
+    started: dict[str, Any] | None = None,
+) -> Iterator[RecordedRun]:
+    """The operation in the local store (`cloud logs`, `cloud status` and the service see
+    it), holding the environment's lock while it runs; ended as failed if it crashed."""
+    with local_store(repo.root) as store:
+        run = start_run(
+            store,
+            deployment_id=deployment.deployment_id,
+            environment=environment,
+            kind=kind,
+            started_by=cli_user(),
+            payload=payload,
+            engine=lambda: engine,
+            deployment=lambda _: deployment,
+            repo_root=repo.root,
+            started={"simulated": engine.simulated or None, **(started or {})},
+        )
+        with run.until_done():
+            yield run
+
+
 def _print_report(args: argparse.Namespace, report: OperationReport) -> None:
     if args.format == "json":
         print_json(report.to_dict())
@@ -155,6 +192,12 @@ def deploy_arguments(parser: argparse.ArgumentParser, *, single: bool = False) -
     parser.add_argument(
         "--no-smart-skip", action="store_true", help="run every stack, changed or not"
     )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="refresh the deployed stacks first (the state takes what the cloud has), then "
+        "deploy: the drifted stacks run and the cloud comes back to the program",
+    )
     if not single:
         parser.add_argument(
             "--remove",
@@ -167,10 +210,31 @@ def deploy_arguments(parser: argparse.ArgumentParser, *, single: bool = False) -
 
 def deploy(args: argparse.Namespace) -> int:
     repo, snapshot, deployment, environment = valid_target(args)
-    patterns = (args.stack,) if getattr(args, "stack", None) else _patterns(args.stacks)
+    patterns = (args.stack,) if getattr(args, "stack", None) else stack_patterns(args.stacks)
     engine = open_engine(args, repo)
     if not deployment.manifest.environments[environment].enabled:
         return _disabled_environment(args, repo, snapshot, deployment, environment, engine)
+    drifted = None
+    if args.refresh and engine.list_instances(deployment.deployment_id, environment):
+        # (drift_commands builds on this module: imported here, not at the top)
+        from controller.cli.drift_commands import run_refresh
+        from controller.core.drift import render_refresh_text
+
+        refreshed = run_refresh(
+            args, repo, snapshot, deployment, environment, engine, preview_only=args.preview
+        )
+        if args.format == "text":
+            sys.stderr.write(render_refresh_text(refreshed.to_dict(), preview_only=args.preview))
+        if refreshed.exit_code:
+            print("the refresh failed: nothing was deployed", file=sys.stderr)
+            if args.format == "json":
+                print_json(refreshed.to_dict())
+            return refreshed.exit_code
+        drifted = drifted_of(refreshed)
+    with local_store(repo.root) as store:
+        checks = latest_drift(store, deployment.deployment_id, environment)
+    if not args.refresh:
+        _note_unrepaired_drift(checks)
     try:
         job = plan_deploy(
             snapshot,
@@ -179,35 +243,51 @@ def deploy(args: argparse.Namespace) -> int:
             engine=engine,
             file_ids=repo.stack_file_ids(),
             repo_root=repo.root,
-            selection=Selection(patterns, args.force),
+            selection=Selection(patterns, args.force, drifted, refreshed_drift(checks)),
         )
     except (SelectionError, RunRefused) as error:
         raise UsageError(str(error)) from None
     if args.format == "text":
         sys.stderr.write(render_plan_text([job.plan], simulated=engine.simulated))
-    settings = RunSettings(
-        operation_id=new_operation_id(),
-        parallel=args.parallel,
-        continue_on_error=args.continue_on_error,
-        smart_skip=not args.no_smart_skip,
-        commit=head_commit(repo.root),
-    )
+    smart_skip = not args.no_smart_skip
+    commit = head_commit(repo.root)
     verb = "preview" if args.preview else "deploy"
-    subscribers, live = _subscribers(
-        args,
-        [(e.stack, e.layer) for e in job.plan.entries],
-        f"{verb} {deployment.deployment_id} / {environment}"
-        + (" (simulated)" if engine.simulated else ""),
+    payload = operation_payload(
+        announce_deploy(job.plan, smart_skip=smart_skip and not args.force),
+        {
+            "preview": args.preview,
+            "parallel": args.parallel,
+            "force": args.force,
+            "continueOnError": args.continue_on_error,
+            "smartSkip": smart_skip,
+            "stackFilter": list(patterns),
+        },
+        commit=commit,
+        simulated=engine.simulated,
     )
-    report = deploy_environment(
-        job,
-        engine=engine,
-        repo_root=repo.root,
-        settings=settings,
-        subscribers=subscribers,
-        preview=args.preview,
-        display=live,
-    )
+    with recorded(repo, deployment, environment, verb, engine, payload=payload) as run:
+        settings = RunSettings(
+            operation_id=run.operation.id,
+            parallel=args.parallel,
+            continue_on_error=args.continue_on_error,
+            smart_skip=smart_skip,
+            commit=commit,
+        )
+        subscribers, live = display_subscribers(
+            args,
+            [(e.stack, e.layer) for e in job.plan.entries],
+            f"{verb} {deployment.deployment_id} / {environment}"
+            + (" (simulated)" if engine.simulated else ""),
+        )
+        report = deploy_environment(
+            job,
+            engine=engine,
+            repo_root=repo.root,
+            settings=settings,
+            subscribers=[*subscribers, run.subscriber],
+            preview=args.preview,
+            display=live,
+        )
     removals = [] if patterns else [r.stack for r in job.plan.removals]
     remove = getattr(args, "remove", False)
     if not (removals and remove and not args.preview and report.exit_code == 0):
@@ -289,26 +369,54 @@ def _run_destroy(
     *,
     verb: str,
 ) -> OperationReport:
-    settings = RunSettings(
-        operation_id=new_operation_id(),
-        parallel=args.parallel,
-        continue_on_error=args.continue_on_error,
+    deployed = engine.list_instances(deployment.deployment_id, environment)
+    durations = {
+        name: definition.estimated_duration
+        for name in graph.nodes
+        if (definition := graph.nodes[name].get("definition")) is not None
+    }
+    payload = operation_payload(
+        announce_destroy(graph, deployed=deployed, durations=durations),
+        {
+            "parallel": args.parallel,
+            "continueOnError": args.continue_on_error,
+            "stackFilter": sorted(graph.nodes),
+        },
+        commit=head_commit(repo.root),
+        simulated=engine.simulated,
     )
-    subscribers, live = _subscribers(
-        args,
-        [(name, 0) for name in graph.nodes],
-        f"{verb} {deployment.deployment_id} / {environment}",
-    )
-    return destroy_environment(
-        deployment,
-        environment,
-        graph,
-        engine=engine,
-        repo_root=repo.root,
-        settings=settings,
-        subscribers=subscribers,
-        display=live,
-    )
+    with recorded(repo, deployment, environment, "destroy", engine, payload=payload) as run:
+        settings = RunSettings(
+            operation_id=run.operation.id,
+            parallel=args.parallel,
+            continue_on_error=args.continue_on_error,
+        )
+        subscribers, live = display_subscribers(
+            args,
+            [(name, 0) for name in graph.nodes],
+            f"{verb} {deployment.deployment_id} / {environment}",
+        )
+        return destroy_environment(
+            deployment,
+            environment,
+            graph,
+            engine=engine,
+            repo_root=repo.root,
+            settings=settings,
+            subscribers=[*subscribers, run.subscriber],
+            display=live,
+        )
+
+
+def _note_unrepaired_drift(checks: dict[str, dict[str, Any]]) -> None:
+    """A preview-only check found drift: a deploy that does not refresh leaves it there."""
+    for stack, check in sorted(checks.items()):
+        if check["driftDetected"] and check["previewOnly"]:
+            print(
+                f"note: the drift check of {check['checkedAt']} found {stack} drifted; a deploy "
+                "without --refresh does not read the cloud and leaves it so",
+                file=sys.stderr,
+            )
 
 
 # --- destroy ------------------------------------------------------------------------------
@@ -329,7 +437,7 @@ def destroy_arguments(parser: argparse.ArgumentParser, *, single: bool = False) 
 
 def destroy(args: argparse.Namespace) -> int:
     repo, snapshot, deployment, environment = valid_target(args)
-    patterns = (args.stack,) if getattr(args, "stack", None) else _patterns(args.stacks)
+    patterns = (args.stack,) if getattr(args, "stack", None) else stack_patterns(args.stacks)
     engine = open_engine(args, repo)
     try:
         graph = plan_destroy(snapshot, deployment, environment, engine=engine, patterns=patterns)
@@ -368,6 +476,11 @@ def run_stack_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--operation-id", help="the operation this run belongs to")
     parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="deploy: refresh the stack first; if it drifted, it runs (back to the program)",
+    )
+    parser.add_argument(
         "--service-url",
         default=os.environ.get("CLOUD_SERVICE_URL") or None,
         help="report the steps to this service (with --operation-id and the operation's "
@@ -386,7 +499,9 @@ def run_stack(args: argparse.Namespace) -> int:
         commit=head_commit(repo.root),
         parallel=1,
     )
-    subscribers, _ = _subscribers(argparse.Namespace(**{**vars(args), "format": "json"}), [], "")
+    subscribers, _ = display_subscribers(
+        argparse.Namespace(**{**vars(args), "format": "json"}), [], ""
+    )
     reporter = _reporter(args)
     if reporter is not None:
         subscribers.append(reporter)
@@ -435,6 +550,12 @@ def _run_one(
         except SelectionError as error:
             raise UsageError(str(error)) from None
         return executor.destroy(deployment, environment, graph)
+    drifted = None
+    spec = stack_spec(deployment, args.stack, environment, repo_root=repo.root)
+    if args.refresh and args.operation == "deploy" and engine.exists(spec):
+        found = drift_data(engine.refresh(spec))
+        print(f"refresh of {spec.stack_name}: {found['summary']}", file=sys.stderr)
+        drifted = {args.stack: found["summary"]} if found["driftDetected"] else None
     job = prepare_deploy(
         snapshot.catalog,
         deployment,
@@ -442,6 +563,7 @@ def _run_one(
         engine=engine,
         file_ids=repo.stack_file_ids(),
         repo_root=repo.root,
+        selection=Selection(drifted=drifted),
     )
     if args.stack not in job.view.instances:
         raise UsageError(
@@ -509,6 +631,12 @@ def state_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("export", "import"))
     target_arguments(parser, stack=True)
     parser.add_argument("--file", type=Path, help="export to / import from this file")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: a result document (export: the state itself, as with text)",
+    )
 
 
 def state(args: argparse.Namespace) -> int:
@@ -535,12 +663,15 @@ def state(args: argparse.Namespace) -> int:
     except EngineError as error:
         print(f"cloud state {args.action}: {error}", file=sys.stderr)
         return 1
+    if args.format == "json":
+        print_json({"stackName": spec.stack_name, "imported": str(args.file)})
     print(f"imported {args.file} into {spec.stack_name}", file=sys.stderr)
     return 0
 
 
 def cancel_arguments(parser: argparse.ArgumentParser) -> None:
     target_arguments(parser, stack=True)
+    parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
 def cancel(args: argparse.Namespace) -> int:
@@ -548,5 +679,7 @@ def cancel(args: argparse.Namespace) -> int:
     engine = open_engine(args, repo)
     spec = stack_spec(deployment, args.stack, environment, repo_root=repo.root)
     engine.cancel(spec)
+    if args.format == "json":
+        print_json({"stackName": spec.stack_name, "released": True})
     print(f"released the lock of {spec.stack_name}", file=sys.stderr)
     return 0

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from controller.cli.context import UsageError
-from controller.cli.output import table
+from controller.cli.output import print_json, table
 from controller.core import rbac
 
 if TYPE_CHECKING:
@@ -173,7 +173,9 @@ def users_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
-    actions.add_parser("list", help="list the users")
+    add.add_argument("--format", choices=("text", "json"), default="text")
+    listing = actions.add_parser("list", help="list the users")
+    listing.add_argument("--format", choices=("text", "json"), default="text")
 
 
 def users(args: argparse.Namespace) -> int:
@@ -215,7 +217,17 @@ def add_user(args: argparse.Namespace) -> int:
         raise UsageError(f"user {args.username!r} already exists") from None
     finally:
         store.close()
-    print(f"created user {args.username} ({', '.join(args.role)})")
+    if args.format == "json":
+        print_json(
+            {
+                "username": args.username,
+                "roles": list(dict.fromkeys(args.role)),
+                "organizations": list(dict.fromkeys(args.org)),
+                "tier": args.tier,
+            }
+        )
+    else:
+        print(f"created user {args.username} ({', '.join(args.role)})")
     return 0
 
 
@@ -225,12 +237,31 @@ def list_users(args: argparse.Namespace) -> int:
     settings = _settings(args)
     store = open_store(settings.store_target())
     try:
-        rows = [
-            [u.username, ", ".join(u.roles), ", ".join(u.organizations) or "-", u.tier, u.source]
-            for u in store.list_users()
-        ]
+        found = store.list_users()
     finally:
         store.close()
+    if args.format == "json":
+        print_json(
+            {
+                "users": [
+                    {
+                        "username": u.username,
+                        "roles": list(u.roles),
+                        "organizations": list(u.organizations),
+                        "tier": u.tier,
+                        "source": u.source,
+                        "disabled": u.disabled,
+                    }
+                    for u in found
+                ],
+                "total": len(found),
+            }
+        )
+        return 0
+    rows = [
+        [u.username, ", ".join(u.roles), ", ".join(u.organizations) or "-", u.tier, u.source]
+        for u in found
+    ]
     print(table(["USERNAME", "ROLES", "ORGANIZATIONS", "TIER", "SOURCE"], rows), end="")
     return 0
 

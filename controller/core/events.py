@@ -1,10 +1,11 @@
 """The operation events of the API seeds, as plain dicts.
 
 `operation.started`, `stack.started`, `stack.progress`, `stack.completed`, `stack.failed`,
-`operation.completed` and `log` (the seeds' seven), and `stack.skipped` for a stack that
-did not run (unchanged, blocked by a failed upstream, cancelled), with its reason: a
+`operation.completed` and `log` (the seeds' seven), and ours: `stack.skipped` for a stack
+that did not run (unchanged, blocked by a failed upstream, cancelled), with its reason (a
 `stack.completed` is only sent for a stack that ran, and always says how long it took and
-what it created. The executor emits them, the CLI shows them, the service
+what it created), and `drift.detected` (a refresh found a stack's resources not as
+recorded). The executor emits them, the CLI shows them, the service
 stores them and relays them over WebSocket and SSE. Each carries the deployment, the
 operation and (where it applies) the stack and environment, so any subscriber can route
 it to the seeds' channels. The caller passes the timestamp: no clock here.
@@ -23,6 +24,7 @@ STACK_FAILED = "stack.failed"
 STACK_SKIPPED = "stack.skipped"
 OPERATION_COMPLETED = "operation.completed"
 LOG = "log"
+DRIFT_DETECTED = "drift.detected"  # ours: a refresh found a stack's cloud not as recorded
 EVENT_TYPES = (
     OPERATION_STARTED,
     STACK_STARTED,
@@ -32,6 +34,7 @@ EVENT_TYPES = (
     STACK_SKIPPED,
     OPERATION_COMPLETED,
     LOG,
+    DRIFT_DETECTED,
 )
 # What a CI runner may report of a stack event besides its type and stack (seeds/004):
 # the runner sends only these, and the service keeps only these

@@ -273,13 +273,16 @@ def plan_environment(
     force: bool = False,
     baseline: str = "last deploy",
     legacy: Mapping[str, Fingerprint] | None = None,
+    drifted: Mapping[str, str] | None = None,
 ) -> EnvironmentPlan:
     """The static plan of one deployment environment.
 
     `previous` maps each stack to what it is compared with; `deployed` names the stacks
     that hold state (to find removals); `selected` limits the plan to some stacks (others
     are *excluded*); `force` marks every selected stack changed. `legacy` holds the
-    format 1 fingerprints of the stacks whose previous fingerprint is format 1.
+    format 1 fingerprints of the stacks whose previous fingerprint is format 1. `drifted`
+    (stack → what a refresh found) marks those changed too: their cloud is not what they
+    declare, whatever Git says.
     """
     from controller.core.graph import build_graph
 
@@ -288,6 +291,15 @@ def plan_environment(
         name: compare(fingerprints[name], previous.get(name), stack=name, legacy=legacy.get(name))
         for name in view.instances
     }
+    for name, what in (drifted or {}).items():
+        same = comparisons.get(name)
+        if same is not None and same.status == "same":
+            comparisons[name] = Comparison(
+                "changed",
+                (f"drift found by the refresh: {what}",),
+                same.fingerprint,
+                same.deployed_at,
+            )
     return plan_layout(
         layout_of(view),
         comparisons,

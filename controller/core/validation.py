@@ -57,6 +57,21 @@ def validate_snapshot(
 # --- deployments --------------------------------------------------------------------------
 
 
+def relevant_problems(
+    snapshot: RepoSnapshot, deployments: list[Deployment], stack_files: StackFiles | None = None
+) -> list[Problem]:
+    """Problems of the catalog (its programs too, given the stack files) and of these
+    deployments (not of unrelated ones)."""
+    files = {deployment.file for deployment in deployments}
+    return [
+        problem
+        for problem in validate_snapshot(
+            snapshot, deployments=[d.deployment_id for d in deployments], files=stack_files
+        )
+        if problem.file is None or problem.file.startswith("stacks/") or problem.file in files
+    ]
+
+
 def validate_deployment(deployment: Deployment, catalog: Catalog) -> list[Problem]:
     manifest = deployment.manifest
     source = deployment.loaded

@@ -1,6 +1,7 @@
 """The engine protocol: what running one stack instance means, whoever runs it.
 
-An engine previews, deploys (`up`), destroys and refreshes one stack instance, streams
+An engine previews, deploys (`up`), destroys and refreshes one stack instance (a refresh
+reads what really exists and reports the drift from the recorded state), streams
 events while it works (a resource step started or finished, a log line), and returns the
 counts per kind of change. It also keeps, with the stack's own state, the record of the
 last successful deploy (fingerprint and consumed upstream outputs), so any runner can read
@@ -22,6 +23,7 @@ ChangeKind = Literal["create", "update", "delete", "replace", "same"]
 CHANGE_KINDS: tuple[ChangeKind, ...] = ("create", "update", "delete", "replace", "same")
 SECRET = "[secret]"
 RECORD_OUTPUT = "__cloudRecord"  # hidden stack output holding the DeployRecord
+_PULUMI_SECRET = "4dabf18193072939515e22adb298388d"  # the signature key of a secret value
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,35 @@ class ResourceChange:
     inputs: tuple[Mapping[str, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class PropertyDrift:
+    """A property whose value in the cloud is not the one the state recorded."""
+
+    name: str  # a path: `tags.Name`
+    old: Any  # as recorded in the state
+    new: Any  # as found in the cloud (SECRET where either is a secret)
+
+
+@dataclass(frozen=True)
+class ResourceDrift:
+    """A resource the cloud no longer has as recorded: changed, or gone."""
+
+    urn: str
+    type: str
+    name: str
+    kind: Literal["updated", "deleted"]
+    properties: tuple[PropertyDrift, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "kind": self.kind,
+            "properties": [{"name": p.name, "old": p.old, "new": p.new} for p in self.properties],
+        }
+
+
 @dataclass
 class OperationResult:
     operation: Operation
@@ -99,6 +130,7 @@ class OperationResult:
     secret_outputs: frozenset[str] = frozenset()
     duration: float = 0.0
     simulated: bool = False
+    drift: list[ResourceDrift] = field(default_factory=list)  # a refresh's findings
 
     @property
     def changed(self) -> bool:
@@ -144,6 +176,52 @@ def empty_counts() -> dict[str, int]:
     return dict.fromkeys(CHANGE_KINDS, 0)
 
 
+def drift_status(result: OperationResult) -> str:
+    """A refreshed stack: `in_sync`, `drifted`, or `gone` (every resource it had is gone)."""
+    if not result.drift:
+        return "in_sync"
+    if all(item.kind == "deleted" for item in result.drift) and not result.counts.get("same"):
+        return "gone"
+    return "drifted"
+
+
+def drift_data(result: OperationResult) -> dict[str, Any]:
+    """A refresh's finding as events and reports carry it (secrets already masked)."""
+    status = drift_status(result)
+    changed = sum(item.kind == "updated" for item in result.drift)
+    gone = len(result.drift) - changed
+    parts = [f"{changed} resource(s) changed"] * bool(changed) + [f"{gone} gone"] * bool(gone)
+    return {
+        "status": status,
+        "driftDetected": status != "in_sync",
+        "resources": [item.to_dict() for item in result.drift],
+        "inSync": int(result.counts.get("same", 0)),
+        "summary": "in sync" if status == "in_sync" else ", ".join(parts),
+        "simulated": result.simulated,
+    }
+
+
+def differences(old: Any, new: Any, path: str = "") -> list[PropertyDrift]:
+    """Property paths whose values differ (into mappings), secrets masked."""
+    if _secret(old) or _secret(new):
+        return [] if old == new else [PropertyDrift(path or "(value)", SECRET, SECRET)]
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        found: list[PropertyDrift] = []
+        for key in sorted(set(old) | set(new), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            found += differences(old.get(key), new.get(key), where)
+        return found
+    return [] if old == new else [PropertyDrift(path or "(value)", old, new)]
+
+
+def _secret(value: Any) -> bool:
+    """A secret as the simulator keeps it (`{"[secret]": hash}`), as Pulumi marks one (its
+    signature key), or already masked."""
+    if isinstance(value, str):
+        return value == SECRET
+    return isinstance(value, Mapping) and (SECRET in value or _PULUMI_SECRET in value)
+
+
 def mask_outputs(outputs: Mapping[str, Any], secret: frozenset[str] | set[str]) -> dict[str, Any]:
     """Outputs with every secret value replaced by `[secret]`."""
     return {name: SECRET if name in secret else value for name, value in outputs.items()}
@@ -173,7 +251,13 @@ class Engine(Protocol):
 
     def destroy(self, spec: StackSpec, *, on_event: EventSink = ...) -> OperationResult: ...
 
-    def refresh(self, spec: StackSpec, *, on_event: EventSink = ...) -> OperationResult: ...
+    def refresh(
+        self, spec: StackSpec, *, preview_only: bool = False, on_event: EventSink = ...
+    ) -> OperationResult:
+        """Read what really exists and compare it with the state: `drift` lists what differs
+        (counts: `same` in sync, `update` drifted, `delete` gone). Without `preview_only`
+        the state is then made to match the cloud."""
+        ...
 
     def outputs(self, spec: StackSpec) -> tuple[dict[str, Any], frozenset[str]]:
         """Current outputs (secrets included, in clear) and the names of the secret ones."""

@@ -36,9 +36,12 @@ from controller.engines.base import (
     EngineUnavailableError,
     EventSink,
     OperationResult,
+    PropertyDrift,
     ResourceChange,
+    ResourceDrift,
     StackBusyError,
     StackSpec,
+    differences,
     empty_counts,
     ignore_events,
 )
@@ -69,6 +72,7 @@ class StackLike(Protocol):
     def up(self, **kwargs: Any) -> Any: ...
     def destroy(self, **kwargs: Any) -> Any: ...
     def refresh(self, **kwargs: Any) -> Any: ...
+    def preview_refresh(self, **kwargs: Any) -> Any: ...
     def outputs(self) -> Mapping[str, Any]: ...
     def export_stack(self) -> Any: ...
     def import_stack(self, state: Any) -> None: ...
@@ -192,12 +196,27 @@ class PulumiEngine:
         )
         return OperationResult("destroy", map_counts(result.summary.resource_changes or {}))
 
-    def refresh(self, spec: StackSpec, *, on_event: EventSink = ignore_events) -> OperationResult:
-        stack = self._prepared(spec, record=None)
-        result = self._call(
-            spec, stack.refresh, on_event=_events_to(on_event), on_output=_lines_to(on_event)
-        )
-        return OperationResult("refresh", map_counts(result.summary.resource_changes or {}))
+    def refresh(
+        self, spec: StackSpec, *, preview_only: bool = False, on_event: EventSink = ignore_events
+    ) -> OperationResult:
+        """`pulumi refresh` (`--preview-only`: `preview_refresh`) on the stack as it is: its
+        config stays the one its last `up` set, so nothing but the cloud is read."""
+        stack = self._open(spec, create=False)
+        if stack is None:
+            raise EngineError(f"stack {spec.stack_name} does not exist")
+        found = DriftCollector(on_event)
+        if preview_only:
+            method = getattr(stack, "preview_refresh", None)
+            if method is None:  # a Pulumi SDK before preview_refresh
+                result = self._call(spec, stack.refresh, on_event=found, preview_only=True)
+                counts = map_counts(result.summary.resource_changes or {})
+            else:
+                result = self._call(spec, method, on_event=found)
+                counts = map_counts(result.change_summary)
+        else:
+            result = self._call(spec, stack.refresh, on_event=found, on_output=_lines_to(on_event))
+            counts = map_counts(result.summary.resource_changes or {})
+        return OperationResult("refresh", counts, drift=found.drift())
 
     # --- state ------------------------------------------------------------------------------
 
@@ -463,6 +482,73 @@ def map_event(event: Any) -> EngineEvent | None:
         )
         return EngineEvent("log", message=diagnostic.message.rstrip(), level=level)
     return None
+
+
+_DRIFTED_OPS = {"update", "refresh", "replace"}
+
+
+def drift_of_event(event: Any) -> ResourceDrift | None:
+    """What a refresh step says drifted (None: in sync, or not a resource step).
+
+    In a refresh the step's `old` state is what the stack recorded and its `new` state what
+    the provider read from the cloud; `diffs` / `detailed_diff` name the properties.
+    """
+    holder = event.resource_pre_event or event.res_outputs_event
+    if holder is None:
+        return None
+    meta = holder.metadata
+    if meta.type in _SKIPPED_TYPES or meta.type.startswith("pulumi:providers:"):
+        return None
+    op = _op(meta.op)
+    if op == "delete":
+        return ResourceDrift(meta.urn, meta.type, _urn_name(meta.urn), "deleted")
+    if op not in _DRIFTED_OPS:
+        return None
+    old = (meta.old.outputs if meta.old is not None else None) or {}
+    new = (meta.new.outputs if meta.new is not None else None) or {}
+    keys = list(meta.diffs or []) or sorted((meta.detailed_diff or {}).keys())
+    properties = tuple(
+        PropertyDrift(key, *_masked(_at(old, key), _at(new, key))) for key in keys
+    ) or tuple(differences(old, new))
+    if not properties and op == "refresh":
+        return None
+    return ResourceDrift(meta.urn, meta.type, _urn_name(meta.urn), "updated", properties)
+
+
+def _at(data: Any, path: str) -> Any:
+    for part in path.replace("[", ".").replace("]", "").split("."):
+        if isinstance(data, Mapping):
+            data = data.get(part)
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data
+
+
+def _masked(old: Any, new: Any) -> tuple[Any, Any]:
+    found = differences(old, new)
+    return (found[0].old, found[0].new) if found else (old, new)
+
+
+class DriftCollector:
+    """An Automation API event sink that keeps the drift it sees (by URN) and forwards the
+    events it maps to ours."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self.sink = sink
+        self.found: dict[str, ResourceDrift] = {}
+
+    def __call__(self, event: Any) -> None:
+        drift = drift_of_event(event)
+        if drift is not None:
+            self.found[drift.urn] = drift
+        mapped = map_event(event)
+        if mapped is not None:
+            self.sink(mapped)
+
+    def drift(self) -> list[ResourceDrift]:
+        return [self.found[urn] for urn in sorted(self.found)]
 
 
 def _events_to(sink: EventSink) -> Any:

@@ -10,8 +10,10 @@ record of the last deploy is a hidden output of the root stack resource, as with
 While an update runs the state carries a pending operation and a lock file exists, so a
 killed run is visible afterwards, like an interrupted `pulumi up`.
 
-It is chosen explicitly (`--engine simulate` / `CLOUD_ENGINE=simulate`) and every result
-it returns says `simulated`.
+Beside the state it keeps a simulated "real cloud" (`simulated_cloud`): what an `up`
+created, changed out of band by `cloud sim edit|delete`, so a refresh finds drift with no
+cloud account. It is chosen explicitly (`--engine simulate` / `CLOUD_ENGINE=simulate`)
+and every result it returns says `simulated`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ from controller.engines.base import (
     ignore_events,
 )
 from controller.engines.mock_runtime import ProgramRequest, ProgramResult, run_program
+from controller.engines.simulated_cloud import (
+    SimulatedCloud,
+    applied,
+    compare,
+    from_state,
+    refreshed,
+)
 from controller.engines.state_secrets import (
     SECRET_SIGNATURE,
     SIGNATURE,
@@ -66,6 +75,11 @@ class SimulatedEngine:
 
     def __post_init__(self) -> None:
         self._secrets = StateSecrets(self.state_dir)
+
+    @property
+    def cloud(self) -> SimulatedCloud:
+        """What "really exists" (see `simulated_cloud`), beside the recorded state."""
+        return SimulatedCloud(self.state_dir / "cloud")
 
     # --- operations -------------------------------------------------------------------------
 
@@ -92,7 +106,13 @@ class SimulatedEngine:
                 raise
             changes = diff_resources(_resources(state), run.resources)
             _emit_changes(changes, on_event, planning=False)
-            self._write(spec, _checkpoint(spec, run, record))
+            checkpoint = _checkpoint(spec, run, record)
+            self._write(spec, checkpoint)
+            with self._tree:  # what the update touched is now as declared; the rest as it was
+                self.cloud.write(
+                    spec,
+                    applied(self.cloud.current(spec, _resources(state)), checkpoint, changes),
+                )
             return self._result("up", changes, run)
 
     def destroy(self, spec: StackSpec, *, on_event: EventSink = ignore_events) -> OperationResult:
@@ -106,19 +126,65 @@ class SimulatedEngine:
             _emit_changes(changes, on_event, planning=False)
             self._path(spec).unlink(missing_ok=True)
         with self._tree:  # once unlocked, so the lock file is gone too
+            self.cloud.forget(spec)
             _remove_empty_parents(self._path(spec).parent, self.state_dir)
         counts = empty_counts() | {"delete": len(changes)}
         return OperationResult(
             "destroy", counts, changes, duration=time.monotonic() - started, simulated=True
         )
 
-    def refresh(self, spec: StackSpec, *, on_event: EventSink = ignore_events) -> OperationResult:
-        resources = _managed(self._load(spec))
-        on_event(EngineEvent("log", message="simulated refresh: the simulator has no drift"))
-        counts = empty_counts() | {"same": len(resources)}
+    def refresh(
+        self, spec: StackSpec, *, preview_only: bool = False, on_event: EventSink = ignore_events
+    ) -> OperationResult:
+        """Compare the recorded state with the simulated cloud; unless `preview_only`, take
+        the cloud's values into the state (the gone resources leave it)."""
+        started = time.monotonic()
+        with self._locked(spec, "refresh"):
+            state = self._load(spec)
+            if state is None:
+                raise EngineError(f"stack {spec.stack_name} has no state to refresh")
+            cloud = self.cloud.current(spec, _resources(state))
+            drift, same = compare(_resources(state), cloud)
+            for item in drift:
+                on_event(EngineEvent("resource.started", item.type, item.name, "refresh"))
+                detail = ", ".join(
+                    f"{p.name}: {json.dumps(p.old)} → {json.dumps(p.new)}" for p in item.properties
+                )
+                on_event(
+                    EngineEvent(
+                        "resource.finished",
+                        item.type,
+                        item.name,
+                        "refresh",
+                        message=f"drifted: {detail}" if detail else "gone from the cloud",
+                        level="warning",
+                    )
+                )
+            if drift and not preview_only:
+                self._write(spec, refreshed(state, cloud))
+        updated = sum(item.kind == "updated" for item in drift)
+        counts = empty_counts() | {"same": same, "update": updated, "delete": len(drift) - updated}
+        verb = "would take" if preview_only else "took"
+        on_event(
+            EngineEvent(
+                "log",
+                message=f"simulated refresh of {spec.stack_name}: "
+                + (
+                    f"{len(drift)} resource(s) drifted; {verb} the cloud's values"
+                    if drift
+                    else "in sync with the simulated cloud"
+                ),
+            )
+        )
         outputs, secret = self.outputs(spec)
         return OperationResult(
-            "refresh", counts, outputs=outputs, secret_outputs=secret, simulated=True
+            "refresh",
+            counts,
+            outputs=outputs,
+            secret_outputs=secret,
+            duration=time.monotonic() - started,
+            simulated=True,
+            drift=drift,
         )
 
     # --- state ------------------------------------------------------------------------------
@@ -158,6 +224,11 @@ class SimulatedEngine:
                 'not a stack checkpoint: expected {"version": 3, "deployment": {...}}'
             )
         with self._locked(spec, "import"):
+            before = self._load(spec)
+            if before is not None and self.cloud.resources(spec) is None:
+                # the cloud does not change with an import: keep it as it was recorded
+                with self._tree:
+                    self.cloud.write(spec, from_state(_resources(before)))
             self._write(spec, dict(state))
 
     def pending_operations(self, spec: StackSpec) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from controller.core import events
 from controller.core.catalog import Deployment
 from controller.core.environments import EnvironmentView
 from controller.core.fingerprints import Fingerprint
+from controller.core.graph import layer_index
 from controller.core.placeholders import MissingOutputError
 from controller.core.planning import (
     EnvironmentPlan,
@@ -45,6 +46,7 @@ from controller.engines.base import (
     EngineEvent,
     OperationResult,
     StackBusyError,
+    drift_data,
     empty_counts,
     mask_outputs,
 )
@@ -52,7 +54,7 @@ from controller.execution.specs import stack_spec
 
 log = logging.getLogger(__name__)
 Subscriber = Callable[[dict[str, Any]], None]
-Kind = Literal["deploy", "destroy", "preview"]
+Kind = Literal["deploy", "destroy", "preview", "refresh"]
 
 
 @dataclass
@@ -67,9 +69,10 @@ class StackOutcome:
     duration: float = 0.0
     error: str | None = None
     changes: list[Any] = field(default_factory=list)
+    drift: dict[str, Any] | None = None  # a refresh's finding (`drift_data`)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return ({"drift": self.drift} if self.drift is not None else {}) | {
             "stack": self.stack,
             "status": self.state,
             "reason": self.reason,
@@ -222,6 +225,21 @@ class Executor:
             environment,
             reverse,
             lambda name: self._destroy_one(deployment, environment, name),
+            layer=order.__getitem__,
+        )
+
+    def refresh(
+        self, deployment: Deployment, environment: str, graph: nx.DiGraph, *, preview_only: bool
+    ) -> OperationReport:
+        """Refresh every stack in `graph` (u -> v: u deployed before v) in dependency order,
+        in parallel as far as it allows; each stack's outcome says what drifted."""
+        order = layer_index([sorted(layer) for layer in nx.topological_generations(graph)])
+        return self._operate(
+            "refresh",
+            deployment,
+            environment,
+            graph,
+            lambda name: self._refresh_one(deployment, environment, name, preview_only),
             layer=order.__getitem__,
         )
 
@@ -465,6 +483,40 @@ class Executor:
             return self._failed(name, layer, str(error), started, code=_code_of(error))
         return self._succeeded(name, layer, result, started, reason="destroyed")
 
+    def _refresh_one(
+        self, deployment: Deployment, environment: str, name: str, preview_only: bool
+    ) -> StackOutcome:
+        layer = self._layer(name)
+        spec = stack_spec(deployment, name, environment, repo_root=self.repo_root)
+        if not self.engine.exists(spec):
+            return self._skipped(name, layer, "nothing deployed")
+        started = self.clock.monotonic()
+        self._emit(events.STACK_STARTED, stackName=name, layer=layer)
+        repair = self._needs_repair(spec)
+        if repair and not preview_only:
+            return self._failed(name, layer, repair, started, code="NEEDS_REPAIR")
+        try:
+            result = self.engine.refresh(
+                spec, preview_only=preview_only, on_event=self._progress_sink(name, 0)
+            )
+        except EngineError as error:
+            return self._failed(name, layer, str(error), started)
+        found = drift_data(result)
+        if found["driftDetected"]:
+            self._emit(
+                events.DRIFT_DETECTED,
+                stackName=name,
+                status=found["status"],
+                resources=found["resources"],
+                previewOnly=preview_only,
+                simulated=result.simulated or None,
+            )
+        outcome = self._succeeded(
+            name, layer, result, started, reason=found["summary"], drift=found
+        )
+        outcome.drift = found
+        return outcome
+
     # --- helpers ----------------------------------------------------------------------------
 
     def _upstream_outputs(
@@ -593,12 +645,22 @@ class Executor:
         )
 
     def _succeeded(
-        self, name: str, layer: int, result: OperationResult, started: float, *, reason: str
+        self,
+        name: str,
+        layer: int,
+        result: OperationResult,
+        started: float,
+        *,
+        reason: str,
+        **more: Any,
     ) -> StackOutcome:
         duration = self.clock.monotonic() - started
-        status = {"up": "deployed", "destroy": "destroyed", "preview": "previewed"}.get(
-            result.operation, result.operation
-        )
+        status = {
+            "up": "deployed",
+            "destroy": "destroyed",
+            "preview": "previewed",
+            "refresh": "refreshed",
+        }.get(result.operation, result.operation)
         self._emit(
             events.STACK_COMPLETED,
             stackName=name,
@@ -609,6 +671,7 @@ class Executor:
             counts=result.counts,
             outputs=result.masked_outputs(),
             simulated=result.simulated or None,
+            **more,
         )
         return StackOutcome(
             name,

@@ -11,7 +11,7 @@ listed for removal with the resources its state holds.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from controller.core.planning import (
 from controller.core.stack_files import StackFiles
 from controller.engines.base import Engine, EngineError, StackSpec
 from controller.execution.base_plans import BasePlans, PlanInputError, plans_against_base
-from controller.execution.preparation import prepare_deploy
+from controller.execution.preparation import Selection, prepare_deploy
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,13 @@ def plans_against_records(
     engine: Engine | Callable[[Deployment, str], Engine],
     file_ids: StackFiles,
     repo_root: Path,
+    drifted: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
 ) -> list[EnvironmentPlan]:
     """Every environment of the scope against its records, and the removals: stacks,
     environments and (for the whole repo) deployments the backend holds but the repo no
-    longer wants, each with the resources its state holds.
+    longer wants, each with the resources its state holds. `drifted`: `{(deployment,
+    environment): {stack: what drifted}}`, stacks a refresh found drifted, which run
+    whatever their fingerprints say.
 
     `engine` may be one engine, or a function giving each environment's own (its
     credentials reach only its account): then each enabled environment's backend is
@@ -89,6 +92,9 @@ def plans_against_records(
             file_ids=file_ids,
             repo_root=repo_root,
             deployed=held.get(deployment.deployment_id, {}).get(environment, []),
+            selection=Selection(
+                drifted=(drifted or {}).get((deployment.deployment_id, environment))
+            ),
         ).plan
         for deployment in scope.deployments
         for environment in enabled_environments(deployment, scope.environment)

@@ -69,6 +69,10 @@ def read_records(
 class Selection:
     patterns: tuple[str, ...] = ()
     force: bool = False
+    drifted: Mapping[str, str] | None = None  # stacks a refresh found drifted, and how
+    # stacks whose state a refresh changed, `{stack: (when, what)}`: drifted unless they
+    # were deployed after that
+    refreshed: Mapping[str, tuple[str, str]] | None = None
 
 
 def prepare_deploy(
@@ -102,6 +106,11 @@ def prepare_deploy(
     if selected is not None and require_inputs:
         check_inputs(view, selected, set(deployed), engine=engine, repo_root=repo_root)
     records = read_records(engine, deployment, environment, view.instances, repo_root=repo_root)
+    drifted = dict(selection.drifted or {})
+    for name, (when, what) in (selection.refreshed or {}).items():
+        record = records.get(name)
+        if name not in drifted and (record is None or (record.deployed_at or "") < when):
+            drifted[name] = f"{what} (the state was refreshed at {when})"
     plan = plan_environment(
         view,
         fingerprints,
@@ -109,6 +118,7 @@ def prepare_deploy(
         deployed=deployed,
         selected=selected,
         force=selection.force,
+        drifted=drifted,
         legacy=legacy_fingerprints(view, records, file_ids),
     )
     return DeployJob(view, plan, fingerprints, records)
@@ -120,6 +130,47 @@ def legacy_fingerprints(
     """Format 1 fingerprints of the stacks whose record is format 1 (None if there are none)."""
     old = {name for name, record in records.items() if record and record.format == LEGACY_FORMAT}
     return legacy_fingerprint_view(view, files.legacy_ids(), old) if old else None
+
+
+def stacks_graph(catalog: Catalog, view: EnvironmentView, names: Iterable[str]) -> nx.DiGraph:
+    """`names` with their dependency edges (u deployed before v): the environment's own
+    edges, and the catalog's for stacks that left the deployment."""
+    graph = nx.DiGraph()
+    for name in names:
+        definition = catalog.stacks.get(name)
+        graph.add_node(name, **({"definition": definition} if definition else {}))
+    full = build_graph(view)
+    graph.add_edges_from((u, v) for u, v in full.edges if u in graph and v in graph)
+    for name in graph.nodes:
+        definition = catalog.stacks.get(name)
+        for upstream in definition.dependencies if definition else ():
+            if upstream in graph:
+                graph.add_edge(upstream, name)
+    return graph
+
+
+def refresh_graph(
+    catalog: Catalog,
+    deployment: Deployment,
+    environment: str,
+    *,
+    engine: Engine,
+    patterns: Iterable[str] = (),
+) -> nx.DiGraph:
+    """The deployed stacks of an environment (those matching `patterns`), in dependency
+    order: what a refresh reads. `SelectionError` if the patterns match none of them."""
+    view = environment_view(deployment, catalog, environment)
+    deployed = engine.list_instances(deployment.deployment_id, environment)
+    graph = stacks_graph(catalog, view, deployed)
+    chosen = select_stacks(graph.nodes, patterns)
+    if chosen is None:
+        return graph
+    if not chosen:
+        raise SelectionError(
+            f"--stacks {','.join(patterns)} matches no deployed stack of "
+            f"{deployment.deployment_id} in {environment} ({', '.join(sorted(graph)) or 'none'})"
+        )
+    return graph.subgraph(chosen).copy()
 
 
 class SelectionError(ValueError):
@@ -178,18 +229,7 @@ def destroy_graph(
     """
     view = environment_view(deployment, catalog, environment)
     deployed = set(engine.list_instances(deployment.deployment_id, environment))
-    full = build_graph(view)
-    graph = nx.DiGraph()
-    for name in deployed | set(view.instances):
-        definition = catalog.stacks.get(name)
-        attributes = {"definition": definition} if definition else {}
-        graph.add_node(name, **attributes)
-    graph.add_edges_from(full.edges)
-    for name in graph.nodes:
-        definition = catalog.stacks.get(name)
-        for upstream in definition.dependencies if definition else ():
-            if upstream in graph:
-                graph.add_edge(upstream, name)
+    graph = stacks_graph(catalog, view, deployed | set(view.instances))
     chosen = select_stacks(graph.nodes, patterns)
     if chosen is None:
         return graph

@@ -25,7 +25,12 @@ from controller.execution.executor import (
     RunSettings,
     Subscriber,
 )
-from controller.execution.preparation import Selection, destroy_graph, prepare_deploy
+from controller.execution.preparation import (
+    Selection,
+    destroy_graph,
+    prepare_deploy,
+    refresh_graph,
+)
 
 
 class RunRefused(ValueError):
@@ -80,6 +85,37 @@ def deploy_environment(
         started(executor)
     with display or nullcontext():
         return executor.deploy(job, preview=preview)
+
+
+def refresh_environment(
+    snapshot: RepoSnapshot,
+    deployment: Deployment,
+    environment: str,
+    *,
+    engine: Engine,
+    repo_root: Path,
+    settings: RunSettings,
+    subscribers: Iterable[Subscriber] = (),
+    preview_only: bool = False,
+    patterns: Iterable[str] = (),
+) -> OperationReport:
+    """Refresh the deployed stacks of one environment in dependency order: what the cloud
+    really holds, per stack (`drift` on each outcome); without `preview_only` the state
+    takes it, so the next deploy runs the drifted stacks back to the program."""
+    graph = refresh_graph(
+        snapshot.catalog, deployment, environment, engine=engine, patterns=list(patterns)
+    )
+    executor = Executor(engine, repo_root=repo_root, settings=settings, subscribers=[*subscribers])
+    return executor.refresh(deployment, environment, graph, preview_only=preview_only)
+
+
+def drifted_of(report: OperationReport) -> dict[str, str]:
+    """Stack → what its refresh found, for the stacks of a refresh that drifted."""
+    return {
+        name: outcome.drift["summary"]
+        for name, outcome in report.outcomes.items()
+        if outcome.drift is not None and outcome.drift["driftDetected"]
+    }
 
 
 def plan_destroy(

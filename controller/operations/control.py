@@ -38,6 +38,7 @@ from controller.execution.preparation import (
     destroy_graph,
     prepare_deploy,
 )
+from controller.operations.drift import latest_drift, refreshed_drift
 from controller.operations.planning import Announced, announce_deploy, announce_destroy
 from controller.operations.recorder import Recorder
 from controller.operations.records import FINAL, RUNNING, message_of, operation_view
@@ -209,6 +210,71 @@ def new_operation_id() -> str:
     return f"op-{secrets.token_hex(6)}"
 
 
+def operation_payload(
+    announced: Announced, options: dict[str, Any], *, commit: str | None, simulated: bool
+) -> dict[str, Any]:
+    """What an operation's record says it will do (its stacks, what it skips, why)."""
+    return {
+        "request": options,
+        "stacks": announced.planned,
+        "toRun": [item["name"] for item in announced.run],
+        "skipped": announced.skipped,
+        "estimatedDuration": announced.estimated_duration,
+        "commit": commit,
+        "simulated": simulated,
+    }
+
+
+def record_start(
+    recorder: Recorder,
+    *,
+    deployment_id: str,
+    environment: str,
+    kind: str,
+    started_by: str,
+    owner: str,
+    lease_seconds: int,
+    payload: dict[str, Any],
+    epoch: float,
+    iso: Callable[[float], str],
+    started: Mapping[str, Any] | None = None,
+) -> tuple[OperationRecord, LockRecord]:
+    """Take the environment's lock and record an in-progress operation with its
+    `operation.started` (`started`: more of that message's data), in one transaction;
+    `OperationInProgressError` naming the holder when another operation has the lock."""
+    now = iso(epoch)
+    operation_id = new_operation_id()
+    record = OperationRecord(
+        id=operation_id,
+        deployment_id=deployment_id,
+        environment=environment,
+        type=kind,
+        status="in_progress",
+        created_at=now,
+        updated_at=now,
+        created_by=started_by,
+        started_at=now,
+        payload=payload,
+    )
+    lock = LockRecord(
+        deployment_id, environment, operation_id, owner, now, iso(epoch + lease_seconds)
+    )
+    message = events.event(
+        events.OPERATION_STARTED,
+        now,
+        deploymentId=deployment_id,
+        environment=environment,
+        operationId=operation_id,
+        operationType=kind,
+        startedBy=started_by,
+        **dict(started or {}),
+    )
+    holder = recorder.start(record, lock, message)
+    if holder != lock:
+        raise OperationInProgressError(holder)
+    return record, lock
+
+
 def status_url(deployment_id: str, operation_id: str) -> str:
     return f"/api/v1/deployments/{deployment_id}/operations/{operation_id}"
 
@@ -310,7 +376,13 @@ class Operations:
                 engine=engine,
                 file_ids=source.file_ids(),
                 repo_root=source.root,
-                selection=Selection(patterns, request.force),
+                selection=Selection(
+                    patterns,
+                    request.force,
+                    refreshed=refreshed_drift(
+                        latest_drift(self.store, request.deployment_id, request.environment)
+                    ),
+                ),
                 require_inputs=not request.preview,
             )
         except EngineError as error:
@@ -387,13 +459,12 @@ class Operations:
         dispatcher = self.dispatcher
         payload: dict[str, Any] = {
             "dispatcher": dispatcher.name,
-            "request": request.options(),
-            "stacks": announced.planned,
-            "toRun": [item["name"] for item in announced.run],
-            "skipped": announced.skipped,
-            "estimatedDuration": announced.estimated_duration,
-            "commit": prepared.commit,
-            "simulated": prepared.engine.simulated,
+            **operation_payload(
+                announced,
+                request.options(),
+                commit=prepared.commit,
+                simulated=prepared.engine.simulated,
+            ),
         }
         if request.env:
             payload["env"] = masked_env(request.env)  # the values of secrets are never kept
@@ -776,42 +847,24 @@ class Operations:
     ) -> tuple[OperationRecord, dict[str, Any]]:
         """Run `work` (a state import, a sync) holding the environment's operation lock,
         recorded as an operation of its own; `OperationInProgressError` if another runs."""
-        epoch = self.clock()
-        now = self.iso(epoch)
-        operation_id = new_operation_id()
-        record = OperationRecord(
-            id=operation_id,
-            deployment_id=deployment_id,
-            environment=environment,
-            type=kind,
-            status="in_progress",
-            created_at=now,
-            updated_at=now,
-            created_by=by,
-            started_at=now,
-            payload={"dispatcher": "api", "request": details or {}, "stacks": []},
-        )
-        lock = LockRecord(
-            deployment_id,
-            environment,
-            operation_id,
-            f"api:{self.dispatcher.owner}",
-            now,
-            self.iso(epoch + 3600),
-        )
-        message = events.event(
-            events.OPERATION_STARTED,
-            now,
-            deploymentId=deployment_id,
-            environment=environment,
-            operationId=operation_id,
-            operationType=kind,
-            startedBy=by,
-        )
-        holder = self.recorder.start(record, lock, message)  # brief: no quota
-        if holder != lock:
-            running = self.store.get_operation(holder.operation_id)
-            raise ResourceLockedError(holder, running.type if running else "operation")
+        try:
+            record, _ = record_start(
+                self.recorder,
+                deployment_id=deployment_id,
+                environment=environment,
+                kind=kind,
+                started_by=by,
+                owner=f"api:{self.dispatcher.owner}",
+                lease_seconds=3600,
+                payload={"dispatcher": "api", "request": details or {}, "stacks": []},
+                epoch=self.clock(),
+                iso=self.iso,
+            )  # brief: no quota
+        except OperationInProgressError as busy:
+            running = self.store.get_operation(busy.holder.operation_id)
+            lock_type = running.type if running else "operation"
+            raise ResourceLockedError(busy.holder, lock_type) from None
+        operation_id = record.id
         try:
             result = work()
         except BaseException as error:

@@ -262,7 +262,7 @@ class LocalDispatcher:
         for operation in self.store.list_operations(statuses=RUNNING, limit=10_000):
             if only is not None and operation.id != only:
                 continue
-            if operation.payload.get("dispatcher") not in (self.name, "api"):
+            if operation.payload.get("dispatcher") not in (self.name, "api", "cli"):
                 continue  # GitHub's runs are the reconciler's
             with self._lock:
                 if operation.id in self._runs:

@@ -5,12 +5,32 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from controller.core.statuses import StackState
-from controller.store.base import EventRecord, OperationRecord, StackStateRecord
+from controller.core.statuses import (
+    EnvironmentSummary,
+    StackState,
+    running_kind,
+    summarize_environment,
+)
+from controller.store.base import EventRecord, OperationRecord, StackStateRecord, Store
 
 RUNNING = ("pending", "in_progress")
-KINDS = ("deploy", "destroy", "preview", "import", "sync")
+KINDS = ("deploy", "destroy", "preview", "import", "sync", "refresh")
 FINAL = ("success", "failed", "cancelled")
+
+
+def environment_summary(
+    store: Store | None, deployment_id: str, environment: str, *, enabled: bool
+) -> EnvironmentSummary:
+    """A deployment environment's status and counts from its stacks' recorded states and
+    the operation running on it (`core.statuses`); no store: nothing ever ran there."""
+    if store is None:
+        return summarize_environment({}, enabled=enabled)
+    states = stack_states(store.list_stack_states(deployment_id=deployment_id))
+    operation = store.latest_operations().get((deployment_id, environment))
+    running = running_kind(operation.type, operation.status) if operation else None
+    return summarize_environment(
+        states.get((deployment_id, environment), {}), enabled=enabled, running=running
+    )
 
 
 def event_record(message: dict[str, Any]) -> EventRecord:
@@ -45,6 +65,20 @@ def operation_view(operation: OperationRecord) -> dict[str, Any]:
         "completedAt": operation.completed_at,
         "startedBy": operation.created_by,
         "stacks": payload.get("stacks", []),
+    }
+
+
+def event_data(record: EventRecord) -> dict[str, Any]:
+    """The `data` of an event's message: its payload, with the ids the store recorded.
+
+    The record's deployment and operation are authoritative (set by the service, not by
+    whoever sent the payload), so an event can only ever reach its own deployment's
+    channels. A purely computational function.
+    """
+    return {
+        **record.payload,
+        "deploymentId": record.deployment_id,
+        "operationId": record.operation_id,
     }
 
 

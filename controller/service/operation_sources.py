@@ -16,8 +16,8 @@ from typing import Any
 
 from controller.adapters.local_repo import LocalRepo
 from controller.core.catalog import load_snapshot
+from controller.edits.catalog_state import CatalogState
 from controller.operations.control import Source
-from controller.service.catalog_state import CatalogState
 from controller.service.http.errors import ApiError
 
 

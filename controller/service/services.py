@@ -22,6 +22,7 @@ from controller.adapters.callbacks import CallbackSender, check_url
 from controller.adapters.catalog_sources import CatalogSource, LocalCatalogSource
 from controller.adapters.inventory import EngineInventory, Inventory
 from controller.adapters.preflight import Preflight, SimulatedPreflight, preflight_for
+from controller.edits.catalog_state import RepoState
 from controller.engines.base import Engine
 from controller.operations.callbacks import Callbacks
 from controller.operations.control import Dispatcher, Operations
@@ -33,7 +34,6 @@ from controller.service import operation_sources
 from controller.service.auth.authentication import Authenticator
 from controller.service.auth.oidc import OidcVerifier
 from controller.service.auth.tokens import AccessTokens, load_or_create_secret
-from controller.service.catalog_state import RepoState
 from controller.service.endpoints.webhooks import GitHubWebhooks
 from controller.service.http.envelope import iso_at
 from controller.service.http.middleware import RequestCounts

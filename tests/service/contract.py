@@ -465,10 +465,11 @@ ROWS_002: list[Row] = [
       extra={"refused": ("DELETE", f"{API}/stacks/services-api", SCOPE)},
       note="DELETE /stacks/{name} unregisters the type (seeds/001): with ?deployment_id= it "
       "answers 400 pointing at POST /deployments/{id}/stacks/{name}/destroy"),
-    R("002", "POST /api/v1/stacks/{stack_name}/refresh", "missing",
-      f"POST {API}/stacks/network/refresh",
-      note="stack refresh and drift are issue 15's (POST /deployments/{id}/stacks/{name}/"
-      "refresh)"),
+    R("002", "POST /api/v1/stacks/{stack_name}/refresh", "mapped",
+      f"POST {API}/stacks/network/refresh", query=SCOPE, phase=2,
+      fields=("stackName", "deploymentId", "environment", "status", "changesDetected",
+              "refreshedAt"),
+      note=f"also POST /deployments/{{id}}/stacks/{{name}}/refresh, with previewOnly; {CAMEL}"),
     R("002", "GET /api/v1/stacks/{stack_name}/resources", "mapped",
       f"GET {API}/stacks/network/resources", query=SCOPE, phase=0,
       fields=("stackName", "deploymentId", "environment", "resources[].type",

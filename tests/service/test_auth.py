@@ -9,8 +9,8 @@ import time
 import jwt
 import pytest
 
+from controller.adapters.clock import epoch_of
 from controller.core import rbac
-from controller.service.http.envelope import epoch_of
 from tests.service.conftest import PASSWORD, SECRET, Harness, HarnessFactory
 
 

@@ -17,7 +17,7 @@ import yaml
 from controller.adapters.local_git import Author
 from controller.core.models import Manifest
 from controller.core.scaffold import render_manifest
-from controller.service.catalog_state import RepoState
+from controller.edits.catalog_state import RepoState
 from tests.service.conftest import D1_FILE, Harness, HarnessFactory, example_files
 from tests.service.fakes import MemorySource
 

@@ -49,6 +49,7 @@ def test_example_2_create_list_get_validate_with_an_api_key(harness: Harness) ->
         "outputs": {},
         "resourceCount": 0,
         "lastDeployedAt": None,
+        "driftDetected": None,  # never checked
     }
     assert len(data["stacks"]) == 16
     assert data["change"]["mode"] == "commit" and data["change"]["commit"]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from controller.core import rbac
-from controller.service.endpoints.log_lines import level_of, log_entry
+from controller.operations.log_lines import level_of, log_entry
 from controller.store import EventRecord
 from tests.service.conftest import Harness
 from tests.service.event_helpers import record_event
@@ -243,7 +243,7 @@ FILTERS = [
 def test_store_side_filtering_answers_what_filtering_every_event_would(
     harness: Harness, given: dict[str, str]
 ) -> None:
-    from controller.service.endpoints.log_lines import LogFilter
+    from controller.operations.log_lines import LogFilter
     from controller.service.endpoints.logs import OperationTypes, read_logs
 
     store = harness.store
@@ -264,7 +264,7 @@ def test_store_side_filtering_answers_what_filtering_every_event_would(
 
 
 def test_the_types_the_store_leaves_out_never_reach_the_level() -> None:
-    from controller.service.endpoints.log_lines import LEVELS, types_below
+    from controller.operations.log_lines import LEVELS, types_below
 
     for level, rank in LEVELS.items():
         for kind in types_below(rank):

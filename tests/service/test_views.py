@@ -6,14 +6,11 @@ from __future__ import annotations
 import pytest
 
 from controller.core.problems import Problem
-from controller.service.catalog_state import introduced_problems
+from controller.edits.catalog_state import introduced_problems
+from controller.edits.changes import describe_changes
 from controller.service.endpoints.payloads import DeploymentListQuery
 from controller.service.endpoints.replies import DeploymentSummary, EnvironmentState
-from controller.service.endpoints.views import (
-    describe_changes,
-    paginate,
-    select_deployments,
-)
+from controller.service.endpoints.views import paginate, select_deployments
 from controller.service.http.rate_limits import FixedWindowLimiter, tier_limits
 
 

@@ -32,11 +32,12 @@ import jwt
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from controller.adapters.clock import epoch_of
 from controller.adapters.local_git import Author
 from controller.core.rbac import effective_permissions
 from controller.service.auth.oidc import OidcError, OidcVerifier
 from controller.service.auth.tokens import AccessTokens, api_key_lookup, digest
-from controller.service.http.envelope import epoch_of, iso_at
+from controller.service.http.envelope import iso_at
 from controller.service.http.errors import AUTH_INVALID_TOKEN, AUTH_TOKEN_EXPIRED, ApiError
 from controller.store.base import Store, UserRecord
 

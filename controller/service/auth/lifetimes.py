@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from controller.adapters.clock import epoch_of
 from controller.service.auth.authentication import Principal
-from controller.service.http.envelope import epoch_of
 from controller.service.settings import Settings
 
 

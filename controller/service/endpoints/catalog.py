@@ -1,22 +1,24 @@
 """The stack catalog and the templates: list, show, register, update, remove.
 
 A stack type is `stacks/<name>/stack.yaml` and a template `stacks/templates/<name>.yaml`,
-so each change is a write of one file, validated with every deployment that could be
-affected before it is committed. Removing a stack type or a template that something
-still uses is a conflict (409) naming the users, rather than a validation failure.
+so each change is a write of one file; the rules are `controller.edits.catalog`'s (the CLI
+makes the same edits), and these endpoints translate requests into them and their results
+into replies. Removing a stack type or a template that something still uses is a conflict
+(409) naming the users, rather than a validation failure.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
-from controller.core.catalog import Catalog, stack_file, template_file
-from controller.core.models import StackDefinition, Strict, Template
-from controller.service.catalog_state import CatalogState, WriteRefused
-from controller.service.endpoints.deployments import write, written_status
+from controller.core.models import StackDefinition, Template
+from controller.edits import catalog as edits
+from controller.edits.catalog import Edit
+from controller.edits.catalog_state import WriteRefused
+from controller.service.endpoints.deployments import audit_edit
 from controller.service.endpoints.payloads import (
     StackCreateRequest,
     StackListQuery,
@@ -37,48 +39,29 @@ from controller.service.endpoints.replies import (
     TemplateUpdated,
 )
 from controller.service.endpoints.views import (
-    BUILT_IN_TEMPLATES,
-    catalog_layers,
-    change_of,
-    definition_changes,
     stack_detail,
     stack_summaries,
-    template_changes,
     template_detail,
-    template_kind,
     template_summaries,
 )
 from controller.service.http.access import API, STACK, TEMPLATE
 from controller.service.http.errors import (
-    RESOURCE_ALREADY_EXISTS,
-    RESOURCE_CONFLICT,
     VALIDATION_INVALID_FORMAT,
     VALIDATION_INVALID_TEMPLATE,
     ApiError,
     not_found,
     problems_error,
 )
-from controller.service.http.routing import Call, Endpoint, Reply, validate_document
+from controller.service.http.routing import Call, Endpoint, Reply
 
 
-def render_document(model: Strict, *, kind: str) -> str:
-    header = f"# {kind} {getattr(model, 'name', '')}: written through the cloud API.\n"
-    return header + yaml.safe_dump(
-        model.to_file_dict(), sort_keys=False, default_flow_style=False, width=100
-    )
-
-
-def merged(current: Strict, update: BaseModel) -> dict[str, Any]:
-    """The current file data with the fields an update sent (null removes a field)."""
-    data = current.to_file_dict()
-    for name in update.model_fields_set - {"layer"}:
+def sent_fields(update: BaseModel, *, ignore: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The fields an update request sent, by their names in the file (null: remove)."""
+    fields: dict[str, Any] = {}
+    for name in update.model_fields_set - ignore:
         alias = type(update).model_fields[name].alias or name
-        value = getattr(update, name)
-        if value is None:
-            data.pop(alias, None)
-        else:
-            data[alias] = _plain(value)
-    return data
+        fields[alias] = _plain(getattr(update, name))
+    return fields
 
 
 def _plain(value: Any) -> Any:
@@ -91,24 +74,33 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def parse_document(data: dict[str, Any], model: type[Strict], *, file: str) -> Any:
-    parsed, problems = validate_document(data, model, file=file)
-    if parsed is None:
-        raise problems_error(problems, status=400)
-    return parsed
+async def _edit(call: Call, work: Any, *args: Any, **options: Any) -> Edit:
+    """Run an edit off the event loop as the caller, and audit what it wrote."""
+    edit: Edit = await run_in_threadpool(
+        lambda: work(call.services.repo, *args, author=call.user.author, **options)
+    )
+    audit_edit(call, edit.files, edit.outcome)
+    return edit
 
 
-def users_of_stack(catalog: Catalog, state: CatalogState, name: str) -> dict[str, list[str]]:
-    used = {
-        "templates": sorted(t for t, tmpl in catalog.templates.items() if name in tmpl.stacks),
-        "stacks": sorted(s for s, d in catalog.stacks.items() if name in d.dependencies),
-        "deployments": sorted(
-            d.deployment_id
-            for d in state.snapshot.deployments.values()
-            if name in d.manifest.stacks
-        ),
-    }
-    return {kind: names for kind, names in used.items() if names}
+async def _template_edit(call: Call, work: Any, *args: Any, **options: Any) -> Edit:
+    """A template's edit: refused as a whole with seeds/001's `VALIDATION_INVALID_TEMPLATE`
+    (the precise problems in the details)."""
+    try:
+        return await _edit(call, work, *args, **options)
+    except WriteRefused as refused:
+        raise problems_error(
+            refused.problems, status=422, code=VALIDATION_INVALID_TEMPLATE
+        ) from None
+
+
+def _reply(call: Call, model: Any, data: Any, edit: Edit, status: int, **extra: Any) -> Reply:
+    written = 202 if edit.proposed else status
+    return Reply(
+        model.model_validate(data(edit, at=call.services.now(), by=call.user.identity)),
+        status=written,
+        **extra,
+    )
 
 
 # --- stacks ---------------------------------------------------------------------------------
@@ -146,73 +138,21 @@ async def register_stack(call: Call) -> Reply:
     definition = StackDefinition.model_validate(
         body.model_dump(by_alias=True, exclude={"layer", "stack_definition"}, exclude_unset=True)
     )
-    path = stack_file(definition.name)
-
-    def absent(current: CatalogState) -> None:
-        if definition.name in current.snapshot.catalog.stacks or path in current.files.files:
-            raise ApiError(
-                409, RESOURCE_ALREADY_EXISTS, f"stack {definition.name!r} is already registered"
-            )
-
-    absent(await call.services.repo.fresh())
-    result = await write(
-        call,
-        {path: render_document(definition, kind="Stack")},
-        message=f"Register stack {definition.name}",
-        deployments=[],
-        check=absent,
-    )
-    warnings = [f"add the Pulumi program beside {path} (the API registers the definition only)"]
-    layer = catalog_layers(result.future.catalog).get(definition.name)
-    if body.layer is not None and body.layer != layer:
-        warnings.append(f"layer is computed from the dependencies: {layer}, not {body.layer}")
-    return Reply(
-        StackRegistered(
-            name=definition.name,
-            display_name=definition.display_name,
-            registered_at=call.services.now(),
-            registered_by=call.user.identity,
-            path=path,
-            warnings=warnings,
-            change=change_of(result.outcome),
-        ),
-        status=written_status(result, 201),
-    )
+    edit = await _edit(call, edits.register_stack, definition, layer=body.layer)
+    return _reply(call, StackRegistered, edits.stack_registered, edit, 201)
 
 
 async def update_stack(call: Call) -> Reply:
     body: StackUpdateRequest = call.body
-    state = await call.services.repo.fresh()
-    name = call.params["stack_name"]
-    current = state.snapshot.catalog.stacks.get(name)
-    if current is None:
-        raise not_found("stack", name)
-    path = stack_file(name)
-    updated = parse_document(merged(current, body), StackDefinition, file=path)
-    changes = definition_changes(current, updated)
-    warnings = []
-    if body.layer is not None:
-        warnings.append("layer is computed from the dependencies; the value sent was ignored")
-    change, status = None, 200
-    if changes:
-        result = await write(
-            call,
-            {path: render_document(updated, kind="Stack")},
-            message=f"Update stack {name}\n\n" + "\n".join(changes),
-            deployments=None,
-        )
-        change, status = change_of(result.outcome), written_status(result, 200)
-    return Reply(
-        StackUpdated(
-            name=name,
-            updated_at=call.services.now(),
-            updated_by=call.user.identity,
-            changes=changes,
-            warnings=warnings,
-            change=change,
-        ),
-        status=status,
+    fields = sent_fields(body, ignore=frozenset({"layer"}))
+    edit = await _edit(
+        call,
+        edits.update_stack,
+        call.params["stack_name"],
+        fields,
+        layer_sent=body.layer is not None,
     )
+    return _reply(call, StackUpdated, edits.stack_updated, edit, 200)
 
 
 async def unregister_stack(call: Call) -> Reply:
@@ -230,39 +170,19 @@ async def unregister_stack(call: Call) -> Reply:
             details={"field": "deployment_id" if query.deployment_id else "environment"},
             suggestion=f"POST /api/v1/deployments/{deployment}/stacks/{name}/destroy",
         )
-    state = await call.services.repo.fresh()
-    catalog = state.snapshot.catalog
-    if name not in catalog.stacks:
-        raise not_found("stack", name)
-
-    def unused(current: CatalogState) -> None:
-        users = users_of_stack(current.snapshot.catalog, current, name)
-        if users:
-            raise ApiError(
-                409,
-                RESOURCE_CONFLICT,
-                f"stack {name!r} is still used: "
-                + "; ".join(f"{kind}: {', '.join(names)}" for kind, names in users.items()),
-                details={"usedBy": users},
-                suggestion="Remove it from those templates, stacks and deployments first",
-            )
-
-    unused(state)
-    result = await write(
+    edit = await _edit(
         call,
-        {stack_file(name): None},
-        message=f"Unregister stack {name}",
-        deployments=None,
-        check=unused,
+        edits.unregister_stack,
+        name,
+        force=query.force,
+        inventory=call.services.inventory,
     )
-    return Reply(
-        StackUnregistered(
-            name=name,
-            unregistered_at=call.services.now(),
-            unregistered_by=call.user.identity,
-            change=change_of(result.outcome),
-        ),
-        status=written_status(result, 200),
+    return _reply(
+        call,
+        StackUnregistered,
+        edits.stack_unregistered,
+        edit,
+        200,
         message="Stack unregistered successfully",
     )
 
@@ -289,120 +209,26 @@ async def get_template(call: Call) -> Reply:
 
 async def create_template(call: Call) -> Reply:
     template: Template = call.body
-    path = template_file(template.name)
-
-    def absent(current: CatalogState) -> None:
-        if template.name in current.snapshot.catalog.templates or path in current.files.files:
-            raise ApiError(
-                409, RESOURCE_ALREADY_EXISTS, f"template {template.name!r} already exists"
-            )
-
-    absent(await call.services.repo.fresh())
-    result = await _template_write(
-        call,
-        {path: render_document(template, kind="Template")},
-        message=f"Create template {template.name}",
-        deployments=[],
-        check=absent,
-    )
-    return Reply(
-        TemplateCreated(
-            name=template.name,
-            display_name=template.display_name,
-            type=template_kind(template.name),  # type: ignore[arg-type]
-            version=template.version,
-            created_at=call.services.now(),
-            created_by=call.user.identity,
-            path=path,
-            change=change_of(result.outcome),
-        ),
-        status=written_status(result, 201),
-    )
+    edit = await _template_edit(call, edits.create_template, template)
+    return _reply(call, TemplateCreated, edits.template_created, edit, 201)
 
 
 async def update_template(call: Call) -> Reply:
     body: TemplateUpdateRequest = call.body
-    state = await call.services.repo.fresh()
-    name = call.params["template_name"]
-    current = state.snapshot.catalog.templates.get(name)
-    if current is None:
-        raise not_found("template", name)
-    path = template_file(name)
-    updated = parse_document(merged(current, body), Template, file=path)
-    changes = template_changes(current, updated, state.snapshot.catalog)
-    change, status = None, 200
-    if changes:
-        result = await _template_write(
-            call,
-            {path: render_document(updated, kind="Template")},
-            message=f"Update template {name}\n\n" + "\n".join(changes),
-            deployments=None,
-        )
-        change, status = change_of(result.outcome), written_status(result, 200)
-    return Reply(
-        TemplateUpdated(
-            name=name,
-            version=updated.version,
-            updated_at=call.services.now(),
-            updated_by=call.user.identity,
-            changes=changes,
-            change=change,
-        ),
-        status=status,
+    edit = await _template_edit(
+        call, edits.update_template, call.params["template_name"], sent_fields(body)
     )
-
-
-async def _template_write(call: Call, changes: dict[str, str | None], **options: Any) -> Any:
-    """A template's write: refused as a whole with seeds/001's `VALIDATION_INVALID_TEMPLATE`
-    (the precise problems in the details)."""
-    try:
-        return await write(call, changes, **options)
-    except WriteRefused as refused:
-        raise problems_error(
-            refused.problems, status=422, code=VALIDATION_INVALID_TEMPLATE
-        ) from None
+    return _reply(call, TemplateUpdated, edits.template_updated, edit, 200)
 
 
 async def delete_template(call: Call) -> Reply:
-    state = await call.services.repo.fresh()
-    name = call.params["template_name"]
-    if name not in state.snapshot.catalog.templates:
-        raise not_found("template", name)
-    if name in BUILT_IN_TEMPLATES:
-        raise ApiError(
-            409, RESOURCE_CONFLICT, f"template {name!r} is built in; it cannot be deleted"
-        )
-
-    def unused(current: CatalogState) -> None:
-        users = sorted(
-            d.deployment_id
-            for d in current.snapshot.deployments.values()
-            if d.manifest.template == name
-        )
-        if users:
-            raise ApiError(
-                409,
-                RESOURCE_CONFLICT,
-                f"template {name!r} is used by deployment(s) {', '.join(users)}",
-                details={"usedBy": {"deployments": users}},
-            )
-
-    unused(state)
-    result = await write(
+    edit = await _edit(call, edits.delete_template, call.params["template_name"])
+    return _reply(
         call,
-        {template_file(name): None},
-        message=f"Delete template {name}",
-        deployments=None,
-        check=unused,
-    )
-    return Reply(
-        TemplateDeleted(
-            name=name,
-            deleted_at=call.services.now(),
-            deleted_by=call.user.identity,
-            change=change_of(result.outcome),
-        ),
-        status=written_status(result, 200),
+        TemplateDeleted,
+        edits.template_deleted,
+        edit,
+        200,
         message="Template deleted successfully",
     )
 
@@ -418,9 +244,10 @@ ENDPOINTS = [
              reply=StackDetail, errors=(404,)),
     Endpoint("PUT", STACK, update_stack, "Update a stack definition", "Stacks",
              reply=StackUpdated, body=StackUpdateRequest, errors=(404, *_WRITE_ERRORS)),
-    Endpoint("DELETE", STACK, unregister_stack, "Unregister a stack type", "Stacks",
-             reply=StackUnregistered, query=StackUnregisterQuery,
-             errors=(400, 404, *_WRITE_ERRORS)),
+    Endpoint("DELETE", STACK, unregister_stack,
+             "Unregister a stack type (refused while deployed somewhere, unless force=true)",
+             "Stacks", reply=StackUnregistered, query=StackUnregisterQuery,
+             errors=(400, 404, *_WRITE_ERRORS, 503)),
     Endpoint("GET", f"{API}/templates", list_templates, "List templates", "Templates",
              reply=TemplateList),
     Endpoint("POST", f"{API}/templates", create_template, "Create a template", "Templates",

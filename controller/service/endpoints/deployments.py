@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from controller.adapters.catalog_sources import WriteOutcome
 from controller.core import rbac
 from controller.core.catalog import Catalog, Deployment
 from controller.core.models import Manifest
@@ -28,8 +29,11 @@ from controller.core.scaffold import (
     scaffold_manifest,
 )
 from controller.core.secret_config import catalog_secret_keys, restore_masked
+from controller.edits.catalog_state import CatalogState, WriteResult
+from controller.edits.changes import manifest_changes
+from controller.edits.environments import manifest_unchanged
+from controller.operations.drift import latest_drift
 from controller.operations.records import stack_states
-from controller.service.catalog_state import CatalogState, WriteResult
 from controller.service.endpoints.payloads import (
     DeleteQuery,
     DeploymentCreateRequest,
@@ -57,7 +61,6 @@ from controller.service.endpoints.views import (
     deployment_detail,
     environments_of,
     issue,
-    manifest_changes,
     paginate,
     problems_for_deployment,
     select_deployments,
@@ -153,10 +156,17 @@ async def write(
             check=check,
         )
     )
-    call.audit(files=sorted(changes), commit=result.outcome.commit)
-    if result.outcome.pull_request_url:
-        call.audit(pullRequest=result.outcome.pull_request_url)
+    audit_edit(call, sorted(changes), result.outcome)
     return result
+
+
+def audit_edit(call: Call, files: list[str], outcome: WriteOutcome | None) -> None:
+    """Add what a write changed to the request's audit entry (nothing if it wrote nothing)."""
+    if outcome is None:
+        return
+    call.audit(files=sorted(files), commit=outcome.commit)
+    if outcome.pull_request_url:
+        call.audit(pullRequest=outcome.pull_request_url)
 
 
 def written_status(result: WriteResult, status: int) -> int:
@@ -294,6 +304,13 @@ async def get_deployment(call: Call) -> Reply:
     environment = query.environment or default_environment(deployment)
     if environment is not None and environment not in deployment.manifest.environments:
         raise not_found("environment", environment)
+    drift = (
+        await run_in_threadpool(
+            latest_drift, call.services.store, deployment.deployment_id, environment
+        )
+        if environment is not None
+        else {}
+    )
     detail: DeploymentDetail = deployment_detail(
         deployment,
         state.snapshot.catalog,
@@ -301,6 +318,7 @@ async def get_deployment(call: Call) -> Reply:
         times=state.files.times,
         authors=state.files.authors,
         recorded=recorded(call, deployment.deployment_id),
+        drift=drift,
         show_secrets=shows_secrets(call, query.show_secrets),
     )
     return Reply(detail)
@@ -399,7 +417,7 @@ async def save_manifest(
         {deployment.file: render_manifest(updated)},
         message=f"Update deployment {deployment_id}\n\n" + "\n".join(changes),
         deployments=[deployment_id],
-        check=lambda fresh: _unchanged(fresh, deployment),
+        check=manifest_unchanged(deployment),
     )
     return Reply(
         DeploymentUpdated(
@@ -411,17 +429,6 @@ async def save_manifest(
         ),
         status=written_status(result, 200),
     )
-
-
-def _unchanged(state: CatalogState, deployment: Deployment) -> None:
-    """The manifest must still be the one the change was computed from."""
-    current = state.snapshot.deployments.get(deployment.deployment_id)
-    if current is None or current.manifest != deployment.manifest:
-        raise ApiError(
-            409,
-            "RESOURCE_CONFLICT",
-            f"deployment {deployment.deployment_id} changed meanwhile; read it again and retry",
-        )
 
 
 async def delete_deployment(call: Call) -> Reply:
@@ -462,7 +469,7 @@ async def delete_deployment(call: Call) -> Reply:
         {deployment.file: None},
         message=f"Delete deployment {deployment_id}" + (" (forced)" if query.force else ""),
         deployments=[deployment_id],
-        check=lambda fresh: _unchanged(fresh, deployment),
+        check=manifest_unchanged(deployment),
     )
     call.audit(deploymentId=deployment_id, forced=query.force)
     return Reply(

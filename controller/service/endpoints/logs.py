@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -25,14 +24,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from controller.core.models import EnvironmentName, StackName
-from controller.service.endpoints.deployments import find_deployment
-from controller.service.endpoints.log_lines import (
+from controller.operations.log_lines import (
     DURATION,
     LogFilter,
-    log_entry,
+    OperationTypes,
+    event_pages,
     parse_time,
-    types_below,
+    read_logs,
 )
+from controller.service.endpoints.deployments import find_deployment
 from controller.service.endpoints.payloads import Payload
 from controller.service.endpoints.replies import Reply as ReplyModel
 from controller.service.http.access import DEPLOYMENT
@@ -42,9 +42,7 @@ from controller.service.http.openapi import REF
 from controller.service.http.routing import Call, Endpoint, Reply
 from controller.service.realtime.access import OPERATION_ID_PATTERN
 from controller.service.realtime.hub import Delivery
-from controller.store.base import EventRecord, Store
-
-PAGE = 1000  # events read from the store per query
+from controller.store.base import EventRecord
 
 # --- what clients send and get -------------------------------------------------------------
 
@@ -92,84 +90,6 @@ class DeploymentLogs(ReplyModel):
     logs: list[LogEntry]
     total: int
     returned: int
-
-
-class OperationTypes:
-    """`deploy` / `destroy` of each operation, read once per request or stream."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.known: dict[str, str | None] = {}
-
-    def __call__(self, operation_id: str) -> str | None:
-        if operation_id not in self.known:
-            operation = self.store.get_operation(operation_id)
-            self.known[operation_id] = operation.type if operation is not None else None
-        return self.known[operation_id]
-
-
-# --- reading the store ---------------------------------------------------------------------
-
-
-def _pushed_down(log_filter: LogFilter) -> dict[str, Any]:
-    """The filters the store applies itself; search, and the level of lines whose level
-    depends on their payload, need the rendered line."""
-    return {
-        "operation_id": log_filter.operation_id,
-        "environment": log_filter.environment,
-        "stack": log_filter.stack,
-        "since": log_filter.since,
-        "exclude_types": types_below(log_filter.min_level),
-    }
-
-
-def event_pages(
-    store: Store, deployment_id: str, log_filter: LogFilter, *, after_id: int
-) -> Iterator[list[EventRecord]]:
-    cursor = after_id
-    while True:
-        page = store.list_events(
-            deployment_id=deployment_id,
-            after_id=cursor,
-            limit=PAGE,
-            **_pushed_down(log_filter),
-        )
-        if page:
-            yield page
-            cursor = page[-1].id or cursor
-        if len(page) < PAGE:
-            return
-
-
-def read_logs(
-    store: Store, deployment_id: str, log_filter: LogFilter, *, limit: int
-) -> tuple[list[dict[str, Any]], int, int]:
-    """The newest `limit` matching entries (oldest first), how many matched, and the id of
-    the newest entry returned (0 if none)."""
-    operations = OperationTypes(store)
-    if log_filter.min_level == 0 and log_filter.search is None:
-        # every event the store's filters let through is an entry: count them there, and
-        # read only the newest `limit`
-        total = store.count_events(deployment_id=deployment_id, **_pushed_down(log_filter))
-        records = store.list_events(
-            deployment_id=deployment_id,
-            limit=limit,
-            newest_first=True,
-            **_pushed_down(log_filter),
-        )
-        entries = [log_filter.entry(record, operations) for record in reversed(records)]
-        kept = [entry for entry in entries if entry is not None]
-        return kept, total, max((record.id or 0 for record in records), default=0)
-    # every event the store let through is checked, but only the newest `limit` rendered
-    window: deque[EventRecord] = deque(maxlen=limit)
-    total = 0
-    for page in event_pages(store, deployment_id, log_filter, after_id=0):
-        for record in page:
-            if log_filter.matches(record):
-                total += 1
-                window.append(record)
-    entries = [log_entry(record, operation=operations(record.operation_id)) for record in window]
-    return entries, total, max((record.id or 0 for record in window), default=0)
 
 
 # --- the endpoint --------------------------------------------------------------------------

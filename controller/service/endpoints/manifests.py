@@ -1,26 +1,28 @@
 """A deployment's environments and its manifest as a whole (seeds/001 "Environment
 Endpoints", seeds/002 "Get/Update Deployment Manifest").
 
-Enabling or disabling an environment flips one flag in the manifest; replacing the
-manifest replaces the file. Both are writes of the manifest through the same validated
+Enabling or disabling an environment flips one flag in the manifest
+(`controller.edits.environments`, which `cloud enable-environment` runs too); replacing
+the manifest replaces the file. Both are writes of the manifest through the same validated
 path as every other write, and both keep the deployment's identity (id, organization,
 project), which names its folder.
 """
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
+
 from controller.core.models import Manifest
-from controller.core.scaffold import render_manifest
-from controller.core.statuses import summarize_environment
+from controller.edits.environments import environment_toggled, set_environment_enabled
+from controller.operations.records import environment_summary
 from controller.service.endpoints.deployments import (
+    audit_edit,
     find_deployment,
     parse_manifest,
     recorded,
     save_manifest,
     shows_secrets,
     unmasked,
-    write,
-    written_status,
 )
 from controller.service.endpoints.payloads import (
     EnvironmentDisableRequest,
@@ -34,9 +36,8 @@ from controller.service.endpoints.replies import (
     ManifestUpdated,
     ManifestView,
 )
-from controller.service.endpoints.views import change_of, environments_of, manifest_view
+from controller.service.endpoints.views import environments_of, manifest_view
 from controller.service.http.access import DEPLOYMENT, ENVIRONMENT
-from controller.service.http.errors import not_found
 from controller.service.http.routing import Call, Endpoint, Reply
 
 
@@ -65,46 +66,29 @@ async def _toggle(call: Call, *, enabled: bool) -> Reply:
     state = await call.services.repo.fresh()
     deployment = find_deployment(call, state, call.params["deployment_id"])
     name = call.params["environment_name"]
-    manifest = deployment.manifest
-    if name not in manifest.environments:
-        raise not_found("environment", name)
     deployment_id = deployment.deployment_id
-    now, by = call.services.now(), call.user.identity
-    change = None
-    status = 200
-    if manifest.environments[name].enabled != enabled:
-        data = manifest.to_file_dict()
-        data["environments"][name]["enabled"] = enabled
-        updated = parse_manifest(data, where=deployment.file)
-        verb = "Enable" if enabled else "Disable"
-        result = await write(
-            call,
-            {deployment.file: render_manifest(updated)},
-            message=f"{verb} environment {name} of deployment {deployment_id}",
-            deployments=[deployment_id],
+    edit = await run_in_threadpool(
+        lambda: set_environment_enabled(
+            call.services.repo, deployment, name, enabled=enabled, author=call.user.author
         )
-        change = change_of(result.outcome)
-        status = written_status(result, 200)
+    )
+    audit_edit(call, edit.files, edit.outcome)
     call.audit(deploymentId=deployment_id, environment=name, enabled=enabled)
-    found = recorded(call, deployment_id)
-    summary = summarize_environment(
-        found.of(deployment_id, name),
+    summary = await run_in_threadpool(
+        environment_summary, call.services.store, deployment_id, name, enabled=enabled
+    )
+    data = environment_toggled(
+        edit,
+        deployment_id,
         enabled=enabled,
-        running=found.running(deployment_id, name),
+        summary=summary,
+        at=call.services.now(),
+        by=call.user.identity,
     )
     toggled = EnvironmentEnabled if enabled else EnvironmentDisabled
     return Reply(
-        toggled(
-            deployment_id=deployment_id,
-            environment=name,
-            enabled=enabled,
-            at=now,
-            by=by,
-            status=summary.status,
-            stacks_deployed=summary.stacks_deployed,
-            change=change,
-        ),
-        status=status,
+        toggled.model_validate(data),
+        status=202 if edit.proposed else 200,
         message=f"Environment {'enabled' if enabled else 'disabled'} successfully",
     )
 

@@ -151,6 +151,15 @@ class StateSyncRequest(Payload):
     environment: EnvironmentName
 
 
+class StackRefreshRequest(Payload):
+    environment: EnvironmentName | None = Field(
+        None, description="default: the deployment's first enabled environment"
+    )
+    preview_only: StrictBool = Field(
+        False, description="report the drift and change no state (a drift check)"
+    )
+
+
 class RunnerEventsRequest(Payload):
     """Steps a CI job reports (seeds/004 "POST /steps/"), as the seeds' event messages."""
 
@@ -297,8 +306,31 @@ class StackStatus(Reply):
     resources: list[dict[str, Any]]
     resource_count: int
     deployment_duration: float | None = None
-    drift_detected: bool | None = None
+    drift_detected: bool | None = Field(
+        None, description="the last drift check's result (null: never checked)"
+    )
+    drift_checked_at: str | None = None
     pending_operations: int = 0
+    simulated: bool = False
+
+
+class StackRefreshed(Reply):
+    """seeds/002 2.5 "Refresh Stack State", with what the refresh found."""
+
+    deployment_id: str
+    stack_name: str
+    environment: str
+    status: Literal["refreshed", "failed"]
+    changes_detected: bool = Field(description="the cloud differs from the recorded state")
+    refreshed_at: str
+    preview_only: bool
+    drift_detected: bool
+    drift: dict[str, Any] = Field(
+        description="status (in_sync, drifted, gone) and the resources that differ: each "
+        "property's recorded value and the cloud's (secrets masked)"
+    )
+    error: str | None = None
+    operation_id: str
     simulated: bool = False
 
 

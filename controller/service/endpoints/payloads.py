@@ -256,7 +256,9 @@ class StackCreateRequest(StackDefinition):
 
 class StackUnregisterQuery(Payload):
     force: bool = Field(
-        False, description="accepted (seeds/001); a stack type still in use is refused either way"
+        False,
+        description="unregister although still deployed somewhere (its state is left "
+        "behind); a stack type a template, stack or manifest uses is refused either way",
     )
     deployment_id: str | None = Field(
         None, alias="deployment_id", description="refused: see POST …/stacks/{name}/destroy"

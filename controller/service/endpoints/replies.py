@@ -223,6 +223,7 @@ class StackInstance(Reply):
         "destroyed"
     )
     dependencies: list[str]
+    drift_detected: bool | None = Field(None, description="its last drift check (null: none)")
     outputs: dict[str, Any] = Field(default_factory=dict, description="secrets as [secret]")
     resource_count: int = 0
     last_deployed_at: str | None = None
@@ -260,6 +261,12 @@ class DeploymentDetail(Reply):
     stacks: list[StackInstance]
     manifest: dict[str, Any]
     metrics: DeploymentMetricsView
+    drift_detected: bool | None = Field(
+        None,
+        description="in `environment`, the last drift checks found drift (null: never checked)",
+    )
+    drift_checked_at: str | None = None
+    drifted_stacks: list[str] = Field(default_factory=list)
 
 
 class DeploymentCreated(Reply):
@@ -318,8 +325,8 @@ class EnvironmentEnabled(Reply):
     deployment_id: str
     environment: str
     enabled: bool
-    enabled_at: str = Field(validation_alias="at")
-    enabled_by: str = Field(validation_alias="by")
+    enabled_at: str
+    enabled_by: str
     status: str
     stacks_deployed: int = 0
     change: Change | None
@@ -329,8 +336,8 @@ class EnvironmentDisabled(Reply):
     deployment_id: str
     environment: str
     enabled: bool
-    disabled_at: str = Field(validation_alias="at")
-    disabled_by: str = Field(validation_alias="by")
+    disabled_at: str
+    disabled_by: str
     status: str
     stacks_deployed: int = Field(0, description="still deployed: disabling destroys nothing")
     change: Change | None

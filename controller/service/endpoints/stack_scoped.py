@@ -22,6 +22,8 @@ from controller.service.endpoints.operation_payloads import (
     OperationAccepted,
     OutputsQuery,
     StackOperationRequest,
+    StackRefreshed,
+    StackRefreshRequest,
     StackResources,
     StackStatus,
     StateExported,
@@ -73,6 +75,11 @@ async def scoped_deploy_stack(call: Call) -> Reply:
     return await operations.deploy_stack(_scoped(call, body=body))
 
 
+async def scoped_refresh_stack(call: Call) -> Reply:
+    body = StackRefreshRequest(environment=call.query.environment)
+    return await state.refresh_stack(_scoped(call, body=body))
+
+
 _SEE = "seeds/002's spelling of GET /deployments/{deploymentId}/stacks/{stackName}/"
 
 ENDPOINTS = [
@@ -91,4 +98,8 @@ ENDPOINTS = [
              "seeds/002's spelling of POST /deployments/{deploymentId}/stacks/{stackName}/"
              "deploy (dry_run: a preview)", "Operations", reply=OperationAccepted, status=202,
              query=StackDeployQuery, errors=(400, 404, 409, 422, 429, 503)),
+    Endpoint("POST", f"{STACK}/refresh", scoped_refresh_stack,
+             "seeds/002's spelling of POST /deployments/{deploymentId}/stacks/{stackName}/"
+             "refresh (seeds/002 2.5)", "Stacks", reply=StackRefreshed, query=StackScopeQuery,
+             errors=(404, 409, 502, 503)),
 ]  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import networkx as nx
 from starlette.concurrency import run_in_threadpool
 
 from controller.core import events
@@ -30,6 +31,8 @@ from controller.core.statuses import StackState
 from controller.engines.base import Engine, EngineError, StackSpec, mask_outputs
 from controller.execution.specs import stack_spec
 from controller.operations.records import message_of, stack_state_record
+from controller.operations.refreshes import refresh_operation
+from controller.operations.stack_status import stack_status as stack_status_data
 from controller.service.endpoints.deployments import find_deployment
 from controller.service.endpoints.operation_payloads import (
     DeploymentMetrics,
@@ -37,6 +40,8 @@ from controller.service.endpoints.operation_payloads import (
     EnvironmentQuery,
     MetricsQuery,
     OutputsQuery,
+    StackRefreshed,
+    StackRefreshRequest,
     StackResources,
     StackStatus,
     StateExported,
@@ -97,56 +102,20 @@ def _stack_status(call: Call, deployment: Deployment, stack: str, environment: s
     engine = _engine(call)
     spec = _spec(call, deployment, stack, environment)
     known = stack in _instances(call, deployment, environment)
-    exists = _backend("reading the stack", engine.exists, spec)
-    if not exists and not known:
+    if not _backend("reading the stack", engine.exists, spec) and not known:
         raise not_found("stack", stack)
-    store = call.services.store
-    status = "not_deployed"
-    record = None
-    outputs: dict[str, Any] = {}
-    resources: list[dict[str, Any]] = []
-    pending = 0
-    if exists:
-        record = _backend("reading the stack's record", engine.record, spec)
-        values, secret = _backend("reading outputs", engine.outputs, spec)
-        outputs = mask_outputs(values, secret)
-        checkpoint = _backend("exporting the state", engine.export_state, spec)
-        resources = state_resources(checkpoint)
-        pending = len(pending_operations(checkpoint))
-        status = "needs_repair" if pending else "deployed"
-    lock = store.get_lock(deployment.deployment_id, environment)
-    if lock is not None:
-        running = store.get_operation(lock.operation_id)
-        planned = {s["name"] for s in (running.payload.get("stacks", []) if running else [])}
-        if (
-            running is not None
-            and running.status in ("pending", "in_progress")
-            and (stack in planned)
-        ):
-            status = "destroying" if running.type == "destroy" else "deploying"
-    operation = store.get_operation(record.operation_id) if record and record.operation_id else None
-    duration = None
-    if operation is not None:
-        for event in store.list_events(operation_id=operation.id, stack=stack, limit=100_000):
-            if event.type == events.STACK_COMPLETED:
-                duration = event.payload.get("duration")
-    return StackStatus(
-        deployment_id=deployment.deployment_id,
-        stack_name=stack,
-        environment=environment,
-        status=status,
-        last_deployed_at=record.deployed_at if record else None,
-        last_deployed_by=operation.created_by if operation else None,
-        last_operation_id=record.operation_id if record else None,
-        commit=record.commit if record else None,
-        outputs=outputs,
-        resources=resources,
-        resource_count=len(resources),
-        deployment_duration=duration,
-        drift_detected=None,  # known only after a refresh: POST .../state/sync
-        pending_operations=pending,
-        simulated=engine.simulated,
+    data = _backend(
+        "reading the stack's state",
+        lambda: stack_status_data(
+            engine,
+            call.services.store,
+            deployment,
+            stack,
+            environment,
+            repo_root=call.services.settings.resolved_root(),
+        ),
     )
+    return StackStatus.model_validate(data)
 
 
 def _instances(call: Call, deployment: Deployment, environment: str) -> set[str]:
@@ -208,6 +177,60 @@ async def deployment_outputs(call: Call) -> Reply:
         )
 
     return Reply(await run_in_threadpool(read))
+
+
+async def refresh_stack(call: Call) -> Reply:
+    """A refresh of one deployed stack, holding the environment's lock, recorded as an
+    operation (its events, `drift.detected` on the deployment's channels when drift is
+    found); the stack's status then shows this check."""
+    body: StackRefreshRequest = call.body
+    deployment, environment = await _target(call, body.environment)
+    stack = call.params["stack_name"]
+    engine = _engine(call)
+    spec = _spec(call, deployment, stack, environment)
+    if not await run_in_threadpool(_backend, "reading the stack", engine.exists, spec):
+        raise not_found("deployed stack", stack)
+    graph = nx.DiGraph()
+    graph.add_node(stack)
+    services = call.services
+
+    def work() -> tuple[Any, Any]:
+        return refresh_operation(
+            services.store,
+            engine,
+            deployment,
+            environment,
+            graph,
+            preview_only=body.preview_only,
+            started_by=call.user.identity,
+            repo_root=services.settings.resolved_root(),
+            recorder=services.recorder,
+            owner=f"api:{services.operations.dispatcher.owner}",
+            dispatcher="api",
+            patterns=[stack],
+        )
+
+    run, report = await run_in_threadpool(work)  # OperationInProgressError: a 409
+    outcome = report.outcomes[stack]
+    call.audit(deploymentId=deployment.deployment_id, stack=stack, operationId=run.operation.id)
+    drift = outcome.drift or {"status": None, "driftDetected": False, "resources": []}
+    return Reply(
+        StackRefreshed(
+            deployment_id=deployment.deployment_id,
+            stack_name=stack,
+            environment=environment,
+            status="refreshed" if outcome.state == "succeeded" else "failed",
+            changes_detected=bool(drift["driftDetected"]),
+            refreshed_at=services.now(),
+            preview_only=body.preview_only,
+            drift_detected=bool(drift["driftDetected"]),
+            drift={key: drift.get(key) for key in ("status", "resources", "inSync")},
+            error=outcome.error,
+            operation_id=run.operation.id,
+            simulated=engine.simulated,
+        ),
+        status=200 if outcome.state == "succeeded" else 502,
+    )
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -456,6 +479,10 @@ ENDPOINTS = [
     Endpoint("GET", f"{STACK_OF_DEPLOYMENT}/status", stack_status,
              "A stack's status in an environment: deployed, outputs, resources, last deploy",
              "Stacks", reply=StackStatus, query=EnvironmentQuery, errors=(404, 502, 503)),
+    Endpoint("POST", f"{STACK_OF_DEPLOYMENT}/refresh", refresh_stack,
+             "Refresh a stack's state from the cloud; report the drift (previewOnly: only "
+             "report)", "Stacks", reply=StackRefreshed, body=StackRefreshRequest,
+             body_required=False, errors=(404, 409, 502, 503)),
     Endpoint("GET", f"{STACK_OF_DEPLOYMENT}/resources", stack_resources,
              "The cloud resources a deployed stack holds", "Stacks", reply=StackResources,
              query=EnvironmentQuery, errors=(404, 502, 503)),

@@ -16,13 +16,14 @@ import networkx as nx
 
 from controller.core import problems as codes
 from controller.core import rbac
-from controller.core.catalog import Catalog, load_snapshot, template_file, with_files
+from controller.core.catalog import Catalog, load_snapshot, with_files
 from controller.core.environments import environment_view
 from controller.core.graph import build_graph, find_cycle, layers, template_graph
 from controller.core.models import Manifest
 from controller.core.problems import Problem, did_you_mean
 from controller.core.scaffold import manifest_path, render_manifest, scaffold_manifest
 from controller.core.validation import validate_snapshot
+from controller.edits.checks import validate_template as validate_template_data
 from controller.service.endpoints.deployments import find_deployment, fresh_deployment_id
 from controller.service.endpoints.payloads import (
     GenerateRequest,
@@ -31,7 +32,6 @@ from controller.service.endpoints.payloads import (
     environment_choices,
 )
 from controller.service.endpoints.replies import (
-    Check,
     DependencyGraph,
     DependencyValidation,
     GeneratedManifest,
@@ -49,36 +49,6 @@ from controller.service.http.errors import (
 )
 from controller.service.http.routing import Call, Endpoint, Reply, validate_document
 
-_TEMPLATE_CHECKS = {
-    "stack-definitions": (
-        {codes.UNKNOWN_STACK, codes.MISSING_DEPENDENCY},
-        "All referenced stacks exist",
-    ),
-    "dependencies": (
-        {codes.CIRCULAR_DEPENDENCY, codes.TOO_MANY_LAYERS},
-        "No circular dependencies",
-    ),
-}
-
-
-def template_checks(problems: list[Problem]) -> list[Check]:
-    result = []
-    claimed: set[int] = set()
-    for name, (kinds, passed) in _TEMPLATE_CHECKS.items():
-        failing = [p for p in problems if p.code in kinds]
-        claimed |= {id(p) for p in failing}
-        result.append(_check(name, failing, passed))
-    rest = [p for p in problems if id(p) not in claimed]
-    result.append(_check("configuration", rest, "All configuration values valid"))
-    return result
-
-
-def _check(name: str, failing: list[Problem], passed: str) -> Check:
-    if failing:
-        return Check(name=name, status="failed", message=failing[0].message,
-                     details={"problems": len(failing)})  # fmt: skip
-    return Check(name=name, status="passed", message=passed)
-
 
 def split(problems: Iterable[Problem]) -> tuple[list[Problem], list[Problem]]:
     found = list(problems)
@@ -87,21 +57,8 @@ def split(problems: Iterable[Problem]) -> tuple[list[Problem], list[Problem]]:
 
 async def validate_template(call: Call) -> Reply:
     state = await call.services.repo.fresh()
-    name = call.params["template_name"]
-    if name not in state.snapshot.catalog.templates:
-        raise not_found("template", name)
-    file = template_file(name)
-    problems = [p for p in state.problems([]) if p.file == file]
-    errors, warnings = split(problems)
-    return Reply(
-        TemplateValidation(
-            template_name=name,
-            valid=not errors,
-            checks=template_checks(errors),
-            warnings=[issue(p) for p in warnings],
-            errors=[issue(p) for p in errors],
-        )
-    )
+    data = validate_template_data(state, call.params["template_name"])
+    return Reply(TemplateValidation.model_validate(data))
 
 
 def check_manifest(files: dict[str, str], manifest: Manifest) -> list[Problem]:

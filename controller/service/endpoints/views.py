@@ -17,18 +17,18 @@ import networkx as nx
 
 from controller.adapters.catalog_sources import WriteOutcome
 from controller.core import problems as codes
-from controller.core.catalog import Catalog, Deployment, manifest_file, template_file
+from controller.core.catalog import Catalog, Deployment, manifest_file
+from controller.core.catalog_views import template_detail as template_data
+from controller.core.catalog_views import template_summaries as template_rows
 from controller.core.environments import environment_view
-from controller.core.graph import build_graph, critical_path_seconds, layers, template_graph
-from controller.core.models import Manifest, StackDefinition, Template
+from controller.core.graph import build_graph, layers, template_graph
+from controller.core.models import Manifest
 from controller.core.problems import Problem
 from controller.core.secret_config import (
     SECRET_MASK,
     catalog_secret_keys,
     is_literal,
-    mask_definition,
     mask_manifest,
-    mask_template,
 )
 from controller.core.statuses import (
     EnvironmentSummary,
@@ -38,6 +38,8 @@ from controller.core.statuses import (
     stack_status,
     summarize_environment,
 )
+from controller.edits.changes import change_data
+from controller.operations.drift import environment_drift
 from controller.service.endpoints.payloads import DeploymentListQuery
 from controller.service.endpoints.replies import (
     Change,
@@ -54,12 +56,10 @@ from controller.service.endpoints.replies import (
     StackInstance,
     StackSummary,
     TemplateDetail,
-    TemplateStack,
     TemplateSummary,
 )
 from controller.store.base import OperationRecord
 
-BUILT_IN_TEMPLATES = frozenset({"default", "minimal", "microservices", "data-platform"})
 Operations = Mapping[tuple[str, str], OperationRecord]
 Times = Mapping[str, tuple[str, str]]
 
@@ -263,10 +263,14 @@ def default_environment(deployment: Deployment) -> str | None:
 
 
 def stack_instances(
-    deployment: Deployment, catalog: Catalog, environment: str, recorded: Recorded | None = None
+    deployment: Deployment,
+    catalog: Catalog,
+    environment: str,
+    recorded: Recorded | None = None,
+    drift: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[StackInstance]:
     """The enabled stacks in `environment` with their layer (null when the graph has a
-    cycle) and what their recorded state says."""
+    cycle), what their recorded state says and their last drift check's result."""
     recorded = recorded or Recorded()
     view = environment_view(deployment, catalog, environment)
     graph = build_graph(view)
@@ -287,6 +291,7 @@ def stack_instances(
                 outputs=dict(state.outputs) if deployed and state else {},
                 resource_count=state.resource_count if deployed and state else 0,
                 last_deployed_at=state.deployed_at if state else None,
+                drift_detected=drift[name]["driftDetected"] if drift and name in drift else None,
             )
         )
     return rows
@@ -300,10 +305,13 @@ def deployment_detail(
     times: Times,
     authors: Times,
     recorded: Recorded,
+    drift: Mapping[str, Mapping[str, Any]] | None = None,
     show_secrets: bool = False,
 ) -> DeploymentDetail:
+    """`drift`: the last drift check of each stack of `environment` (`latest_drift`)."""
     manifest = deployment.manifest
     summary = summarize(deployment, times, recorded)
+    checked = environment_drift(dict(drift or {}))
     environments = environments_of(deployment, catalog, recorded)
     deployed_at, deployed_by = recorded.last_deployed(manifest.deployment_id)
     return DeploymentDetail(
@@ -326,7 +334,11 @@ def deployment_detail(
         tags=dict(manifest.tags),
         environments=environments,
         environment=environment,
-        stacks=stack_instances(deployment, catalog, environment, recorded) if environment else [],
+        stacks=(
+            stack_instances(deployment, catalog, environment, recorded, drift)
+            if environment
+            else []
+        ),
         manifest=manifest_view(manifest, catalog, show_secrets=show_secrets),
         metrics=DeploymentMetricsView(
             total_resources=sum(env.resource_count for env in environments),
@@ -335,6 +347,9 @@ def deployment_detail(
                 sum(env.estimated_monthly_cost or 0.0 for env in environments if env.enabled), 2
             ),
         ),
+        drift_detected=checked["driftDetected"],
+        drift_checked_at=checked["checkedAt"],
+        drifted_stacks=checked["driftedStacks"],
     )
 
 
@@ -342,55 +357,6 @@ def manifest_view(manifest: Manifest, catalog: Catalog, *, show_secrets: bool) -
     """A manifest as the API shows it: secret config values `[secret]` unless asked for."""
     data = manifest.to_file_dict()
     return data if show_secrets else mask_manifest(data, catalog_secret_keys(catalog.stacks))
-
-
-def manifest_changes(before: Manifest, after: Manifest, catalog: Catalog) -> list[str]:
-    """What a manifest write changes, for its answer and its commit message: secret values
-    masked (a changed one reads `[secret] → [secret] (changed)`)."""
-    keys = catalog_secret_keys(catalog.stacks)
-    old, new = full_dict(before), full_dict(after)
-    return describe_changes(mask_manifest(old, keys), mask_manifest(new, keys, before=old))
-
-
-def template_changes(before: Template, after: Template, catalog: Catalog) -> list[str]:
-    """What a template write changes: secret values of `defaultConfig` masked."""
-    keys = catalog_secret_keys(catalog.stacks)
-    old, new = full_dict(before), full_dict(after)
-    return describe_changes(mask_template(old, keys), mask_template(new, keys, before=old))
-
-
-def definition_changes(before: StackDefinition, after: StackDefinition) -> list[str]:
-    """What a stack definition write changes: the defaults of secret keys masked."""
-    old, new = full_dict(before), full_dict(after)
-    return describe_changes(mask_definition(old), mask_definition(new, before=old))
-
-
-def full_dict(model: Any) -> dict[str, Any]:
-    """A model as JSON data with every field, so defaults show in change lists."""
-    return model.model_dump(by_alias=True, mode="json", exclude_none=True)
-
-
-def describe_changes(before: Any, after: Any, path: str = "") -> list[str]:
-    """Human lines for what differs between two JSON-like values (`tags.X: a → b`)."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        lines: list[str] = []
-        for key in sorted(set(before) | set(after), key=str):
-            where = f"{path}.{key}" if path else str(key)
-            if key not in before:
-                lines.append(f"{where}: <new> → {_short(after[key])}")
-            elif key not in after:
-                lines.append(f"{where}: {_short(before[key])} → <removed>")
-            else:
-                lines += describe_changes(before[key], after[key], where)
-        return lines
-    if before != after:
-        return [f"{path or '(value)'}: {_short(before)} → {_short(after)}"]
-    return []
-
-
-def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # --- stacks and templates -------------------------------------------------------------------
@@ -464,69 +430,12 @@ def stack_detail(catalog: Catalog, name: str) -> StackDetail:
     )
 
 
-def template_cost(catalog: Catalog, stacks: Iterable[str]) -> float:
-    return round(
-        sum(catalog.stacks[s].estimated_monthly_cost or 0.0 for s in stacks if s in catalog.stacks),
-        2,
-    )
-
-
-def template_kind(name: str) -> str:
-    return "built-in" if name in BUILT_IN_TEMPLATES else "custom"
-
-
 def template_summaries(catalog: Catalog, times: Times | None = None) -> list[TemplateSummary]:
-    return [
-        TemplateSummary(
-            name=name,
-            display_name=t.display_name,
-            description=t.description,
-            type=template_kind(name),  # type: ignore[arg-type]
-            version=t.version,
-            stacks=list(t.stacks),
-            environments=list(t.environments),
-            estimated_resources=sum(
-                catalog.stacks[s].estimated_resources for s in t.stacks if s in catalog.stacks
-            ),
-            estimated_monthly_cost=template_cost(catalog, t.stacks),
-            created_at=((times or {}).get(template_file(name)) or (None, None))[0] or None,
-        )
-        for name, t in sorted(catalog.templates.items())
-    ]
+    return [TemplateSummary.model_validate(row) for row in template_rows(catalog, times)]
 
 
 def template_detail(catalog: Catalog, name: str, times: Times | None = None) -> TemplateDetail:
-    t = catalog.templates[name]
-    graph = template_graph(catalog, t.stacks, t.default_config)
-    index = _layer_index(graph)
-    acyclic = nx.is_directed_acyclic_graph(graph)
-    return TemplateDetail(
-        name=name,
-        display_name=t.display_name,
-        description=t.description,
-        type=template_kind(name),  # type: ignore[arg-type]
-        version=t.version,
-        stacks=[
-            TemplateStack(
-                name=stack,
-                layer=index.get(stack),
-                required=True,
-                description=catalog.stacks[stack].description if stack in catalog.stacks else "",
-                dependencies=sorted(graph.predecessors(stack)) if stack in graph else [],
-            )
-            for stack in t.stacks
-        ],
-        default_config=mask_template(
-            {"defaultConfig": t.default_config}, catalog_secret_keys(catalog.stacks)
-        )["defaultConfig"],
-        environments=dict(t.environments),
-        estimated_resources=sum(
-            catalog.stacks[s].estimated_resources for s in t.stacks if s in catalog.stacks
-        ),
-        estimated_monthly_cost=template_cost(catalog, t.stacks),
-        created_at=((times or {}).get(template_file(name)) or (None, None))[0] or None,
-        deployment_time=critical_path_seconds(graph) if acyclic else None,
-    )
+    return TemplateDetail.model_validate(template_data(catalog, name, times))
 
 
 # --- validation results ---------------------------------------------------------------------
@@ -616,13 +525,7 @@ def problems_for_deployment(
 
 
 def change_of(outcome: WriteOutcome) -> Change:
-    return Change(
-        mode=outcome.mode,
-        commit=outcome.commit,
-        branch=outcome.branch,
-        pull_request_url=outcome.pull_request_url,
-        pull_request_number=outcome.pull_request_number,
-    )
+    return Change.model_validate(change_data(outcome))
 
 
 def visible_rows(

@@ -70,6 +70,7 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
     # what is deployed (the engine's backend)
     ("GET", f"{STACK_OF_DEPLOYMENT}/status"): rbac.DEPLOYMENTS_READ,
     ("GET", f"{STACK_OF_DEPLOYMENT}/resources"): rbac.DEPLOYMENTS_READ,
+    ("POST", f"{STACK_OF_DEPLOYMENT}/refresh"): rbac.STACKS_DEPLOY,  # it rewrites the state
     ("GET", f"{DEPLOYMENT}/outputs"): rbac.DEPLOYMENTS_READ,
     ("GET", f"{DEPLOYMENT}/metrics"): rbac.DEPLOYMENTS_READ,
     ("GET", f"{DEPLOYMENT}/state/export"): rbac.DEPLOYMENTS_UPDATE,
@@ -97,6 +98,7 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], str]] = {
     ("GET", f"{STACK}/outputs"): rbac.DEPLOYMENTS_READ,
     ("GET", f"{STACK}/export"): rbac.DEPLOYMENTS_UPDATE,
     ("POST", f"{STACK}/deploy"): rbac.STACKS_DEPLOY,
+    ("POST", f"{STACK}/refresh"): rbac.STACKS_DEPLOY,  # seeds/002 2.5, as the path above
     # templates
     ("GET", f"{API}/templates"): rbac.TEMPLATES_READ,
     ("POST", f"{API}/templates"): rbac.TEMPLATES_CREATE,

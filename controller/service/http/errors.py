@@ -19,8 +19,10 @@ from controller.adapters.catalog_sources import SourceConflictError, SourceError
 from controller.adapters.inventory import InventoryUnavailableError
 from controller.adapters.local_repo import RepoPathError
 from controller.core.problems import Problem, ProblemError
+from controller.edits.catalog_state import WriteRefused
+from controller.edits.checks import problem_data as problem_view
+from controller.edits.errors import DocumentInvalid, EditError
 from controller.operations.control import OperationError
-from controller.service.catalog_state import WriteRefused
 from controller.service.http.error_codes import documentation_url
 from controller.store.base import StoreConflictError, StoreError
 
@@ -135,17 +137,6 @@ def problems_error(
     )
 
 
-def problem_view(problem: Problem) -> dict[str, Any]:
-    return {
-        "code": problem.code,
-        "message": problem.message,
-        "file": problem.file,
-        "line": problem.line,
-        "severity": problem.severity,
-        "details": dict(problem.details),
-    }
-
-
 def _http(error: HTTPException) -> ApiError:
     if error.status_code == 404:
         return ApiError(404, RESOURCE_NOT_FOUND, "no such endpoint")
@@ -190,6 +181,21 @@ def _operation(error: OperationError) -> ApiError:
 
 
 TRANSLATIONS[OperationError] = _operation
+
+_EDIT_STATUS = {
+    "not_found": (404, RESOURCE_NOT_FOUND),
+    "exists": (409, RESOURCE_ALREADY_EXISTS),
+    "conflict": (409, RESOURCE_CONFLICT),
+}
+
+
+def _edit(error: EditError) -> ApiError:
+    status, code = _EDIT_STATUS[error.kind]
+    return ApiError(status, code, error.message, details=error.details, suggestion=error.suggestion)
+
+
+TRANSLATIONS[EditError] = _edit
+TRANSLATIONS[DocumentInvalid] = lambda error: problems_error(error.problems, status=400)
 TRANSLATIONS[CallbackRefusedError] = lambda error: ApiError(
     400, VALIDATION_INVALID_FORMAT, f"webhookUrl: {error}", details={"field": "webhookUrl"}
 )

@@ -24,8 +24,8 @@ from starlette.concurrency import run_in_threadpool
 
 from controller.core import rbac
 from controller.core.names import DEPLOYMENT_ID_PATTERN, is_name
+from controller.edits.catalog_state import CatalogState
 from controller.service.auth.authentication import Authenticator, Principal
-from controller.service.catalog_state import CatalogState
 from controller.service.http.errors import (
     AUTH_INVALID_TOKEN,
     AUTHZ_FORBIDDEN,

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from controller.core.events import channels_of
+from controller.operations.records import event_data
 from controller.store.base import EventRecord, Store
 
 logger = logging.getLogger("cloud.realtime")
@@ -46,20 +47,6 @@ logger = logging.getLogger("cloud.realtime")
 BATCH = 500  # events read per query; a backlog is drained in several
 RETRY_SECONDS = 1.0  # pause after a failed read of the store
 ACTIVE_SECONDS = 1.0  # how long after finding events the store is read at the active pace
-
-
-def event_data(record: EventRecord) -> dict[str, Any]:
-    """The `data` of an event's message: its payload, with the ids the store recorded.
-
-    The record's deployment and operation are authoritative (set by the service, not by
-    whoever sent the payload), so an event can only ever reach its own deployment's
-    channels. A purely computational function.
-    """
-    return {
-        **record.payload,
-        "deploymentId": record.deployment_id,
-        "operationId": record.operation_id,
-    }
 
 
 def event_channels(record: EventRecord, data: dict[str, Any]) -> list[str]:

@@ -34,6 +34,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from controller.core.json_input import JsonInputError, parse_json
+from controller.operations.records import event_data
 from controller.service.auth.authentication import Principal
 from controller.service.http.envelope import iso_at
 from controller.service.http.errors import (
@@ -60,7 +61,7 @@ from controller.service.realtime.access import (
     refusal,
     resolve,
 )
-from controller.service.realtime.hub import Delivery, event_data, recent_events
+from controller.service.realtime.hub import Delivery, recent_events
 
 logger = logging.getLogger("cloud.realtime")
 

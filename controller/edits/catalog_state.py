@@ -1,4 +1,4 @@
-"""The repo as the service sees it: a snapshot cached per revision, and the write path.
+"""The repo as the application sees it: a snapshot cached per revision, and the write path.
 
 Parsing and validating the catalog costs milliseconds; a request must not pay it. The
 snapshot is kept until the source's revision changes (checked at most every
@@ -6,7 +6,9 @@ snapshot is kept until the source's revision changes (checked at most every
 derive from it is memoized on it. Writes go through `write`: under one lock, the change
 is applied to the freshest files in memory (`with_files`), the future snapshot is
 validated, and only if it introduces no error is it handed to the source to write and
-commit. An invalid write writes and commits nothing.
+commit. An invalid write writes and commits nothing. The service and the CLI both write
+through it (the CLI over the local checkout), so a change is checked the same way whoever
+makes it.
 
 Read-after-write: every acknowledged write raises a counter (`acknowledged`), and every
 snapshot records how many writes had been acknowledged when its read began
@@ -24,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+import anyio.to_thread
 
 from controller.adapters.catalog_sources import CatalogFiles, CatalogSource, WriteOutcome
 from controller.adapters.local_git import Author
@@ -144,7 +146,7 @@ class RepoState:
         """
         state = self._state
         if state is not None and state.writes_seen < self._acknowledged:
-            return await run_in_threadpool(self.current)
+            return await anyio.to_thread.run_sync(self.current)
         if state is not None and (
             self._refreshing or self.monotonic() - self._checked < self.refresh_seconds
         ):
@@ -157,7 +159,7 @@ class RepoState:
             return state
         self._refreshing = True
         try:
-            return await run_in_threadpool(self.current)
+            return await anyio.to_thread.run_sync(self.current)
         finally:
             self._refreshing = False
 

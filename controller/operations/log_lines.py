@@ -1,26 +1,28 @@
-"""A deployment's operation events read as log lines, and the logs endpoint's filters.
+"""A deployment's operation events read as log lines, filtered and read from the store.
 
 The seeds' `cloud logs` shows lines (timestamp, level, stack, message); the store keeps
 events. Here each event becomes a line: a `log` event is its own message and level
 (`warning` read as the seeds' `warn`), the lifecycle events are rendered (a stack failing
 is an error, progress is debug, a failed operation an error), and the seeds' filters
 (environment, stack, minimum level, since, search; plus the operation) decide which lines
-are shown. A purely computational module: the caller passes the time and the operations'
-types.
+are shown. Rendering and filtering are purely computational (the caller passes the time
+and the operations' types); `read_logs` reads the lines from the store, for
+`GET /deployments/:id/logs` and for `cloud logs` alike.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from controller.adapters.clock import iso_at
 from controller.core import events
-from controller.service.http.envelope import iso_at
-from controller.service.realtime.hub import event_data
-from controller.store.base import EventRecord
+from controller.operations.records import event_data
+from controller.store.base import EventRecord, Store
 
 LEVELS = {"debug": 0, "info": 1, "warn": 2, "error": 3}
 _LEVEL_ALIASES = {"warning": "warn", "critical": "error", "fatal": "error", "trace": "debug"}
@@ -102,6 +104,11 @@ MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
     events.STACK_FAILED: _stack_failed,
     events.OPERATION_COMPLETED: _operation_completed,
     events.LOG: lambda d: str(d.get("message", "")),
+    events.DRIFT_DETECTED: lambda d: (
+        f"drift detected in stack {_stack(d)}: {len(d.get('resources') or [])} resource(s) "
+        f"{'gone' if d.get('status') == 'gone' else 'not as recorded'}"
+        + (" (simulated)" if d.get("simulated") else "")
+    ),
 }
 
 
@@ -113,6 +120,8 @@ def level_of(record: EventRecord) -> str:
         return level if level in LEVELS else "info"
     if record.type == events.STACK_FAILED:
         return "error"
+    if record.type == events.DRIFT_DETECTED:
+        return "warn"
     if record.type == events.STACK_PROGRESS:
         return "debug"
     if record.type == events.OPERATION_COMPLETED:
@@ -129,6 +138,7 @@ _FIXED_LEVELS = {
     events.STACK_COMPLETED: "info",
     events.STACK_SKIPPED: "info",
     events.STACK_FAILED: "error",
+    events.DRIFT_DETECTED: "warn",
 }
 
 
@@ -220,3 +230,83 @@ class LogFilter:
         if not self.matches(record):
             return None
         return log_entry(record, operation=operations(record.operation_id))
+
+
+# --- reading the store: what GET …/logs and `cloud logs` show -------------------------
+
+PAGE = 1000  # events read from the store per query
+
+
+class OperationTypes:
+    """`deploy` / `destroy` of each operation, read once per request or stream."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.known: dict[str, str | None] = {}
+
+    def __call__(self, operation_id: str) -> str | None:
+        if operation_id not in self.known:
+            operation = self.store.get_operation(operation_id)
+            self.known[operation_id] = operation.type if operation is not None else None
+        return self.known[operation_id]
+
+
+def _pushed_down(log_filter: LogFilter) -> dict[str, Any]:
+    """The filters the store applies itself; search, and the level of lines whose level
+    depends on their payload, need the rendered line."""
+    return {
+        "operation_id": log_filter.operation_id,
+        "environment": log_filter.environment,
+        "stack": log_filter.stack,
+        "since": log_filter.since,
+        "exclude_types": types_below(log_filter.min_level),
+    }
+
+
+def event_pages(
+    store: Store, deployment_id: str, log_filter: LogFilter, *, after_id: int
+) -> Iterator[list[EventRecord]]:
+    cursor = after_id
+    while True:
+        page = store.list_events(
+            deployment_id=deployment_id,
+            after_id=cursor,
+            limit=PAGE,
+            **_pushed_down(log_filter),
+        )
+        if page:
+            yield page
+            cursor = page[-1].id or cursor
+        if len(page) < PAGE:
+            return
+
+
+def read_logs(
+    store: Store, deployment_id: str, log_filter: LogFilter, *, limit: int
+) -> tuple[list[dict[str, Any]], int, int]:
+    """The newest `limit` matching entries (oldest first), how many matched, and the id of
+    the newest entry returned (0 if none)."""
+    operations = OperationTypes(store)
+    if log_filter.min_level == 0 and log_filter.search is None:
+        # every event the store's filters let through is an entry: count them there, and
+        # read only the newest `limit`
+        total = store.count_events(deployment_id=deployment_id, **_pushed_down(log_filter))
+        records = store.list_events(
+            deployment_id=deployment_id,
+            limit=limit,
+            newest_first=True,
+            **_pushed_down(log_filter),
+        )
+        entries = [log_filter.entry(record, operations) for record in reversed(records)]
+        kept = [entry for entry in entries if entry is not None]
+        return kept, total, max((record.id or 0 for record in records), default=0)
+    # every event the store let through is checked, but only the newest `limit` rendered
+    window: deque[EventRecord] = deque(maxlen=limit)
+    total = 0
+    for page in event_pages(store, deployment_id, log_filter, after_id=0):
+        for record in page:
+            if log_filter.matches(record):
+                total += 1
+                window.append(record)
+    entries = [log_entry(record, operation=operations(record.operation_id)) for record in window]
+    return entries, total, max((record.id or 0 for record in window), default=0)
