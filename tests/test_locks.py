@@ -9,13 +9,18 @@ installing from them with hashes.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+import subprocess
 import tomllib
 
 import pytest
 import yaml
 from packaging.requirements import Requirement
 
+from controller.action.commands import check_install
+from controller.action.context import ActionError, ActionInputs
 from controller.core.pins import normalize_name, parse_pins
 from tests.conftest import REPO_ROOT
 
@@ -24,6 +29,7 @@ DEV_LOCK = REPO_ROOT / "requirements-dev.txt"
 CATALOG_LOCK = REPO_ROOT / "stacks/requirements.lock"
 LOCKS = (RUNTIME_LOCK, DEV_LOCK, CATALOG_LOCK)
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+ACTION = yaml.safe_load((REPO_ROOT / "action.yml").read_text())
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)$")
 _HASH = re.compile(r"^--hash=sha256:[0-9a-f]{64}$")
 
@@ -49,6 +55,14 @@ def declared(*extras: str) -> list[Requirement]:
     for extra in extras:
         lines += project["optional-dependencies"][extra]
     return [Requirement(line) for line in lines]
+
+
+def step(name_or_id: str) -> dict:
+    return next(
+        s
+        for s in ACTION["runs"]["steps"]
+        if name_or_id in (s.get("id"), s.get("name")) or s.get("name", "").startswith(name_or_id)
+    )
 
 
 @pytest.mark.parametrize("path", LOCKS, ids=lambda p: p.name)
@@ -128,3 +142,143 @@ def test_dependabot_reads_the_controller_locks():
     for path in (RUNTIME_LOCK, DEV_LOCK):
         assert "/" + str(path.parent.relative_to(REPO_ROOT)).strip(".") in pip["directories"]
         assert path.suffix in {".txt", ".in"}  # the requirement files dependabot's pip reads
+
+
+# --- the action's install, run as GitHub runs a bash step -----------------------------------
+
+
+def run_step(name: str, cwd, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step(name)["run"]],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def cache_key(action_path, repo, tmp_path) -> str:
+    output = tmp_path / "github_output"
+    output.unlink(missing_ok=True)
+    env = {
+        "ACTION_PATH": str(action_path),
+        "PYTHON_VERSION": "3.11.9",
+        "RUNNER_OS": "Linux",
+        "RUNNER_ARCH": "X64",
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_OUTPUT": str(output),
+    }
+    completed = run_step("install-key", repo, env)
+    assert completed.returncode == 0, completed.stderr
+    return dict(line.split("=", 1) for line in output.read_text().splitlines())["key"]
+
+
+def test_the_install_cache_key_follows_the_controller_lock_and_needs_no_catalog_lock(tmp_path):
+    action = tmp_path / "action"
+    action.mkdir()
+    for name in ("pyproject.toml", "requirements.txt"):
+        (action / name).write_text((REPO_ROOT / name).read_text())
+    repo = tmp_path / "repo"
+    (repo / "stacks").mkdir(parents=True)
+    without_lock = cache_key(action, repo, tmp_path)  # a repo with no catalog lock
+    (repo / "stacks/requirements.lock").write_text(CATALOG_LOCK.read_text())
+    with_lock = cache_key(action, repo, tmp_path)
+    (action / "requirements.txt").write_text(RUNTIME_LOCK.read_text() + "# another lock\n")
+    assert len({without_lock, with_lock, cache_key(action, repo, tmp_path)}) == 3
+
+
+SHIM = """#!/usr/bin/env bash
+# python and pip at the edge: each call logged; `-m venv DIR` makes DIR/bin/{python,cloud}
+printf '%s\\n' "$*" >> "$SHIM_LOG"
+if [ "$1" = -m ] && [ "$2" = venv ]; then
+  mkdir -p "$3/bin" && cp "$0" "$3/bin/python"
+  printf '#!/usr/bin/env bash\\nprintf "cloud %%s\\\\n" "$*" >> "$SHIM_LOG"\\n' > "$3/bin/cloud"
+  chmod +x "$3/bin/cloud"
+fi
+if [ "$*" = "-m pip check" ]; then exit "${SHIM_PIP_CHECK:-0}"; fi
+exit 0
+"""
+
+
+def install(tmp_path, *, catalog_lock: bool, pip_check: int = 0):
+    shims = tmp_path / "shims"
+    shims.mkdir(exist_ok=True)
+    python = shims / "python"
+    python.write_text(SHIM)
+    python.chmod(python.stat().st_mode | stat.S_IEXEC)
+    repo = tmp_path / "repo"
+    (repo / "stacks").mkdir(parents=True, exist_ok=True)
+    if catalog_lock:
+        (repo / "stacks/requirements.lock").write_text(CATALOG_LOCK.read_text())
+    log = tmp_path / "calls.log"
+    env = {
+        "PATH": f"{shims}{os.pathsep}{os.environ['PATH']}",
+        "SHIM_LOG": str(log),
+        "SHIM_PIP_CHECK": str(pip_check),
+        "ACTION_PATH": str(REPO_ROOT),
+        "VENV": str(tmp_path / "venv"),
+        "CACHE_HIT": "",
+        "INSTALLED": "false",
+        "KEY": "cloud-venv-test",
+    }
+    completed = run_step("Install cloud", repo, env)
+    calls = log.read_text().splitlines() if log.exists() else []
+    return completed, [c.replace(str(REPO_ROOT), "$ACTION_PATH") for c in calls]
+
+
+def test_the_action_installs_its_lock_then_itself_then_the_catalog_s_then_checks(tmp_path):
+    completed, calls = install(tmp_path, catalog_lock=True)
+    assert completed.returncode == 0, completed.stderr
+    pip = "-m pip install --disable-pip-version-check --quiet"
+    assert calls == [
+        f"-m venv {tmp_path / 'venv'}",
+        f"{pip} --require-hashes -r $ACTION_PATH/requirements.txt",
+        f"{pip} --no-deps --no-build-isolation $ACTION_PATH",
+        f"{pip} --require-hashes -r stacks/requirements.lock",
+        "cloud action check-install",
+        "-m pip check",
+    ]
+    assert (tmp_path / "venv/.cloud-install-key").read_text() == "cloud-venv-test\n"
+
+
+def test_a_catalog_pin_outside_cloud_s_ranges_fails_the_install_loudly(tmp_path):
+    completed, calls = install(tmp_path, catalog_lock=True, pip_check=1)
+    assert completed.returncode == 1
+    assert "::error title=cloud install::pip check found requirements" in completed.stdout
+    assert calls[-1] == "-m pip check"
+    assert not (tmp_path / "venv/.cloud-install-key").exists()  # not reused as installed
+
+
+def test_without_a_catalog_lock_the_controller_lock_alone_is_installed_and_checked(tmp_path):
+    completed, calls = install(tmp_path, catalog_lock=False)
+    assert completed.returncode == 0, completed.stderr
+    assert not any("stacks/requirements.lock" in call or "cloud " in call for call in calls)
+    assert calls[-1] == "-m pip check"
+
+
+def test_check_install_names_each_controller_pin_the_catalog_overrides(tmp_path, capsys):
+    catalog = CATALOG_LOCK.read_text()
+    locked = parse_pins(RUNTIME_LOCK.read_text())
+    assert f"pulumi=={locked['pulumi']}" in catalog
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks/requirements.lock").write_text(
+        catalog.replace(f"pulumi=={locked['pulumi']}", "pulumi==3.200.0")
+    )
+    inputs = ActionInputs("check-install", tmp_path, env={"ACTION_PATH": str(REPO_ROOT)})
+    assert check_install(inputs, None) == 0
+    notices = capsys.readouterr().out.splitlines()
+    assert notices == [
+        "::notice title=cloud install::stacks/requirements.lock pins pulumi 3.200.0, "
+        f"cloud's requirements.txt {locked['pulumi']}: 3.200.0 is installed"
+    ]
+    (tmp_path / "stacks/requirements.lock").write_text(catalog)
+    assert check_install(inputs, None) == 0
+    assert capsys.readouterr().out == ""  # the shipped locks agree: nothing to say
+
+
+def test_check_install_names_the_lock_it_cannot_read(tmp_path):
+    inputs = ActionInputs("check-install", tmp_path, env={"ACTION_PATH": str(REPO_ROOT)})
+    with pytest.raises(ActionError, match=r"stacks/requirements\.lock"):
+        check_install(inputs, None)
