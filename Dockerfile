@@ -7,9 +7,12 @@
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# The controller's runtime lock (exact versions, hashes), then the controller alone
+COPY pyproject.toml README.md requirements.txt ./
 COPY controller ./controller
-RUN python -m venv /opt/cloud && /opt/cloud/bin/pip install --no-compile /src
+RUN python -m venv /opt/cloud \
+    && /opt/cloud/bin/pip install --no-compile --require-hashes -r requirements.txt \
+    && /opt/cloud/bin/pip install --no-compile --no-deps --no-build-isolation /src
 
 FROM python:3.11-slim-bookworm
 # git: the local repo backend commits API writes (not needed with CLOUD_REPO_BACKEND=github)

@@ -225,10 +225,12 @@ def test_the_composite_action_installs_from_a_cache_keyed_on_the_lock():
     steps = load(ACTION)["runs"]["steps"]
     key = next(s for s in steps if s.get("id") == "install-key")
     assert "stacks/requirements.lock" in key["run"]
+    assert '"$ACTION_PATH/requirements.txt"' in key["run"]  # the controller's own lock
     cache = next(s for s in steps if "actions/cache@" in s.get("uses", ""))
     assert cache["with"]["key"] == "${{ steps.install-key.outputs.key }}"
     install = next(s for s in steps if s.get("name", "").startswith("Install cloud"))
     assert "--require-hashes -r stacks/requirements.lock" in install["run"]
+    assert '--require-hashes -r "$ACTION_PATH/requirements.txt"' in install["run"]
     assert "CACHE_HIT" in install["env"]
 
 

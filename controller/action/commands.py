@@ -11,6 +11,8 @@ summary    the job summary (once per job) and plan.md, from what the plan steps 
 comment    the plan comment on the pull request, updated in place
 relay      from a workflow_run of the plan workflow: the pull request's plan comment
 install-pulumi  the pinned Pulumi CLI, checksum verified
+check-install  (the install step) a notice for each package the catalog's lock pins at
+           another version than the controller's lock: the catalog's is the one installed
 drift-…    the drift workflow's steps (`drift_steps`)
 
 The steps call the same application functions as the CLI (`controller.execution`), never
@@ -33,11 +35,13 @@ from controller.action.plan_comments import CommentError, record_failure
 from controller.action.pulumi_cli import InstallError, install_pulumi, locked_version, pinned_sums
 from controller.adapters.local_repo import LocalRepo, write_atomic
 from controller.core.catalog import load_snapshot
+from controller.core.pins import PinError, parse_pins
 from controller.core.problems import has_errors
 from controller.core.validation import validate_snapshot
 from controller.engines.base import EngineError
 
 LOCK_FILE = "stacks/requirements.lock"
+CONTROLLER_LOCK = "requirements.txt"  # in the action's folder ($ACTION_PATH)
 PINNED_SUMS = "stacks/pulumi-cli.sha256"
 PLAN_FILE = plans.PLAN_FILE
 VALIDATION_FILE = plans.VALIDATION_FILE
@@ -84,6 +88,32 @@ def pulumi(inputs: ActionInputs, github: GitHubContext) -> int:
     return 0
 
 
+def check_install(inputs: ActionInputs, github: GitHubContext) -> int:
+    """Where the catalog's lock and the controller's pin one package at two versions, say so.
+
+    The install step installs the catalog's lock after the controller's, so the catalog's
+    pin (the stack programs' toolchain, what the fingerprints record) is the one installed;
+    `pip check` after this step fails the job if that version is outside cloud's ranges.
+    """
+    action_path = inputs.env.get("ACTION_PATH", "")
+    if not action_path:
+        raise ActionError("check-install needs ACTION_PATH (the action's folder)")
+    pins = []
+    for path in (Path(action_path) / CONTROLLER_LOCK, inputs.root / LOCK_FILE):
+        try:
+            pins.append(parse_pins(path.read_text()))
+        except (OSError, PinError) as error:
+            raise ActionError(f"cannot compare the locks: {path}: {error}") from None
+    ours, catalog = pins
+    for name in sorted(ours.keys() & catalog.keys()):
+        if ours[name] != catalog[name]:
+            print(
+                f"::notice title=cloud install::{LOCK_FILE} pins {name} {catalog[name]}, "
+                f"cloud's {CONTROLLER_LOCK} {ours[name]}: {catalog[name]} is installed"
+            )
+    return 0
+
+
 COMMANDS: dict[str, Callable[[ActionInputs, GitHubContext], int]] = {
     "validate": validate,
     "plan": plans.plan,
@@ -94,6 +124,7 @@ COMMANDS: dict[str, Callable[[ActionInputs, GitHubContext], int]] = {
     "comment": plan_comments.comment,
     "relay": plan_comments.relay,
     "install-pulumi": pulumi,
+    "check-install": check_install,
     **drift_steps.STEPS,
 }
 
