@@ -43,6 +43,6 @@ if __name__ == "__main__":
         port=int(sys.argv[1]),
         log_level="warning",
         access_log=False,
-        proxy_headers=True,
+        proxy_headers=False,  # as cloud serve runs uvicorn: the same work per request
         ws_per_message_deflate=False,
     )
