@@ -31,6 +31,10 @@ def write_repo(root: Path) -> None:
         (root / "stacks" / stack / "__main__.py").write_text(program)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_lets_the_running_stack_finish_and_starts_nothing_new(tmp_path):
     write_repo(tmp_path)
     events = tmp_path / "events.jsonl"
@@ -56,6 +60,10 @@ def test_ctrl_c_lets_the_running_stack_finish_and_starts_nothing_new(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # A terminal's foreground process has SIGINT's default disposition. A test run in
+        # a background job (`.ci/run &`) inherits SIGINT ignored, and so would the child,
+        # which then never sees the Ctrl-C: give it what a terminal gives.
+        preexec_fn=_default_sigint,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
