@@ -74,6 +74,11 @@ def main() -> int:
     parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated")
     parser.add_argument("--database-url", help="a PostgreSQL database to use (else one is started)")
+    parser.add_argument(
+        "--paced-bare", type=float, default=0.0, metavar="US",
+        help="also load a bare app that spends US µs of CPU per request (a control: the "
+        "same stack at cloud's pace; the floor and the ratio stay the plain bare app's)",
+    )  # fmt: skip
     args = parser.parse_args()
     tool = args.tool if args.tool != "auto" else ("wrk" if shutil.which("wrk") else "python")
     stores = [name.strip() for name in args.stores.split(",") if name.strip()]
@@ -91,7 +96,7 @@ def main() -> int:
                 ok = False
                 continue
             print(f"{store}:")
-            rounds = measure(args, tool, database_url=url)
+            rounds, paced = measure(args, tool, database_url=url)
         cloud = combined([c for c, _ in rounds])
         bare = combined([b for _, b in rounds])
         ratio = cloud.rps / bare.rps if bare.rps else 0.0
@@ -109,6 +114,9 @@ def main() -> int:
             f"target (ratio >= {TARGET_RATIO:g}, p99 <= {TARGET_P99_MS:g} ms): "
             f"{'met' if met else 'MISSED'}"
         )
+        if paced:
+            print(combined(paced).line(f"bare +{args.paced_bare:g} us"))
+            print("  (the control: bare Starlette at about cloud's pace, same uvicorn and load)")
     return 0 if ok else 1
 
 
@@ -127,7 +135,7 @@ def combined(slices: list[Figures]) -> Figures:
 
 def measure(
     args: argparse.Namespace, tool: str, *, database_url: str
-) -> list[tuple[Figures, Figures]]:
+) -> tuple[list[tuple[Figures, Figures]], list[Figures]]:
     """Both servers up side by side; the load alternates between them, round by round,
     so that whatever else the machine does weighs on both alike."""
     with tempfile.TemporaryDirectory(prefix="cloud-bench-") as folder:
@@ -142,15 +150,36 @@ def measure(
             body_file.write_bytes(body)
             bare_env = {**os.environ, "BENCH_BARE_BODY": str(body_file), "BENCH_BARE_KEY": key}
             bare_command = [sys.executable, str(Path(__file__).with_name("bare.py"))]
-            with serving.running(
-                bare_command, bare_env, scratch, scratch / "bare.log", port_flag=False
-            ) as bare_url:
+            paced_env = {**bare_env, "BENCH_BARE_SPIN_US": str(args.paced_bare)}
+            with (
+                serving.running(
+                    bare_command, bare_env, scratch, scratch / "bare.log", port_flag=False
+                ) as bare_url,
+                contextlib.ExitStack() as optional,
+            ):
+                paced_url = (
+                    optional.enter_context(
+                        serving.running(
+                            bare_command,
+                            paced_env,
+                            scratch,
+                            scratch / "paced.log",
+                            port_flag=False,
+                        )
+                    )
+                    if args.paced_bare
+                    else None
+                )
                 warm(bare_url, key)
-                rounds = []
+                if paced_url:
+                    warm(paced_url, key)
+                rounds, paced = [], []
                 for _ in range(args.rounds):
                     cloud = load(tool, cloud_url, key, args)
                     bare = load(tool, bare_url, key, args)
                     rounds.append((cloud, bare))
+                    if paced_url:
+                        paced.append(load(tool, paced_url, key, args))
         cpu = {
             kind: cpu_per_request(kind, key, {**env, **bare_env}, scratch / "repo")
             for kind in ("cloud", "bare")
@@ -159,7 +188,7 @@ def measure(
         f"  CPU per request in process (no network, no uvicorn): cloud {cpu['cloud']:.1f} us, "
         f"bare {cpu['bare']:.1f} us"
     )
-    return rounds
+    return rounds, paced
 
 
 def cpu_per_request(kind: str, key: str, env: dict[str, str], cwd: Path) -> float:

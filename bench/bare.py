@@ -4,6 +4,10 @@ It answers `GET /api/v1/deployments` with the bytes `cloud serve` answered (read
 `BENCH_BARE_BODY`) after one constant-time compare of `X-API-Key` with `BENCH_BARE_KEY`:
 what any authenticated JSON endpoint costs at the least on this server stack. Run as
 `python bench/bare.py PORT`; the uvicorn options are those of `cloud serve`.
+
+`BENCH_BARE_SPIN_US=N` (only for `bench/api.py --paced-bare N`, never the floor) spends N
+µs of CPU per request first: the same stack at about `cloud serve`'s pace, to tell what
+of cloud's latency is the pace rather than its code.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import hmac
 import os
 import sys
+import time
 
 import uvicorn
 from starlette.applications import Starlette
@@ -20,9 +25,14 @@ from starlette.routing import Route
 
 BODY = open(os.environ["BENCH_BARE_BODY"], "rb").read()  # noqa: SIM115 - read once at start
 KEY = os.environ["BENCH_BARE_KEY"].encode()
+SPIN = float(os.environ.get("BENCH_BARE_SPIN_US", "0")) / 1e6
 
 
 async def deployments(request: Request) -> Response:
+    if SPIN:
+        end = time.perf_counter() + SPIN
+        while time.perf_counter() < end:
+            pass
     presented = request.headers.get("x-api-key", "").encode()
     if not hmac.compare_digest(presented, KEY):
         return Response(b'{"success":false}', status_code=401, media_type="application/json")

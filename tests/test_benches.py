@@ -82,11 +82,12 @@ def test_realtime_bench_delivers_across_two_replicas_on_postgresql(postgres_serv
 
 def test_api_bench_prints_cloud_against_bare_starlette_and_their_ratio():
     run = bench("api.py", "--stores", "sqlite", "--tool", "python", "--duration", "2",
-                "--rounds", "2", "--connections", "4")  # fmt: skip
+                "--rounds", "2", "--connections", "4", "--paced-bare", "20")  # fmt: skip
     assert re.search(r"cloud serve +[\d,]+ req/s", run.stdout), run.stdout + run.stderr
     assert re.search(r"bare Starlette +[\d,]+ req/s", run.stdout), run.stdout
     assert re.search(r"ratio cloud/bare: \d\.\d\d", run.stdout), run.stdout
-    assert "non-2xx/errors 0" in run.stdout, run.stdout
+    assert re.search(r"bare \+20 us +[\d,]+ req/s", run.stdout), run.stdout  # the control
+    assert run.stdout.count("non-2xx/errors 0") == 3, run.stdout
 
 
 def test_github_jobs_bench_counts_the_jobs_of_each_change():
