@@ -35,7 +35,7 @@ from controller.edits.checks import validate_template as template_validation
 from controller.edits.environments import environment_toggled, set_environment_enabled
 from controller.engines.factory import DEFAULT_ENGINE, ENGINES
 from controller.operations.recorded_runs import local_store, store_exists
-from controller.operations.records import environment_summary
+from controller.operations.records import Recorded
 
 # --- arguments ----------------------------------------------------------------------------
 
@@ -326,15 +326,11 @@ def _toggle(args: argparse.Namespace, *, enabled: bool) -> int:
     edit, author = _run(
         repo, set_environment_enabled, deployment, args.environment, enabled=enabled
     )
+    found = Recorded()  # no store yet: nothing ever ran there
     if store_exists(local.root):
         with local_store(local.root) as store:
-            summary = environment_summary(
-                store, deployment.deployment_id, args.environment, enabled=enabled
-            )
-    else:  # no store yet: nothing ever ran there
-        summary = environment_summary(
-            None, deployment.deployment_id, args.environment, enabled=enabled
-        )
+            found = Recorded.of_store(store, deployment.deployment_id)
+    summary = found.summary(deployment.deployment_id, args.environment, enabled=enabled)
     data = environment_toggled(
         edit,
         deployment.deployment_id,

@@ -29,7 +29,7 @@ from controller.core.environments import environment_view
 from controller.engines.base import EngineError
 from controller.operations.drift import environment_drift, latest_drift
 from controller.operations.recorded_runs import local_store, store_exists
-from controller.operations.records import environment_summary
+from controller.operations.records import Recorded
 from controller.operations.stack_status import stack_status
 from controller.store.base import Store
 from controller.store.sqlite import open_store
@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     engine = open_engine(args, repo)
     views = []
     with _store(repo.root) as store:
+        found = Recorded.of_store(store, deployment.deployment_id)
         for environment in environments:
             enabled = deployment.manifest.environments[environment].enabled
             declared = set(environment_view(deployment, snapshot.catalog, environment).instances)
@@ -100,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
                 {
                     "environment": environment,
                     "enabled": enabled,
-                    "status": environment_summary(
-                        store, deployment.deployment_id, environment, enabled=enabled
+                    "status": found.summary(
+                        deployment.deployment_id, environment, enabled=enabled
                     ).status,
                     "drift": environment_drift(drift),
                     "stacks": stacks,

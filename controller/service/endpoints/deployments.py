@@ -125,11 +125,7 @@ def broken_manifest(state: CatalogState, deployment_id: str) -> str | None:
 
 def recorded(call: Call, deployment_id: str | None = None) -> Recorded:
     """What statuses are derived from: the latest operations and the stacks' states."""
-    store = call.services.store
-    return Recorded(
-        store.latest_operations(),
-        stack_states(store.list_stack_states(deployment_id=deployment_id)),
-    )
+    return Recorded.of_store(call.services.store, deployment_id)
 
 
 def parse_manifest(data: dict[str, Any], *, where: str) -> Manifest:

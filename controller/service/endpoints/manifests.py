@@ -14,7 +14,6 @@ from starlette.concurrency import run_in_threadpool
 
 from controller.core.models import Manifest
 from controller.edits.environments import environment_toggled, set_environment_enabled
-from controller.operations.records import environment_summary
 from controller.service.endpoints.deployments import (
     audit_edit,
     find_deployment,
@@ -74,9 +73,7 @@ async def _toggle(call: Call, *, enabled: bool) -> Reply:
     )
     audit_edit(call, edit.files, edit.outcome)
     call.audit(deploymentId=deployment_id, environment=name, enabled=enabled)
-    summary = await run_in_threadpool(
-        environment_summary, call.services.store, deployment_id, name, enabled=enabled
-    )
+    summary = recorded(call, deployment_id).summary(deployment_id, name, enabled=enabled)
     data = environment_toggled(
         edit,
         deployment_id,

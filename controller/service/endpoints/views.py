@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from dataclasses import field as default
 from typing import Any
 
 import networkx as nx
@@ -31,15 +29,11 @@ from controller.core.secret_config import (
     mask_manifest,
 )
 from controller.core.statuses import (
-    EnvironmentSummary,
-    StackState,
-    deployment_status,
-    running_kind,
     stack_status,
-    summarize_environment,
 )
 from controller.edits.changes import change_data
 from controller.operations.drift import environment_drift
+from controller.operations.records import Recorded
 from controller.service.endpoints.payloads import DeploymentListQuery
 from controller.service.endpoints.replies import (
     Change,
@@ -58,92 +52,10 @@ from controller.service.endpoints.replies import (
     TemplateDetail,
     TemplateSummary,
 )
-from controller.store.base import OperationRecord
 
-Operations = Mapping[tuple[str, str], OperationRecord]
 Times = Mapping[str, tuple[str, str]]
 
 # --- deployments ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What the store recorded that statuses are derived from: the latest deploy or destroy
-    of each deployment environment (to tell what runs now) and each stack's state."""
-
-    operations: Operations = default(default_factory=dict)
-    states: Mapping[tuple[str, str], Mapping[str, StackState]] = default(default_factory=dict)
-
-    def running(self, deployment_id: str, environment: str) -> str | None:
-        operation = self.operations.get((deployment_id, environment))
-        if operation is None:
-            return None
-        return running_kind(operation.type, operation.status)
-
-    def running_stacks(self, deployment_id: str, environment: str) -> set[str]:
-        operation = self.operations.get((deployment_id, environment))
-        if operation is None or self.running(deployment_id, environment) is None:
-            return set()
-        return set(operation.payload.get("toRun") or [])
-
-    def of(self, deployment_id: str, environment: str) -> Mapping[str, StackState]:
-        return self.states.get((deployment_id, environment), {})
-
-    def environment(self, deployment: Deployment, name: str) -> EnvironmentSummary:
-        manifest = deployment.manifest
-        return summarize_environment(
-            self.of(manifest.deployment_id, name),
-            enabled=manifest.environments[name].enabled,
-            running=self.running(manifest.deployment_id, name),
-        )
-
-    def deployment_status(self, deployment: Deployment) -> str:
-        deployment_id = deployment.deployment_id
-        names = list(deployment.manifest.environments)
-        return deployment_status(
-            [self.of(deployment_id, name) for name in names],
-            running=[self.running(deployment_id, name) for name in names],
-        )
-
-    def deployment_duration(self, deployment_id: str) -> float | None:
-        """Seconds the latest successful deploy of the deployment took (any environment)."""
-        done = [
-            op
-            for (dep, _), op in self.operations.items()
-            if dep == deployment_id
-            and op.type == "deploy"
-            and op.status == "success"
-            and op.started_at
-            and op.completed_at
-        ]
-        if not done:
-            return None
-        newest = max(done, key=lambda op: op.completed_at or "")
-        return round(_seconds(newest.started_at, newest.completed_at), 3)
-
-    def last_deployed(self, deployment_id: str) -> tuple[str | None, str | None]:
-        """When a stack of the deployment was last deployed, and by whom."""
-        latest = max(
-            (
-                state
-                for (dep, _), states in self.states.items()
-                if dep == deployment_id
-                for state in states.values()
-                if state.deployed_at
-            ),
-            key=lambda state: state.deployed_at or "",
-            default=None,
-        )
-        return (latest.deployed_at, latest.deployed_by) if latest else (None, None)
-
-
-def _seconds(start: str | None, end: str | None) -> float:
-    from datetime import datetime
-
-    def at(stamp: str | None) -> datetime:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-
-    return max(0.0, (at(end) - at(start)).total_seconds())
 
 
 def summarize(deployment: Deployment, times: Times, recorded: Recorded) -> DeploymentSummary:
