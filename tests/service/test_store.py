@@ -358,6 +358,10 @@ def test_stack_states_are_replaced_per_instance_and_seen_by_another_process(
     from controller.store.base import StackStateRecord
 
     worker, other = open_store(store_target), open_store(store_target)
+    heard: list[str] = []  # PostgreSQL: the worker's commits reach `other` as notifications
+    notified = other.watch(
+        lambda kind, payload: heard.append(payload) if kind == "changes" else None
+    )
     first = StackStateRecord("D1BRV40", "dev", "network", "deployed", T0, "op-1",
                              {"resourceCount": 16, "outputs": {"vpcId": "vpc-1"}})  # fmt: skip
     worker.put_stack_state(first)
@@ -367,6 +371,8 @@ def test_stack_states_are_replaced_per_instance_and_seen_by_another_process(
         StackStateRecord("D1BRV40", "dev", "dns", "failed", T0, "op-1"),
         first,
     )
+    if notified:  # a notification still on its way would rightly empty the cache
+        eventually(lambda: heard.count("stacks") >= 3)
     seen = other.list_stack_states()
     assert len(seen) == 3 and other.list_stack_states() is seen  # cached until a change
     worker.put_stack_state(StackStateRecord("D1BRV40", "dev", "network", "destroyed", T1, "op-3"))
