@@ -3,9 +3,10 @@
 `create_app()` is what uvicorn runs (`cloud serve`, or `uvicorn --factory
 controller.service.app:create_app`); tests call it with their own settings and services.
 Middleware, outermost first: the client behind trusted proxies (when some are
-configured), request context (ids, headers, error envelope, logs, audit, and the body
-size limit), CORS (when origins are configured), authentication then, in the same
-layer, rate limiting.
+configured), request context (ids, headers, error envelope, logs, audit, the body size
+limit and, unless CORS is configured, authentication then rate limiting), and where
+origins are configured, CORS, then authentication and rate limiting as a layer of their
+own (preflights are answered before anyone is authenticated, as before).
 """
 
 from __future__ import annotations
@@ -66,6 +67,18 @@ def create_app(
         services = build_services(settings)
     settings = services.settings
     access_log = AccessLog(access_logger)
+    checks: list[RateLimits] = []  # run once the caller is known, in order
+    if settings.rate_limit_enabled:
+        policy = Policy(
+            tiers=tier_limits(settings.rate_limit_tiers),
+            anonymous_per_minute=settings.rate_limit_anonymous_per_minute,
+            auth_per_minute=settings.rate_limit_auth_per_minute,
+            auth_paths=SIGN_IN_PATHS,
+        )
+        checks.append(
+            RateLimits(policy=policy, limiter=services.rate_limiter, clock=services.clock)
+        )
+    authentication = {"authenticator": services.authenticator, "checks": checks}
     middleware = [
         Middleware(
             RequestContextMiddleware,
@@ -76,6 +89,10 @@ def create_app(
             body_limit=BodyLimit(
                 max_bytes=settings.max_body_bytes,
                 by_prefix={"/webhooks/": settings.webhook_max_bytes},
+            ),
+            # the frame authenticates, unless CORS must answer preflights first
+            authentication=(
+                None if settings.cors_origins else AuthenticationMiddleware(None, **authentication)
             ),
         ),
     ]
@@ -94,20 +111,7 @@ def create_app(
                                 "X-RateLimit-Reset", "X-RateLimit-Tier", "Retry-After"],
             )
         )  # fmt: skip
-    checks: list[RateLimits] = []  # run by the authentication layer, in order
-    if settings.rate_limit_enabled:
-        policy = Policy(
-            tiers=tier_limits(settings.rate_limit_tiers),
-            anonymous_per_minute=settings.rate_limit_anonymous_per_minute,
-            auth_per_minute=settings.rate_limit_auth_per_minute,
-            auth_paths=SIGN_IN_PATHS,
-        )
-        checks.append(
-            RateLimits(policy=policy, limiter=services.rate_limiter, clock=services.clock)
-        )
-    middleware.append(
-        Middleware(AuthenticationMiddleware, authenticator=services.authenticator, checks=checks)
-    )
+        middleware.append(Middleware(AuthenticationMiddleware, **authentication))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

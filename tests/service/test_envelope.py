@@ -275,6 +275,37 @@ def test_cors_is_answered_for_configured_origins_only(make_harness: HarnessFacto
     assert "access-control-allow-origin" not in refused.headers
 
 
+@pytest.mark.parametrize("cors", [False, True], ids=["frame", "after-cors"])
+def test_callers_are_authenticated_and_limited_with_or_without_cors(
+    make_harness: HarnessFactory, cors: bool
+) -> None:
+    """Authentication and rate limiting run in the request's frame, or, with CORS
+    configured, as a layer after it: the same answers either way, and preflights are
+    answered before anyone is authenticated or counted."""
+    origin = "https://console.example.com"
+    harness = make_harness(cors_origins=[origin] if cors else [])
+    key = harness.api_key([rbac.DEPLOYMENTS_READ])
+    headers = {"X-API-Key": key, "Origin": origin}
+    first = harness.client.get("/api/v1/deployments", headers=headers)
+    second = harness.client.get("/api/v1/deployments", headers=headers)
+    assert first.status_code == second.status_code == 200
+    assert int(second.headers["x-ratelimit-remaining"]) == (
+        int(first.headers["x-ratelimit-remaining"]) - 1
+    )
+    assert ("access-control-allow-origin" in first.headers) is cors
+    wrong = harness.client.get("/api/v1/deployments", headers={"X-API-Key": key + "x"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "AUTH_INVALID_TOKEN"
+    assert "x-ratelimit-limit" in wrong.headers and "x-request-id" in wrong.headers
+    bearer = harness.client.get("/api/v1/deployments", headers=harness.bearer())
+    assert bearer.status_code == 200
+    if cors:
+        preflight = harness.client.options(
+            "/api/v1/deployments",
+            headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+        )
+        assert preflight.status_code == 200 and "x-ratelimit-limit" not in preflight.headers
+
+
 @pytest.mark.parametrize(
     ("path", "user"),
     [

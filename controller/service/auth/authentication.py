@@ -282,11 +282,16 @@ def _principal(
 
 
 class AuthenticationMiddleware:
-    """Resolves the caller, then runs `checks` (the rate limits), which may raise."""
+    """Resolves the caller, then runs `checks` (the rate limits), which may raise.
+
+    As a layer of its own only where another sits between it and the request's frame
+    (CORS, whose preflights are answered before anyone is authenticated); otherwise the
+    frame (`RequestContextMiddleware`) runs `identify`, `verify_bearer` and `check`
+    itself: one coroutine less per request."""
 
     def __init__(
         self,
-        app: ASGIApp,
+        app: ASGIApp | None,
         *,
         authenticator: Authenticator,
         checks: Sequence[Callable[[Scope], None]] = (),
@@ -296,23 +301,42 @@ class AuthenticationMiddleware:
         self.checks = tuple(checks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None
         if scope["type"] == "http":
-            api_key = authorization = None
-            for name, value in scope["headers"]:
-                if name == b"x-api-key":
-                    api_key = value.decode("latin-1")
-                elif name == b"authorization":
-                    authorization = value.decode("latin-1")
+            bearer = self.identify(scope)
+            if bearer is not None:
+                await self.verify_bearer(scope, bearer)
+            self.check(scope)
+        await self.app(scope, receive, send)
+
+    def identify(self, scope: Scope) -> str | None:
+        """Resolve an API key (the common case, and synchronous) into `scope[PRINCIPAL]`;
+        the `Authorization` header when a bearer token is to be verified instead."""
+        api_key = authorization = None
+        for name, value in scope["headers"]:
+            if name == b"x-api-key":
+                api_key = value.decode("latin-1")
+            elif name == b"authorization":
+                authorization = value.decode("latin-1")
+        if api_key is not None:
             try:
-                if api_key is not None:  # the common case, and synchronous
-                    scope[PRINCIPAL] = self.authenticator.from_api_key(api_key.strip())
-                elif authorization is not None:
-                    scope[PRINCIPAL] = await self._from_bearer(authorization)
+                scope[PRINCIPAL] = self.authenticator.from_api_key(api_key.strip())
             except ApiError as error:
                 scope[AUTH_ERROR] = error
-            for check in self.checks:
-                check(scope)
-        await self.app(scope, receive, send)
+            return None
+        return authorization
+
+    async def verify_bearer(self, scope: Scope, authorization: str) -> None:
+        try:
+            scope[PRINCIPAL] = await self._from_bearer(authorization)
+        except ApiError as error:
+            scope[AUTH_ERROR] = error
+
+    def check(self, scope: Scope) -> None:
+        """The rate limits, once the caller is known (they raise the 429, or the
+        caller's credential error once it is counted)."""
+        for check in self.checks:
+            check(scope)
 
     async def _from_bearer(self, authorization: str) -> Principal:
         auth = self.authenticator

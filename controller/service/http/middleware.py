@@ -27,7 +27,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controller.service.auth.authentication import PRINCIPAL, Principal
+from controller.service.auth.authentication import PRINCIPAL, AuthenticationMiddleware, Principal
 from controller.service.http.envelope import REQUEST_ID, STARTED, failure, iso_at, timestamp
 from controller.service.http.errors import PAYLOAD_TOO_LARGE, ApiError, internal_error, translate
 from controller.service.http.rate_limits import HEADERS as RATE_LIMIT_HEADERS
@@ -103,8 +103,10 @@ class RequestContextMiddleware:
         log: AccessLog | None = None,
         counts: RequestCounts | None = None,
         body_limit: BodyLimit | None = None,
+        authentication: AuthenticationMiddleware | None = None,
     ) -> None:
         self.app = app
+        self.authentication = authentication  # run here when no layer sits between us
         self.store = store
         self.access_log = access_log
         self.log = log or AccessLog(access_logger)
@@ -148,6 +150,11 @@ class RequestContextMiddleware:
         try:
             if self.body_limit is not None:
                 receive = self.body_limit.receive_for(scope, receive)
+            if (authentication := self.authentication) is not None:
+                bearer = authentication.identify(scope)
+                if bearer is not None:
+                    await authentication.verify_bearer(scope, bearer)
+                authentication.check(scope)
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
             error = translate(exc)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -28,7 +28,7 @@ from controller.core.names import NAMES, name_problem
 from controller.core.problems import Problem
 from controller.service.auth.authentication import AUTH_ERROR, PRINCIPAL, Principal
 from controller.service.http.access import AUTHENTICATED, PUBLIC, ROUTE_ACCESS
-from controller.service.http.envelope import success
+from controller.service.http.envelope import EnvelopeResponse, success
 from controller.service.http.errors import (
     AUTH_INVALID_TOKEN,
     AUTHZ_FORBIDDEN,
@@ -72,8 +72,7 @@ class Call:
         self.request.scope.setdefault(AUDIT_DETAILS, {}).update(details)
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):  # one per request: a tuple is the cheapest record to build
     data: Any
     status: int | None = None
     message: str | None = None
@@ -135,7 +134,7 @@ class TableRouter(Router):
 
     def __init__(self, routes: list[BaseRoute], **options: Any) -> None:
         super().__init__(routes, **options)
-        self.exact: dict[str, Route] = {}
+        self.exact: dict[str, Route] = {}  # path -> its route, when it is one of ours
         for index, route in enumerate(self.routes):
             if not isinstance(route, Route) or route.param_convertors:
                 continue
@@ -172,7 +171,14 @@ class PathApp:
         request = Request(scope, receive, send)
         endpoint = self.by_method.get(request.method) or self.by_method["GET"]  # HEAD as GET
         response = await run_endpoint(endpoint, request, self.services)
-        await response(scope, receive, send)
+        if type(response) is EnvelopeResponse:  # what its `__call__` would send, inline
+            await send(
+                {"type": "http.response.start", "status": response.status_code,
+                 "headers": response.raw_headers}
+            )  # fmt: skip
+            await send({"type": "http.response.body", "body": response.body})
+        else:
+            await response(scope, receive, send)
 
 
 async def run_endpoint(endpoint: Endpoint, request: Request, services: Any) -> Response:
