@@ -10,7 +10,9 @@ range and the same uvicorn with the same options, `bench/bare.py` serves the byt
 up while the load alternates between them (`--rounds`, 5 by default, of `--duration` /
 rounds seconds each), so other work on the machine weighs on both alike. Prints
 requests/s, the median round's p50 and p99 of both, and the ratio cloud / bare (this
-machine is shared: absolute numbers move, the ratio much less).
+machine is shared: absolute numbers move, the ratio much less), and on Linux the share
+of CPU time the hypervisor took meanwhile (steal): on a busy host vCPUs wait, and the
+p99 of both servers with them.
 
     python bench/api.py                       # both stores, 50 clients, 10 s, 1 worker
     python bench/api.py --stores sqlite --tool python --duration 5
@@ -110,7 +112,7 @@ def main() -> int:
         print(bare.line("bare Starlette"))
         each = "  ".join(f"{c.rps / b.rps:.2f}" for c, b in rounds if b.rps)
         print(
-            f"  ratio cloud/bare: {ratio:.2f} (rounds: {each})   "
+            f"  ratio cloud/bare: {ratio:.3f} (rounds: {each})   "
             f"target (ratio >= {TARGET_RATIO:g}, p99 <= {TARGET_P99_MS:g} ms): "
             f"{'met' if met else 'MISSED'}"
         )
@@ -174,12 +176,14 @@ def measure(
                 if paced_url:
                     warm(paced_url, key)
                 rounds, paced = [], []
+                before = cpu_times()
                 for _ in range(args.rounds):
                     cloud = load(tool, cloud_url, key, args)
                     bare = load(tool, bare_url, key, args)
                     rounds.append((cloud, bare))
                     if paced_url:
                         paced.append(load(tool, paced_url, key, args))
+                stolen = steal_share(before, cpu_times())
         cpu = {
             kind: cpu_per_request(kind, key, {**env, **bare_env}, scratch / "repo")
             for kind in ("cloud", "bare")
@@ -188,7 +192,39 @@ def measure(
         f"  CPU per request in process (no network, no uvicorn): cloud {cpu['cloud']:.1f} us, "
         f"bare {cpu['bare']:.1f} us"
     )
+    if stolen is not None:
+        print(
+            f"  CPU time taken by the hypervisor (steal) during the load: {stolen:.1%}"
+            + (
+                ": the machine's host, not the servers, sets much of the latency"
+                if stolen >= STEAL_WARNING
+                else ""
+            )
+        )
     return rounds, paced
+
+
+STEAL_WARNING = 0.05
+
+
+def cpu_times() -> list[int] | None:
+    """The machine's CPU time counters (`/proc/stat`: user … steal), or None off Linux."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    return [int(field) for field in fields[1:9]] if fields[:1] == ["cpu"] else None
+
+
+def steal_share(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of CPU time the hypervisor gave to others between two readings: on a
+    virtual machine whose host is busy, vCPUs wait for it, and so does every request."""
+    if before is None or after is None or len(before) < 8 or len(after) < 8:
+        return None
+    spent = [later - earlier for earlier, later in zip(before, after, strict=True)]
+    total = sum(spent)
+    return spent[7] / total if total > 0 else None
 
 
 def cpu_per_request(kind: str, key: str, env: dict[str, str], cwd: Path) -> float:

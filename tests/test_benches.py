@@ -88,6 +88,22 @@ def test_api_bench_prints_cloud_against_bare_starlette_and_their_ratio():
     assert re.search(r"ratio cloud/bare: \d\.\d\d", run.stdout), run.stdout
     assert re.search(r"bare \+20 us +[\d,]+ req/s", run.stdout), run.stdout  # the control
     assert run.stdout.count("non-2xx/errors 0") == 3, run.stdout
+    if Path("/proc/stat").exists():  # what the host took meanwhile is printed beside
+        assert re.search(r"\(steal\) during the load: \d+\.\d%", run.stdout), run.stdout
+
+
+def test_api_bench_reads_the_hypervisors_share_from_two_cpu_readings():
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        from api import steal_share
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    # user nice system idle iowait irq softirq steal
+    before = [100, 0, 50, 800, 0, 0, 10, 40]
+    after = [400, 0, 150, 1000, 0, 0, 10, 440]  # 1,000 ticks, 400 of them stolen
+    assert steal_share(before, after) == 0.4
+    assert steal_share(before, before) is None  # no time passed: nothing to tell
+    assert steal_share(None, after) is None
 
 
 def test_github_jobs_bench_counts_the_jobs_of_each_change():
