@@ -7,7 +7,9 @@ that escaped the routes into the error envelope (a 500 is logged with its reques
 traceback, the client sees neither), writes one JSON access-log line, and records every
 mutating call in the audit log, and every answer that showed secret values in clear.
 It also applies the `BodyLimit`: bodies over the limit are refused with a 413 before they
-are read into memory.
+are read into memory. Unless a layer sits between it and the routes (CORS), it then
+resolves the caller and runs the rate limits itself (`AuthenticationMiddleware`'s
+`identify`, `verify_bearer` and `check`): one coroutine less per request.
 """
 
 from __future__ import annotations
