@@ -65,15 +65,6 @@ _JSON_TYPE = (b"content-type", b"application/json")
 class EnvelopeResponse(Response):
     media_type = "application/json"
 
-    def __init__(
-        self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
-    ) -> None:
-        """Starlette's `__init__`, for the one kind of content and no background task."""
-        self.status_code = status_code
-        self.background = None
-        self.body = self.render(content)
-        self.init_headers(headers)
-
     def render(self, content: Any) -> bytes:
         if isinstance(content, bytes):
             return content
