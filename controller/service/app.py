@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from controller.service.auth.authentication import AuthenticationMiddleware
+from controller.service.auth.authentication import Authentication, AuthenticationMiddleware
 from controller.service.http.access import SIGN_IN_PATHS
 from controller.service.http.envelope import failure
 from controller.service.http.errors import internal_error, translate
@@ -78,7 +78,7 @@ def create_app(
         checks.append(
             RateLimits(policy=policy, limiter=services.rate_limiter, clock=services.clock)
         )
-    authentication = {"authenticator": services.authenticator, "checks": checks}
+    authentication = Authentication(authenticator=services.authenticator, checks=checks)
     middleware = [
         Middleware(
             RequestContextMiddleware,
@@ -91,9 +91,7 @@ def create_app(
                 by_prefix={"/webhooks/": settings.webhook_max_bytes},
             ),
             # the frame authenticates, unless CORS must answer preflights first
-            authentication=(
-                None if settings.cors_origins else AuthenticationMiddleware(None, **authentication)
-            ),
+            authentication=None if settings.cors_origins else authentication,
         ),
     ]
     if settings.trusted_proxies:
@@ -111,7 +109,7 @@ def create_app(
                                 "X-RateLimit-Reset", "X-RateLimit-Tier", "Retry-After"],
             )
         )  # fmt: skip
-        middleware.append(Middleware(AuthenticationMiddleware, **authentication))
+        middleware.append(Middleware(AuthenticationMiddleware, authentication=authentication))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -281,33 +281,23 @@ def _principal(
     )
 
 
-class AuthenticationMiddleware:
-    """Resolves the caller, then runs `checks` (the rate limits), which may raise.
-
-    As a layer of its own only where another sits between it and the request's frame
-    (CORS, whose preflights are answered before anyone is authenticated); otherwise the
-    frame (`RequestContextMiddleware`) runs `identify`, `verify_bearer` and `check`
-    itself: one coroutine less per request."""
+class Authentication:
+    """Resolves the caller into the scope, then runs `checks` (the rate limits), which may
+    raise. The request's frame (`RequestContextMiddleware`) runs it; where another layer
+    must sit between the two (CORS, whose preflights are answered before anyone is
+    authenticated), `AuthenticationMiddleware` runs it as a layer of its own."""
 
     def __init__(
-        self,
-        app: ASGIApp | None,
-        *,
-        authenticator: Authenticator,
-        checks: Sequence[Callable[[Scope], None]] = (),
+        self, *, authenticator: Authenticator, checks: Sequence[Callable[[Scope], None]] = ()
     ) -> None:
-        self.app = app
         self.authenticator = authenticator
         self.checks = tuple(checks)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        assert self.app is not None
-        if scope["type"] == "http":
-            bearer = self.identify(scope)
-            if bearer is not None:
-                await self.verify_bearer(scope, bearer)
-            self.check(scope)
-        await self.app(scope, receive, send)
+    async def authenticate(self, scope: Scope) -> None:
+        bearer = self.identify(scope)
+        if bearer is not None:
+            await self.verify_bearer(scope, bearer)
+        self.check(scope)
 
     def identify(self, scope: Scope) -> str | None:
         """Resolve an API key (the common case, and synchronous) into `scope[PRINCIPAL]`;
@@ -347,3 +337,17 @@ class AuthenticationMiddleware:
         if auth.is_external(token):
             return await run_in_threadpool(auth.from_external_token, token)
         return auth.from_access_token(token)
+
+
+class AuthenticationMiddleware:
+    """`Authentication` as a layer of its own: only where another layer (CORS) sits
+    between it and the request's frame."""
+
+    def __init__(self, app: ASGIApp, *, authentication: Authentication) -> None:
+        self.app = app
+        self.authentication = authentication
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.authentication.authenticate(scope)
+        await self.app(scope, receive, send)

@@ -8,8 +8,8 @@ traceback, the client sees neither), writes one JSON access-log line, and record
 mutating call in the audit log, and every answer that showed secret values in clear.
 It also applies the `BodyLimit`: bodies over the limit are refused with a 413 before they
 are read into memory. Unless a layer sits between it and the routes (CORS), it then
-resolves the caller and runs the rate limits itself (`AuthenticationMiddleware`'s
-`identify`, `verify_bearer` and `check`): one coroutine less per request.
+resolves the caller and runs the rate limits itself (`Authentication`): one coroutine
+less per request.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controller.service.auth.authentication import PRINCIPAL, AuthenticationMiddleware, Principal
+from controller.service.auth.authentication import PRINCIPAL, Authentication, Principal
 from controller.service.http.envelope import REQUEST_ID, STARTED, failure, iso_at, timestamp
 from controller.service.http.errors import PAYLOAD_TOO_LARGE, ApiError, internal_error, translate
 from controller.service.http.rate_limits import HEADERS as RATE_LIMIT_HEADERS
@@ -105,7 +105,7 @@ class RequestContextMiddleware:
         log: AccessLog | None = None,
         counts: RequestCounts | None = None,
         body_limit: BodyLimit | None = None,
-        authentication: AuthenticationMiddleware | None = None,
+        authentication: Authentication | None = None,
     ) -> None:
         self.app = app
         self.authentication = authentication  # run here when no layer sits between us
@@ -153,6 +153,8 @@ class RequestContextMiddleware:
             if self.body_limit is not None:
                 receive = self.body_limit.receive_for(scope, receive)
             if (authentication := self.authentication) is not None:
+                # `authentication.authenticate(scope)`, inline: the usual API key needs
+                # no coroutine of its own
                 bearer = authentication.identify(scope)
                 if bearer is not None:
                     await authentication.verify_bearer(scope, bearer)
