@@ -222,22 +222,15 @@ def test_logs_of_a_running_service_follow_its_deploy(service: Any, checkout: Pat
     assert wrong.returncode == 2 and "the service answered 401" in wrong.stderr
 
 
+# one simulated deploy of the default deployment's network stack, reported as JSON
+DEPLOY_NETWORK = ["deploy", "D1BRV40", "-e", "dev", "--engine", "simulate",
+                  "--stacks", "network", "--format", "json"]  # fmt: skip
+
+
 def test_a_cli_deploy_is_an_operation_the_service_serves(
     checkout: Path, make_harness: HarnessFactory, capsys
 ) -> None:
-    argv = [
-        "deploy",
-        "D1BRV40",
-        "-e",
-        "dev",
-        "--engine",
-        "simulate",
-        "--stacks",
-        "network",
-        "--format",
-        "json",
-    ]
-    assert main(["--root", str(checkout), *argv]) == 0
+    assert main(["--root", str(checkout), *DEPLOY_NETWORK]) == 0
     report = json.loads(capsys.readouterr().out)
     harness = make_harness(repo_root=checkout, database=checkout / ".cloud" / "cloud.db")
     served = harness.client.get(
@@ -258,19 +251,7 @@ def test_with_a_database_url_the_cli_records_in_the_services_postgresql(
     from controller.store import open_store
 
     monkeypatch.setenv("CLOUD_DATABASE_URL", postgres_url)
-    argv = [
-        "deploy",
-        "D1BRV40",
-        "-e",
-        "dev",
-        "--engine",
-        "simulate",
-        "--stacks",
-        "network",
-        "--format",
-        "json",
-    ]
-    assert main(["--root", str(checkout), *argv]) == 0
+    assert main(["--root", str(checkout), *DEPLOY_NETWORK]) == 0
     report = json.loads(capsys.readouterr().out)
     assert not (checkout / ".cloud" / "cloud.db").exists()  # not the embedded file
     store = open_store(postgres_url)
