@@ -161,6 +161,8 @@ class ServiceApp(Starlette):
     `errors.translate`), so those two layers were a frame and a send wrapper each per
     request, and never acted. WebSockets and the lifespan go through Starlette's whole
     stack, as before (the exception middleware closes a WebSocket on its exceptions).
+    When the frame wraps the router directly (no CORS layer between), it is given the
+    router's `resolve` and calls the endpoints itself.
     """
 
     _http_stack: ASGIApp | None = None
@@ -171,9 +173,16 @@ class ServiceApp(Starlette):
             return
         scope["app"] = self
         if self._http_stack is None:
-            stack: ASGIApp = self.router.middleware_stack  # what Router.__call__ awaits
+            routes: ASGIApp = self.router.middleware_stack  # what Router.__call__ awaits
+            stack = routes
             for cls, args, kwargs in reversed(self.user_middleware):
-                stack = cls(stack, *args, **kwargs)
+                inner, stack = stack, cls(stack, *args, **kwargs)
+                if (
+                    isinstance(stack, RequestContextMiddleware)
+                    and inner is routes
+                    and isinstance(self.router, TableRouter)
+                ):  # nothing between the frame and the routes: it calls the endpoints
+                    stack.resolve = self.router.resolve
             self._http_stack = stack
         await self._http_stack(scope, receive, send)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from typing import Any
 
 import pytest
 
@@ -304,6 +305,60 @@ def test_callers_are_authenticated_and_limited_with_or_without_cors(
             headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
         )
         assert preflight.status_code == 200 and "x-ratelimit-limit" not in preflight.headers
+
+
+FRAME_REQUESTS = [
+    ("GET", "/api/v1/deployments", None),  # an exact path
+    ("HEAD", "/api/v1/deployments", None),
+    ("GET", "/api/v1/deployments/D1BRV40", None),  # a path with a parameter
+    ("GET", "/api/v1/deployments/D9ZZZ99", None),  # the endpoint's own 404
+    ("GET", "/api/v1/deployments/not-an-id", None),  # a bad path parameter: 400
+    ("GET", "/api/v1/deployments?bogus=1", None),  # a bad query: 400
+    ("POST", "/api/v1/deployments", b"[1, 2"),  # a bad body: 400
+    ("GET", "/api/v1/nothing-here", None),  # Starlette's 404
+    ("PATCH", "/api/v1/deployments", None),  # Starlette's 405
+    ("GET", "/api/v1/openapi.json", None),  # an endpoint with an answer of its own
+    ("GET", "/health", None),  # public
+]
+
+
+def test_the_frame_answers_as_the_router_would(harness: Harness) -> None:
+    """With nothing between them, the request's frame calls the endpoints the router
+    resolves and sends their answers itself; the answers (status, headers, body) are
+    those of the same request through the router as ASGI layers."""
+    key = harness.api_key([rbac.DEPLOYMENTS_READ, rbac.DEPLOYMENTS_CREATE])
+
+    def answers() -> list[tuple[int, list[str], Any]]:
+        seen = []
+        for method, path, body in FRAME_REQUESTS:
+            response = harness.client.request(
+                method, path, content=body, headers={"X-API-Key": key}
+            )
+            try:
+                data = response.json()
+            except ValueError:
+                data = response.content
+            if isinstance(data, dict):
+                data.pop("meta", None)
+                if path == "/health":
+                    data = data["success"]  # the rest is the time and the uptime
+            names = sorted(
+                name for name in response.headers if name not in ("date", "x-request-id")
+            )
+            assert "x-request-id" in response.headers and "x-ratelimit-tier" in names, path
+            seen.append((response.status_code, names, data))
+        return seen
+
+    harness.client.get("/health")
+    frame = harness.client.app._http_stack
+    assert frame.resolve is not None  # linked: no layer between the frame and the routes
+    direct = answers()
+    frame.resolve = None
+    through_router = answers()
+    assert [status for status, _, _ in direct] == [
+        200, 200, 200, 404, 400, 400, 400, 404, 405, 200, 200
+    ]  # fmt: skip
+    assert direct == through_router
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,11 @@ traceback, the client sees neither), writes one JSON access-log line, and record
 mutating call in the audit log, and every answer that showed secret values in clear.
 It also applies the `BodyLimit`: bodies over the limit are refused with a 413 before they
 are read into memory. Unless a layer sits between it and the routes (CORS), it then
-resolves the caller and runs the rate limits itself (`Authentication`): one coroutine
-less per request.
+resolves the caller and runs the rate limits itself (`Authentication`), and calls the
+endpoint the router resolves (`TableRouter.resolve`) for its answer, which it sends with
+its headers: no router, path app and send wrapper as ASGI layers per request. Answers
+it does not build (Starlette's 404 and 405, streams, the docs) go through the router as
+ASGI, with a `send` that adds the same headers.
 """
 
 from __future__ import annotations
@@ -25,12 +28,20 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from controller.service.auth.authentication import PRINCIPAL, Authentication, Principal
-from controller.service.http.envelope import REQUEST_ID, STARTED, failure, iso_at, timestamp
+from controller.service.http.envelope import (
+    REQUEST_ID,
+    STARTED,
+    EnvelopeResponse,
+    failure,
+    iso_at,
+    timestamp,
+)
 from controller.service.http.errors import PAYLOAD_TOO_LARGE, ApiError, internal_error, translate
 from controller.service.http.rate_limits import HEADERS as RATE_LIMIT_HEADERS
 from controller.store.base import AuditEntry, Store
@@ -95,6 +106,51 @@ class RequestCounts:
         return sum(c[0] for c in kept), sum(c[1] for c in kept)
 
 
+class Responder(Protocol):
+    """An endpoint the frame calls directly: it returns its answer instead of sending it."""
+
+    async def respond(self, scope: Scope, receive: Receive) -> Response: ...
+
+
+def with_frame_headers(given: Any, request_id: str, scope: Scope) -> list[tuple[bytes, bytes]]:
+    """A response's headers with the frame's: the request id, the security headers (unless
+    the response sets its own of a name) and the rate limiter's."""
+    if any(name in _DEFAULT_NAMES for name, _ in given):  # the response's own
+        names = {name for name, _ in given}
+        defaults: Any = [item for item in _DEFAULT_HEADERS if item[0] not in names]
+    else:  # the usual case: all of them
+        defaults = _DEFAULT_HEADERS
+    return [
+        *given,
+        (b"x-request-id", request_id.encode()),
+        *defaults,
+        *scope.get(RATE_LIMIT_HEADERS, ()),
+    ]
+
+
+class _Sender:
+    """`send` for answers the frame does not build itself: adds the frame's headers to the
+    start of the response and notes its status."""
+
+    __slots__ = ("request_id", "scope", "send", "started", "status")
+
+    def __init__(self, send: Send, request_id: str, scope: Scope) -> None:
+        self.send = send
+        self.request_id = request_id
+        self.scope = scope
+        self.status = 500
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.started = True
+            message["headers"] = with_frame_headers(
+                message.get("headers") or (), self.request_id, self.scope
+            )
+        await self.send(message)
+
+
 class RequestContextMiddleware:
     def __init__(
         self,
@@ -114,6 +170,9 @@ class RequestContextMiddleware:
         self.log = log or AccessLog(access_logger)
         self.counts = counts
         self.body_limit = body_limit
+        # the routes' endpoints, when nothing sits between this frame and the router
+        # (`ServiceApp` links them): one call to the endpoint instead of three ASGI layers
+        self.resolve: Callable[[Scope], Responder | None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -128,27 +187,8 @@ class RequestContextMiddleware:
         scope[REQUEST_ID] = request_id
         scope[STARTED] = started
         status = 500
-        response_started = False
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                response_started = True
-                given = message.get("headers") or ()
-                if any(name in _DEFAULT_NAMES for name, _ in given):  # the response's own
-                    names = {name for name, _ in given}
-                    defaults = [item for item in _DEFAULT_HEADERS if item[0] not in names]
-                else:  # the usual case: all of them
-                    defaults = _DEFAULT_HEADERS
-                message["headers"] = [
-                    *given,
-                    (b"x-request-id", request_id.encode()),
-                    *defaults,
-                    *scope.get(RATE_LIMIT_HEADERS, ()),
-                ]
-            await send(message)
-
+        sender: _Sender | None = None  # for answers not built here (streams, Starlette's)
+        answered = False
         try:
             if self.body_limit is not None:
                 receive = self.body_limit.receive_for(scope, receive)
@@ -159,7 +199,28 @@ class RequestContextMiddleware:
                 if bearer is not None:
                     await authentication.verify_bearer(scope, bearer)
                 authentication.check(scope)
-            await self.app(scope, receive, send_with_headers)
+            endpoint = self.resolve(scope) if self.resolve is not None else None
+            if endpoint is None:
+                sender = _Sender(send, request_id, scope)
+                await self.app(scope, receive, sender)
+                status = sender.status
+            else:
+                response = await endpoint.respond(scope, receive)
+                status = response.status_code
+                if type(response) is EnvelopeResponse:  # what its `__call__` sends, inline
+                    headers = (
+                        [*response.raw_headers, (b"x-request-id", request_id.encode()),
+                         *_DEFAULT_HEADERS, *scope.get(RATE_LIMIT_HEADERS, ())]
+                        if response.plain  # the usual answer: none of its own to keep
+                        else with_frame_headers(response.raw_headers, request_id, scope)
+                    )  # fmt: skip
+                    start = {"type": "http.response.start", "status": status, "headers": headers}
+                    answered = True  # from here on, nothing else can be sent
+                    await send(start)
+                    await send({"type": "http.response.body", "body": response.body})
+                else:
+                    sender = _Sender(send, request_id, scope)
+                    await response(scope, receive, sender)
         except Exception as exc:
             error = translate(exc)
             if error is None or error.status >= 500:
@@ -171,9 +232,14 @@ class RequestContextMiddleware:
                     exc_info=exc,
                 )
                 error = error or internal_error()
-            if response_started:
+            if sender is not None and sender.started:
+                status = sender.status
                 return  # the client got a partial response; nothing more can be sent
-            await failure(scope, error)(scope, receive, send_with_headers)
+            if answered:
+                return
+            sender = _Sender(send, request_id, scope)
+            await failure(scope, error)(scope, receive, sender)
+            status = sender.status
         finally:
             if self.counts is not None:
                 self.counts.record(status)
@@ -305,11 +371,24 @@ def access_line(fields: tuple[Any, ...]) -> str:
     at, request_id, user_id, method, path, status, duration, client = fields
     level = "info" if status < 500 else "error"
     user = "null" if user_id is None else _quote(user_id)
+    # request ids are of [A-Za-z0-9._-] (`_request_id`): no escaping
     return (
-        f'{{"timestamp":"{iso_at(at)}","level":"{level}","requestId":{_quote(request_id)},'
-        f'"userId":{user},"method":{_quote(method)},"path":{_quote(path)},'
-        f'"statusCode":{int(status)},"duration":{round(duration, 2)},"client":{_quote(client)}}}'
+        f'{{"timestamp":"{iso_at(at)}","level":"{level}","requestId":"{request_id}",'
+        f'"userId":{user},"method":{_quoted_method(method)},"path":{_quote(path)},'
+        f'"statusCode":{int(status)},"duration":{duration:.2f},"client":{_quote(client)}}}'
     )
+
+
+_METHODS: dict[str, str] = {}
+
+
+def _quoted_method(method: str) -> str:
+    quoted = _METHODS.get(method)
+    if quoted is None:
+        quoted = _quote(method)
+        if len(_METHODS) < 64:  # the methods in use, not whatever a client makes up
+            _METHODS[method] = quoted
+    return quoted
 
 
 def _request_id(scope: Scope) -> str:
@@ -351,6 +430,7 @@ class BodyLimit:
             if scope["path"].startswith(prefix):
                 limit = size
                 break
+        has_body = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -359,6 +439,11 @@ class BodyLimit:
                     raise ApiError(400, "VALIDATION_INVALID_FORMAT", "bad Content-Length") from None
                 if declared > limit:
                     raise _too_large(limit)
+                has_body = has_body or declared > 0
+            elif name == b"transfer-encoding":
+                has_body = True
+        if not has_body:  # HTTP/1.1: a request with neither header has no body
+            return receive
         received = 0
 
         async def limited_receive() -> Message:

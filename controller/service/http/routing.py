@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route, Router, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Route, Router, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from controller.core.documents import data_path, validate_data
@@ -28,7 +28,7 @@ from controller.core.names import NAMES, name_problem
 from controller.core.problems import Problem
 from controller.service.auth.authentication import AUTH_ERROR, PRINCIPAL, Principal
 from controller.service.http.access import AUTHENTICATED, PUBLIC, ROUTE_ACCESS
-from controller.service.http.envelope import EnvelopeResponse, success
+from controller.service.http.envelope import success
 from controller.service.http.errors import (
     AUTH_INVALID_TOKEN,
     AUTHZ_FORBIDDEN,
@@ -124,7 +124,8 @@ def build_routes(endpoints: list[Endpoint], services: Any) -> list[Route]:
 
 
 class TableRouter(Router):
-    """Starlette's router, with a dictionary in front for the paths without parameters.
+    """Starlette's router, with a dictionary in front for the paths without parameters,
+    and the endpoints of the request's frame found without an ASGI call.
 
     Starlette tries each route's pattern in order; for `GET /api/v1/deployments` that
     was a dozen regular expressions per request. A path whose first match in that order
@@ -145,6 +146,33 @@ class TableRouter(Router):
             ):
                 self.exact.setdefault(route.path, route)
 
+    def resolve(self, scope: Scope) -> PathApp | None:
+        """The endpoints' app an HTTP request goes to, with the scope set as Starlette
+        sets it (route, endpoint, path parameters); None for anything else (another kind
+        of route, a 405, a redirect, a 404: `app` answers those as Starlette does)."""
+        if scope.get("root_path"):
+            return None
+        route = self.exact.get(scope["path"])
+        if route is not None:
+            if route.methods and scope["method"] not in route.methods:
+                return None
+            child: dict[str, Any] = {"endpoint": route.endpoint, "path_params": {}}
+        else:
+            for candidate in self.routes:  # Starlette's order: the first full match wins
+                match, child = candidate.matches(scope)
+                if match is Match.FULL:
+                    route = candidate
+                    break
+            else:
+                return None
+        app = getattr(route, "app", None)
+        if not isinstance(app, PathApp):
+            return None
+        scope.setdefault("router", self)
+        scope["route"] = route
+        scope.update(child)
+        return app
+
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
             route = self.exact.get(scope["path"])
@@ -161,24 +189,20 @@ class TableRouter(Router):
 class PathApp:
     """The ASGI app of one path: its endpoints by method. An ASGI app rather than a
     request function, so Starlette calls it directly (one `Request` per request, no
-    second exception wrapper: the app's own middleware translates errors)."""
+    second exception wrapper: the app's own middleware translates errors). The request's
+    frame calls `respond` instead, and sends the answer itself."""
 
     def __init__(self, by_method: dict[str, Endpoint], services: Any) -> None:
         self.by_method = by_method
         self.services = services
 
+    async def respond(self, scope: Scope, receive: Receive) -> Response:
+        endpoint = self.by_method.get(scope["method"]) or self.by_method["GET"]  # HEAD as GET
+        return await run_endpoint(endpoint, Request(scope, receive), self.services)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive, send)
-        endpoint = self.by_method.get(request.method) or self.by_method["GET"]  # HEAD as GET
-        response = await run_endpoint(endpoint, request, self.services)
-        if type(response) is EnvelopeResponse:  # what its `__call__` would send, inline
-            await send(
-                {"type": "http.response.start", "status": response.status_code,
-                 "headers": response.raw_headers}
-            )  # fmt: skip
-            await send({"type": "http.response.body", "body": response.body})
-        else:
-            await response(scope, receive, send)
+        response = await self.respond(scope, receive)
+        await response(scope, receive, send)
 
 
 async def run_endpoint(endpoint: Endpoint, request: Request, services: Any) -> Response:
