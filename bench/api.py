@@ -12,7 +12,9 @@ rounds seconds each), so other work on the machine weighs on both alike. Prints
 requests/s, the median round's p50 and p99 of both, and the ratio cloud / bare (this
 machine is shared: absolute numbers move, the ratio much less), and on Linux the share
 of CPU time the hypervisor took meanwhile (steal): on a busy host vCPUs wait, and the
-p99 of both servers with them.
+p99 of both servers with them. Each round is a wrk run that opens its connections at
+once, and the slowest answers of a run come in its first tenth of a second: the more
+rounds in the same duration, the higher both servers' p99.
 
     python bench/api.py                       # both stores, 50 clients, 10 s, 1 worker
     python bench/api.py --stores sqlite --tool python --duration 5
