@@ -55,7 +55,7 @@ def _meta_json(scope: Scope) -> bytes:
     started = scope.get(STARTED)
     duration = (time.perf_counter() - started) * 1000 if started else 0.0
     request_id = scope.get(REQUEST_ID, "")  # of [A-Za-z0-9._-] (the frame's): no escaping
-    at = iso_at(time.time())
+    at = timestamp()
     # `:.2f` is `round(duration, 2)` as JSON, in one conversion instead of two
     return f'{{"requestId":"{request_id}","timestamp":"{at}","duration":{duration:.2f}}}'.encode()
 

@@ -112,10 +112,13 @@ class Responder(Protocol):
     async def respond(self, scope: Scope, receive: Receive) -> Response: ...
 
 
-def with_frame_headers(given: Any, request_id: str, scope: Scope) -> list[tuple[bytes, bytes]]:
+def with_frame_headers(
+    given: Any, request_id: str, scope: Scope, *, plain: bool = False
+) -> list[tuple[bytes, bytes]]:
     """A response's headers with the frame's: the request id, the security headers (unless
-    the response sets its own of a name) and the rate limiter's."""
-    if any(name in _DEFAULT_NAMES for name, _ in given):  # the response's own
+    the response sets its own of a name; `plain`: it is known to set none) and the rate
+    limiter's."""
+    if not plain and any(name in _DEFAULT_NAMES for name, _ in given):  # the response's own
         names = {name for name, _ in given}
         defaults: Any = [item for item in _DEFAULT_HEADERS if item[0] not in names]
     else:  # the usual case: all of them
@@ -208,12 +211,9 @@ class RequestContextMiddleware:
                 response = await endpoint.respond(scope, receive)
                 status = response.status_code
                 if type(response) is EnvelopeResponse:  # what its `__call__` sends, inline
-                    headers = (
-                        [*response.raw_headers, (b"x-request-id", request_id.encode()),
-                         *_DEFAULT_HEADERS, *scope.get(RATE_LIMIT_HEADERS, ())]
-                        if response.plain  # the usual answer: none of its own to keep
-                        else with_frame_headers(response.raw_headers, request_id, scope)
-                    )  # fmt: skip
+                    headers = with_frame_headers(
+                        response.raw_headers, request_id, scope, plain=response.plain
+                    )
                     start = {"type": "http.response.start", "status": status, "headers": headers}
                     answered = True  # from here on, nothing else can be sent
                     await send(start)

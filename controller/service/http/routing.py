@@ -150,39 +150,41 @@ class TableRouter(Router):
         """The endpoints' app an HTTP request goes to, with the scope set as Starlette
         sets it (route, endpoint, path parameters); None for anything else (another kind
         of route, a 405, a redirect, a 404: `app` answers those as Starlette does)."""
-        if scope.get("root_path"):
-            return None
-        route = self.exact.get(scope["path"])
-        if route is not None:
-            if route.methods and scope["method"] not in route.methods:
+        route = self._exact(scope)
+        if route is None:
+            if scope.get("root_path"):
                 return None
-            child: dict[str, Any] = {"endpoint": route.endpoint, "path_params": {}}
-        else:
             for candidate in self.routes:  # Starlette's order: the first full match wins
                 match, child = candidate.matches(scope)
                 if match is Match.FULL:
-                    route = candidate
-                    break
-            else:
-                return None
-        app = getattr(route, "app", None)
-        if not isinstance(app, PathApp):
+                    app = getattr(candidate, "app", None)
+                    if not isinstance(app, PathApp):
+                        return None
+                    scope.setdefault("router", self)
+                    scope["route"] = candidate
+                    scope.update(child)
+                    return app
+            return None
+        return route.app if isinstance(route.app, PathApp) else None
+
+    def _exact(self, scope: Scope) -> Route | None:
+        """The route of a path without parameters, with the scope set for it, when it
+        takes this method; None when Starlette's matching must decide."""
+        if scope.get("root_path"):
+            return None
+        route = self.exact.get(scope["path"])
+        if route is None or (route.methods and scope["method"] not in route.methods):
             return None
         scope.setdefault("router", self)
         scope["route"] = route
-        scope.update(child)
-        return app
+        scope["endpoint"] = route.endpoint
+        scope["path_params"] = {}
+        return route
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope.get("root_path"):
-            route = self.exact.get(scope["path"])
-            if route is not None and (not route.methods or scope["method"] in route.methods):
-                scope.setdefault("router", self)
-                scope["route"] = route
-                scope["endpoint"] = route.endpoint
-                scope["path_params"] = {}
-                await route.app(scope, receive, send)  # the method is checked: no `handle`
-                return
+        if scope["type"] == "http" and (route := self._exact(scope)) is not None:
+            await route.app(scope, receive, send)  # the method is checked: no `handle`
+            return
         await super().app(scope, receive, send)
 
 
